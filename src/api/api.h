@@ -1,0 +1,35 @@
+/* berthd's HTTP API: the calls of API.md §3 and the GET endpoints of §4,
+ * routed from the HTTP server to the containerizer.  Loop thread only. */
+#ifndef BERTH_API_API_H
+#define BERTH_API_API_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "api/server.h"
+#include "containerizer/containerizer.h"
+
+typedef struct berth_api {
+  berth_containerizer *cz;
+  const char *work_dir;
+  json_t *flags;             /* effective flags, secrets masked */
+  const char *docker_version; /* negotiated API version, "" until known */
+  bool docker_ok;             /* dockerd answered the last probe */
+} berth_api;
+
+/* The server's handler; data is a berth_api. */
+void berth_api_handle(berth_http_request *req, void *data);
+
+/* POST /api/v1 */
+void berth_api_call(berth_api *api, berth_http_request *req);
+
+/* GET /files/read and /files/browse (Mesos files API on the sandboxes). */
+void berth_api_files_read(berth_api *api, berth_http_request *req);
+void berth_api_files_browse(berth_api *api, berth_http_request *req);
+
+/* Resolves a files-API path ("/sandboxes/<id>/<rel>") to a host path
+ * inside that sandbox, refusing anything that could leave it ('..',
+ * symlinks, a bad id).  Caller frees *out. */
+int berth_files_resolve(const char *work_dir, const char *path, char **out, berth_error *err);
+
+#endif

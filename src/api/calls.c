@@ -1,0 +1,100 @@
+#include <string.h>
+
+#include "api/api.h"
+#include "containerizer/spec.h"
+#include "util/alloc.h"
+
+static void respond_code(berth_http_request *req, int rc, const berth_error *err) {
+  berth_http_respond_error(req, berth_code_http_status(rc), err->msg);
+}
+
+static void launch_done_cb(int rc, const berth_error *err, void *data) {
+  berth_http_request *req = data;
+  if (rc == 0) berth_http_respond_json(req, 200, json_object());
+  else berth_http_respond_error(req, 500, err->msg); /* launch failures are 500, whatever the cause */
+}
+
+static void wait_done_cb(json_t *termination, void *data) {
+  berth_http_respond_json(data, 200, json_pack("{s:s,s:O}", "type", "WAIT_CONTAINER", "wait_container", termination));
+}
+
+static void done_cb(int rc, const berth_error *err, void *data) {
+  if (rc == 0) berth_http_respond_json(data, 200, json_object());
+  else respond_code(data, rc, err);
+}
+
+/* The call's own object ("launch_container" for LAUNCH_CONTAINER). */
+static json_t *call_object(json_t *body, const char *type, berth_error *err) {
+  char key[64];
+  size_t n = strlen(type);
+  if (n >= sizeof(key)) n = sizeof(key) - 1;
+  for (size_t i = 0; i < n; i++) key[i] = (char)(type[i] >= 'A' && type[i] <= 'Z' ? type[i] + 32 : type[i]);
+  key[n] = '\0';
+  json_t *obj = json_object_get(body, key);
+  if (!json_is_object(obj)) berth_error_set(err, BERTH_EINVAL, "%s: required object for %s", key, type);
+  return json_is_object(obj) ? obj : NULL;
+}
+
+static int call_container_id(json_t *obj, char id[BERTH_ID_MAX + 1], berth_error *err) {
+  return berth_spec_container_id(obj, id, err);
+}
+
+static int kill_signal(json_t *obj, int *sig, berth_error *err) {
+  json_t *s = json_object_get(obj, "signal");
+  *sig = 0;
+  if (!s || json_is_null(s)) return 0;
+  if (!json_is_integer(s) || json_integer_value(s) < 1 || json_integer_value(s) > 64)
+    return berth_error_set(err, BERTH_EINVAL, "kill_container.signal: must be an integer signal number 1..64");
+  *sig = (int)json_integer_value(s);
+  return 0;
+}
+
+void berth_api_call(berth_api *api, berth_http_request *req) {
+  size_t len;
+  const char *text = berth_http_body(req, &len);
+  berth_error err = {0};
+  json_error_t jerr;
+  /* Deeply nested input is refused by the parser's own depth limit. */
+  json_t *body = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+  if (!json_is_object(body)) {
+    char msg[300];
+    snprintf(msg, sizeof(msg), "request body: %s", body ? "must be a JSON object" : jerr.text);
+    json_decref(body);
+    berth_http_respond_error(req, 400, msg);
+    return;
+  }
+  const char *type = json_string_value(json_object_get(body, "type"));
+  char id[BERTH_ID_MAX + 1];
+  json_t *obj = NULL;
+  int rc = 0, sig;
+  if (!type) {
+    rc = berth_error_set(&err, BERTH_EINVAL, "type: required string");
+  } else if (!strcmp(type, "GET_CONTAINERS")) {
+    json_t *list = berth_cz_containers(api->cz);
+    berth_http_respond_json(req, 200,
+                            json_pack("{s:s,s:{s:o}}", "type", type, "get_containers", "containers", list));
+  } else if (!(obj = call_object(body, type, &err)) &&
+             (!strcmp(type, "LAUNCH_CONTAINER") || !strcmp(type, "WAIT_CONTAINER") ||
+              !strcmp(type, "KILL_CONTAINER") || !strcmp(type, "REMOVE_CONTAINER"))) {
+    rc = err.code;
+  } else if (!strcmp(type, "LAUNCH_CONTAINER")) {
+    rc = berth_cz_launch(api->cz, obj, launch_done_cb, req, &err);
+    if (rc == BERTH_LAUNCH_DUPLICATE) {
+      berth_http_respond_json(req, 202, json_object());
+      rc = 0;
+    }
+  } else if (!strcmp(type, "WAIT_CONTAINER")) {
+    if ((rc = call_container_id(obj, id, &err)) == 0) rc = berth_cz_wait(api->cz, id, wait_done_cb, req, &err);
+  } else if (!strcmp(type, "KILL_CONTAINER")) {
+    if ((rc = call_container_id(obj, id, &err)) == 0 && (rc = kill_signal(obj, &sig, &err)) == 0) {
+      rc = berth_cz_kill(api->cz, id, sig, done_cb, req, &err);
+      if (rc == 0 && sig == 0) berth_http_respond_json(req, 200, json_object());
+    }
+  } else if (!strcmp(type, "REMOVE_CONTAINER")) {
+    if ((rc = call_container_id(obj, id, &err)) == 0) rc = berth_cz_remove(api->cz, id, done_cb, req, &err);
+  } else {
+    rc = berth_error_set(&err, BERTH_EINVAL, "type: unknown call '%.64s'", type);
+  }
+  if (rc < 0) respond_code(req, rc, &err);
+  json_decref(body);
+}

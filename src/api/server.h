@@ -1,0 +1,47 @@
+/* HTTP/1.1 server on the libuv loop (libmicrohttpd in external-epoll mode).
+ *
+ * The handler runs on the loop thread for each complete request and
+ * answers with berth_http_respond*, then or later: a request left without
+ * an answer is suspended (no thread waits) until one is given. */
+#ifndef BERTH_API_SERVER_H
+#define BERTH_API_SERVER_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "util/error.h"
+
+#define BERTH_HTTP_MAX_BODY (1024u * 1024u)
+
+typedef struct berth_http_server berth_http_server;
+typedef struct berth_http_request berth_http_request;
+
+typedef void (*berth_http_handler)(berth_http_request *req, void *data);
+
+berth_http_server *berth_http_server_new(uv_loop_t *loop, berth_http_handler handler, void *data);
+
+/* Adds a listener: "unix:PATH" (mode 0660, group from socket_group when
+ * set) or "tcp:HOST:PORT" (needs token: every request must carry
+ * "Authorization: Bearer <token>").  A bare path means unix. */
+int berth_http_server_listen(berth_http_server *server, const char *spec, const char *token,
+                             const char *socket_group, berth_error *err);
+
+/* Stops every listener; suspended requests are dropped. */
+void berth_http_server_free(berth_http_server *server);
+
+const char *berth_http_method(const berth_http_request *req);
+const char *berth_http_path(const berth_http_request *req);
+/* A query argument, or NULL. */
+const char *berth_http_query(const berth_http_request *req, const char *key);
+const char *berth_http_body(const berth_http_request *req, size_t *len);
+
+/* Answers the request (exactly once).  body is copied. */
+void berth_http_respond(berth_http_request *req, int status, const char *content_type, const char *body,
+                        size_t len);
+/* Steals j. */
+void berth_http_respond_json(berth_http_request *req, int status, json_t *j);
+/* One line of text/plain. */
+void berth_http_respond_error(berth_http_request *req, int status, const char *message);
+
+#endif

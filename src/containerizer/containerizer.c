@@ -1,0 +1,672 @@
+#include "containerizer/containerizer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+#include "containerizer/container.h"
+#include "containerizer/mapping.h"
+#include "containerizer/sandbox.h"
+#include "containerizer/termination.h"
+#include "docker/api.h"
+#include "util/alloc.h"
+#include "util/log.h"
+
+/* After docker reports the exit, the log stream normally ends within
+ * milliseconds; past this the output is taken as complete. */
+#define LOG_DRAIN_GRACE_MS 10000
+/* Delay before re-arming a watcher that ended while the container runs
+ * (dockerd restarting, a dropped connection). */
+#define REARM_DELAY_MS 1000
+
+static const char *const stage_names[] = {"FETCHING", "PULLING", "MOUNTING", "RUNNING", "DESTROYING", "TERMINATED"};
+
+const char *berth_stage_name(berth_stage stage) { return stage_names[stage]; }
+
+static double now_secs(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* --- bookkeeping ------------------------------------------------------- */
+
+static container *find(berth_containerizer *cz, const char *id) {
+  for (container *c = cz->containers; c; c = c->next)
+    if (!strcmp(c->id, id)) return c;
+  return NULL;
+}
+
+static void persist(container *c) {
+  berth_record rec = {
+      .id = c->id,
+      .stage = stage_names[c->stage],
+      .docker_name = c->docker_name,
+      .docker_id = c->docker_id,
+      .image = c->spec.image ? c->spec.image : "",
+      .launch = c->launch,
+      .termination = c->termination,
+      .created_at = c->created_at,
+      .finished_at = c->finished_at,
+  };
+  berth_error err = {0};
+  /* A failed write cannot be undone here; the container goes on and the
+   * next write retries the whole row. */
+  if (berth_store_put(c->cz->store, &rec, &err) < 0) log_error("container %s: %s", c->id, err.msg);
+}
+
+static void set_stage(container *c, berth_stage stage) {
+  log_info("container %s: %s -> %s", c->id, stage_names[c->stage], stage_names[stage]);
+  c->stage = stage;
+  persist(c);
+}
+
+static void close_outputs(container *c) {
+  for (int i = 1; i <= 2; i++) {
+    if (c->out_fd[i] >= 0) close(c->out_fd[i]);
+    c->out_fd[i] = -1;
+  }
+}
+
+static void container_closed_cb(uv_handle_t *handle) {
+  container *c = handle->data;
+  if (--c->open_handles > 0) return;
+  berth_spec_free(&c->spec);
+  json_decref(c->launch);
+  json_decref(c->termination);
+  free(c->docker_name);
+  free(c->docker_id);
+  free(c->bind_path);
+  free(c->ip);
+  free(c);
+}
+
+static void cancel_requests(container *c) {
+  berth_docker_req **reqs[] = {&c->op, &c->wait_req, &c->logs_req, &c->inspect_req, &c->kill_req};
+  for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+    berth_docker_cancel(*reqs[i]);
+    *reqs[i] = NULL;
+  }
+}
+
+/* Unlinks and frees; handles close asynchronously. */
+static void container_free(container *c) {
+  berth_containerizer *cz = c->cz;
+  if (c->prev) c->prev->next = c->next;
+  else cz->containers = c->next;
+  if (c->next) c->next->prev = c->prev;
+  cz->count--;
+  cancel_requests(c);
+  close_outputs(c);
+  uv_close((uv_handle_t *)&c->timer, container_closed_cb);
+  uv_close((uv_handle_t *)&c->kill_timer, container_closed_cb);
+}
+
+static container *container_new(berth_containerizer *cz, berth_launch_spec *spec, json_t *launch) {
+  container *c = berth_calloc(1, sizeof(*c));
+  c->cz = cz;
+  c->spec = *spec;
+  memset(spec, 0, sizeof(*spec));
+  snprintf(c->id, sizeof(c->id), "%s", c->spec.id);
+  c->launch = json_incref(launch);
+  c->docker_name = berth_asprintf("berth-%s.%s", cz->config.agent_id, c->id);
+  c->created_at = now_secs();
+  c->out_fd[1] = c->out_fd[2] = -1;
+  uv_timer_init(cz->loop, &c->timer);
+  uv_timer_init(cz->loop, &c->kill_timer);
+  c->timer.data = c->kill_timer.data = c;
+  c->open_handles = 2;
+  c->next = cz->containers;
+  if (cz->containers) cz->containers->prev = c;
+  cz->containers = c;
+  cz->count++;
+  return c;
+}
+
+/* --- termination --------------------------------------------------------- */
+
+static void remove_delay_cb(uv_timer_t *timer);
+
+static void notify_waiters(container *c) {
+  while (c->waiters) {
+    waiter *w = c->waiters;
+    c->waiters = w->next;
+    w->cb(c->termination, w->data);
+    free(w);
+  }
+}
+
+static void reply_launch(container *c, int rc, const berth_error *err) {
+  berth_cz_done_cb cb = c->launch_cb;
+  c->launch_cb = NULL;
+  if (cb) cb(rc, err, c->launch_data);
+}
+
+static void docker_ignore_cb(int rc, json_t *answer, const berth_error *err, void *data) {
+  char *name = data;
+  if (rc < 0 && rc != BERTH_ENOENT) log_warn("remove docker container %s: %s", name, err->msg);
+  free(name);
+}
+
+/* Removes the docker container by name; nothing waits for it. */
+static void docker_remove_detached(berth_containerizer *cz, const char *name) {
+  berth_docker_container_remove(cz->docker, name, docker_ignore_cb, berth_strdup(name));
+}
+
+static void terminate(container *c, json_t *termination) {
+  if (c->stage == BERTH_STAGE_TERMINATED) {
+    json_decref(termination);
+    return;
+  }
+  cancel_requests(c);
+  uv_timer_stop(&c->timer);
+  uv_timer_stop(&c->kill_timer);
+  close_outputs(c);
+  c->termination = termination;
+  c->finished_at = now_secs();
+  set_stage(c, BERTH_STAGE_TERMINATED);
+  const char *state = json_string_value(json_object_get(termination, "state"));
+  const char *reason = json_string_value(json_object_get(termination, "reason"));
+  log_info("container %s: %s%s%s", c->id, state, reason ? " " : "", reason ? reason : "");
+  if (reason && !strcmp(reason, BERTH_REASON_MEMORY)) c->cz->metrics.ooms++;
+  if (c->docker_created) {
+    uint64_t delay_ms = (uint64_t)(c->cz->config.docker_remove_delay_ns / 1000000);
+    uv_timer_start(&c->timer, remove_delay_cb, delay_ms, 0);
+  }
+  notify_waiters(c);
+}
+
+/* A launch that did not reach RUNNING: clean up what exists, report. */
+static void launch_end(container *c, bool killed, const berth_error *err) {
+  c->cz->metrics.launch_failures += killed ? 0 : 1;
+  log_warn("container %s: launch %s: %s", c->id, killed ? "killed" : "failed", err->msg);
+  if (c->docker_created) docker_remove_detached(c->cz, c->docker_name);
+  c->docker_created = false;
+  terminate(c, berth_termination_launch_failed(err->msg, killed));
+  reply_launch(c, killed ? BERTH_ECANCELED : BERTH_EDOCKER, err);
+}
+
+/* what: "pull image", "create container for image", ... */
+static void launch_fail(container *c, const char *what, const char *detail) {
+  berth_error err;
+  berth_error_set(&err, BERTH_EDOCKER, "Failed to %s '%s': %s", what, c->spec.image, detail);
+  launch_end(c, false, &err);
+}
+
+static void launch_killed(container *c) {
+  berth_error err;
+  berth_error_set(&err, BERTH_ECANCELED, "container '%s' was killed during %s", c->id, stage_names[c->stage]);
+  launch_end(c, true, &err);
+}
+
+static void remove_delay_cb(uv_timer_t *timer) {
+  container *c = timer->data;
+  if (!c->docker_created) return;
+  c->docker_created = false;
+  docker_remove_detached(c->cz, c->docker_name);
+}
+
+/* --- running: exit detection and log capture ----------------------------- */
+
+static void arm_watchers(container *c);
+
+static int output_cb(int stream, const char *buf, size_t len, void *data) {
+  container *c = data;
+  if (c->skip[stream] > 0) {
+    size_t s = c->skip[stream] < len ? (size_t)c->skip[stream] : len;
+    c->skip[stream] -= s;
+    buf += s;
+    len -= s;
+  }
+  while (len > 0 && c->out_fd[stream] >= 0) {
+    ssize_t n = write(c->out_fd[stream], buf, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      log_error("container %s: write %s: %s", c->id, stream == 1 ? "stdout" : "stderr", strerror(errno));
+      return 0; /* keep reading so the stream and exit detection go on */
+    }
+    buf += n;
+    len -= (size_t)n;
+    c->written[stream] += (uint64_t)n;
+  }
+  return 0;
+}
+
+static void maybe_finish(container *c) {
+  if (!c->exited || !c->exit_inspected || !c->logs_ended) return;
+  berth_exit_info info = {
+      .exit_code = c->exit_code,
+      .oom_killed = c->oom_killed,
+      .killed = c->destroy_requested,
+      .mem_limit_mb = c->mem_limit_mb,
+  };
+  terminate(c, berth_termination_from_exit(&info));
+}
+
+static void drain_timeout_cb(uv_timer_t *timer) {
+  container *c = timer->data;
+  log_warn("container %s: log stream still open %d ms after exit; output taken as complete", c->id,
+           LOG_DRAIN_GRACE_MS);
+  c->logs_ended = true;
+  maybe_finish(c);
+}
+
+static void rearm_cb(uv_timer_t *timer) { arm_watchers(timer->data); }
+
+static void logs_done_cb(int rc, const berth_error *err, void *data) {
+  container *c = data;
+  c->logs_req = NULL;
+  if (rc < 0) log_warn("container %s: log stream: %s", c->id, err->msg);
+  if (c->exited) {
+    uv_timer_stop(&c->timer);
+    c->logs_ended = true;
+    maybe_finish(c);
+    return;
+  }
+  /* The stream ended while the container runs (or before docker told us
+   * it stopped): read again from the start, skipping what is written. */
+  uv_timer_start(&c->timer, rearm_cb, rc < 0 ? REARM_DELAY_MS : 100, 0);
+}
+
+static void exit_inspect_cb(int rc, json_t *answer, const berth_error *err, void *data) {
+  container *c = data;
+  c->inspect_req = NULL;
+  if (rc == 0) {
+    json_t *state = json_object_get(answer, "State");
+    c->oom_killed = json_is_true(json_object_get(state, "OOMKilled"));
+    json_t *code = json_object_get(state, "ExitCode");
+    if (json_is_integer(code)) c->exit_code = (int)json_integer_value(code);
+  } else {
+    log_warn("container %s: inspect after exit: %s", c->id, err->msg);
+  }
+  c->exit_inspected = true;
+  if (!c->logs_ended) uv_timer_start(&c->timer, drain_timeout_cb, LOG_DRAIN_GRACE_MS, 0);
+  maybe_finish(c);
+}
+
+static void wait_cb(int rc, json_t *answer, const berth_error *err, void *data) {
+  container *c = data;
+  c->wait_req = NULL;
+  if (rc == BERTH_ENOENT) {
+    cleanup_free char *msg =
+        berth_asprintf("docker container %s disappeared while it ran: %s", c->docker_name, err->msg);
+    c->docker_created = false;
+    terminate(c, berth_termination_gone(msg));
+    return;
+  }
+  if (rc < 0) {
+    /* Never call a container dead because docker did not answer. */
+    log_warn("container %s: wait: %s; retrying", c->id, err->msg);
+    uv_timer_start(&c->timer, rearm_cb, REARM_DELAY_MS, 0);
+    return;
+  }
+  c->exited = true;
+  c->exit_code = (int)json_integer_value(json_object_get(answer, "StatusCode"));
+  uv_timer_stop(&c->kill_timer);
+  c->inspect_req = berth_docker_container_inspect(c->cz->docker, c->docker_name, exit_inspect_cb, c);
+}
+
+static void arm_watchers(container *c) {
+  if (c->stage != BERTH_STAGE_RUNNING && c->stage != BERTH_STAGE_DESTROYING) return;
+  if (!c->wait_req && !c->exited)
+    c->wait_req = berth_docker_container_wait(c->cz->docker, c->docker_name, wait_cb, c);
+  if (!c->logs_req && !c->logs_ended) {
+    c->skip[1] = c->written[1];
+    c->skip[2] = c->written[2];
+    c->logs_req = berth_docker_container_logs(c->cz->docker, c->docker_name, output_cb, logs_done_cb, c);
+  }
+}
+
+static void status_inspect_cb(int rc, json_t *answer, const berth_error *err, void *data) {
+  container *c = data;
+  c->inspect_req = NULL;
+  if (rc < 0) return;
+  c->pid = (int)json_integer_value(json_object_get(json_object_get(answer, "State"), "Pid"));
+  const char *ip = json_string_value(json_object_get(json_object_get(answer, "NetworkSettings"), "IPAddress"));
+  free(c->ip);
+  c->ip = ip && *ip ? berth_strdup(ip) : NULL;
+}
+
+/* --- launch stages -------------------------------------------------------- */
+
+static void begin_destroy(container *c);
+
+static void start_cb(int rc, json_t *answer, const berth_error *err, void *data) {
+  container *c = data;
+  c->op = NULL;
+  if (rc < 0) {
+    launch_fail(c, "start container for image", err->msg);
+    return;
+  }
+  set_stage(c, BERTH_STAGE_RUNNING);
+  c->cz->metrics.launches++;
+  arm_watchers(c);
+  if (!c->inspect_req)
+    c->inspect_req = berth_docker_container_inspect(c->cz->docker, c->docker_name, status_inspect_cb, c);
+  if (c->destroy_requested) {
+    berth_error kerr;
+    berth_error_set(&kerr, BERTH_ECANCELED, "container '%s' was killed during launch", c->id);
+    reply_launch(c, BERTH_ECANCELED, &kerr);
+    begin_destroy(c);
+    return;
+  }
+  reply_launch(c, 0, NULL);
+}
+
+static void create_cb(int rc, json_t *answer, const berth_error *err, void *data) {
+  container *c = data;
+  c->op = NULL;
+  if (rc < 0) {
+    launch_fail(c, "create container for image", err->msg);
+    return;
+  }
+  c->docker_created = true;
+  const char *id = json_string_value(json_object_get(answer, "Id"));
+  c->docker_id = berth_strdup(id ? id : "");
+  persist(c);
+  if (c->destroy_requested) {
+    launch_killed(c);
+    return;
+  }
+  c->op = berth_docker_container_start(c->cz->docker, c->docker_name, start_cb, c);
+}
+
+static void enter_mounting(container *c) {
+  set_stage(c, BERTH_STAGE_MOUNTING);
+  berth_containerizer *cz = c->cz;
+  cleanup_free char *volumes_dir = berth_asprintf("%s/volumes", cz->config.work_dir);
+  for (size_t i = 0; i < c->spec.n_pvolumes; i++) {
+    cleanup_free char *dir = berth_asprintf("%s/%s", volumes_dir, c->spec.pvolumes[i].id);
+    berth_error err;
+    if (berth_mkdir_p(dir, &err) < 0) {
+      launch_fail(c, "mount persistent volume for image", err.msg);
+      return;
+    }
+  }
+  berth_mapping_ctx ctx = {
+      .agent_id = cz->config.agent_id,
+      .docker_name = c->docker_name,
+      .sandbox_host = c->bind_path,
+      .sandbox_directory = cz->config.sandbox_directory,
+      .volumes_dir = volumes_dir,
+      .cgroups_enable_cfs = cz->config.cgroups_enable_cfs,
+  };
+  json_t *config = berth_mapping_create_config(&c->spec, &ctx);
+  json_t *memory = json_object_get(json_object_get(config, "HostConfig"), "Memory");
+  c->mem_limit_mb = memory ? (double)json_integer_value(memory) / (1024.0 * 1024.0) : 0;
+  c->op = berth_docker_container_create(cz->docker, c->docker_name, config, create_cb, c);
+  json_decref(config);
+}
+
+static void pull_cb(int rc, const berth_error *err, void *data) {
+  container *c = data;
+  c->op = NULL;
+  double ms = (double)(uv_now(c->cz->loop) - c->pull_started_ms);
+  berth_cz_metrics_pull(c->cz, ms);
+  if (rc < 0) {
+    launch_fail(c, "pull image", err->msg);
+    return;
+  }
+  enter_mounting(c);
+}
+
+static void image_inspect_cb(int rc, json_t *answer, const berth_error *err, void *data) {
+  container *c = data;
+  c->op = NULL;
+  if (rc == 0 && !c->spec.force_pull) {
+    enter_mounting(c);
+    return;
+  }
+  if (rc < 0 && rc != BERTH_ENOENT) {
+    launch_fail(c, "inspect image", err->msg);
+    return;
+  }
+  c->pull_started_ms = uv_now(c->cz->loop);
+  c->op = berth_docker_image_pull(c->cz->docker, c->spec.image, pull_cb, c);
+}
+
+static void enter_pulling(container *c) {
+  set_stage(c, BERTH_STAGE_PULLING);
+  c->op = berth_docker_image_inspect(c->cz->docker, c->spec.image, image_inspect_cb, c);
+}
+
+static int open_outputs(container *c, berth_error *err) {
+  static const char *names[] = {NULL, "stdout", "stderr"};
+  for (int i = 1; i <= 2; i++) {
+    cleanup_free char *path = berth_asprintf("%s/sandboxes/%s/%s", c->cz->config.work_dir, c->id, names[i]);
+    c->out_fd[i] = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (c->out_fd[i] < 0) return berth_error_errno(err, errno, "open '%s'", path);
+  }
+  return 0;
+}
+
+static void enter_fetching(container *c) {
+  /* Nothing to fetch yet (URIs are refused at validation); the stage
+   * creates the sandbox, as Mesos's fetcher step does. */
+  berth_error err;
+  if (berth_sandbox_create(c->cz->config.work_dir, c->id, &c->bind_path, &err) < 0 ||
+      open_outputs(c, &err) < 0) {
+    launch_fail(c, "prepare sandbox for image", err.msg);
+    return;
+  }
+  enter_pulling(c);
+}
+
+int berth_cz_launch(berth_containerizer *cz, json_t *launch, berth_cz_done_cb cb, void *data, berth_error *err) {
+  berth_launch_policy policy = {cz->config.allowed_host_paths, cz->config.allow_privileged};
+  char id[BERTH_ID_MAX + 1];
+  /* The id first: a duplicate is 202 even if the rest differs. */
+  if (berth_spec_container_id(launch, id, err) < 0) return err->code;
+  if (find(cz, id)) return BERTH_LAUNCH_DUPLICATE;
+  berth_launch_spec spec;
+  if (berth_spec_parse(launch, &policy, &spec, err) < 0) return err->code;
+  container *c = container_new(cz, &spec, launch);
+  c->launch_cb = cb;
+  c->launch_data = data;
+  c->stage = BERTH_STAGE_FETCHING;
+  persist(c);
+  log_info("container %s: launching image %s as %s", c->id, c->spec.image, c->docker_name);
+  enter_fetching(c);
+  return 0;
+}
+
+/* --- destroy, signal, wait, remove ------------------------------------------- */
+
+static void kill_escalate_cb(uv_timer_t *timer);
+
+static void destroy_kill_cb(int rc, json_t *answer, const berth_error *err, void *data) {
+  container *c = data;
+  c->kill_req = NULL;
+  /* 409 "is not running": it already ended; the wait reports it. */
+  if (rc < 0 && rc != BERTH_ECONFLICT) log_warn("container %s: kill: %s", c->id, err->msg);
+}
+
+static void kill_escalate_cb(uv_timer_t *timer) {
+  container *c = timer->data;
+  if (c->exited) return;
+  log_info("container %s: grace period over, sending SIGKILL", c->id);
+  berth_docker_cancel(c->kill_req);
+  c->kill_req = berth_docker_container_kill(c->cz->docker, c->docker_name, SIGKILL, destroy_kill_cb, c);
+}
+
+static void begin_destroy(container *c) {
+  c->destroy_requested = true;
+  switch (c->stage) {
+  case BERTH_STAGE_FETCHING:
+  case BERTH_STAGE_PULLING:
+    /* Cancelling the pull's request makes dockerd abort the pull. */
+    berth_docker_cancel(c->op);
+    c->op = NULL;
+    launch_killed(c);
+    return;
+  case BERTH_STAGE_MOUNTING:
+    /* create or start is in flight; its callback sees destroy_requested. */
+    return;
+  case BERTH_STAGE_RUNNING: {
+    c->cz->metrics.destroys++;
+    set_stage(c, BERTH_STAGE_DESTROYING);
+    int64_t grace_ns = c->spec.has_grace ? c->spec.grace_ns : c->cz->config.docker_stop_timeout_ns;
+    int sig = grace_ns > 0 ? SIGTERM : SIGKILL;
+    c->kill_req = berth_docker_container_kill(c->cz->docker, c->docker_name, sig, destroy_kill_cb, c);
+    if (grace_ns > 0) uv_timer_start(&c->kill_timer, kill_escalate_cb, (uint64_t)(grace_ns / 1000000), 0);
+    return;
+  }
+  case BERTH_STAGE_DESTROYING:
+  case BERTH_STAGE_TERMINATED:
+    return;
+  }
+}
+
+typedef struct signal_call {
+  berth_cz_done_cb cb;
+  void *data;
+} signal_call;
+
+static void signal_cb(int rc, json_t *answer, const berth_error *err, void *data) {
+  signal_call *call = data;
+  if (rc == BERTH_ECONFLICT) rc = berth_error_set((berth_error *)err, BERTH_ECONFLICT, "%s", err->msg);
+  call->cb(rc, err, call->data);
+  free(call);
+}
+
+static container *lookup(berth_containerizer *cz, const char *id, berth_error *err) {
+  if (!berth_container_id_valid(id)) {
+    berth_error_set(err, BERTH_EINVAL, "container_id.value: '%.80s' is not a valid container id", id);
+    return NULL;
+  }
+  container *c = find(cz, id);
+  if (!c) berth_error_set(err, BERTH_ENOENT, "unknown container '%s'", id);
+  return c;
+}
+
+int berth_cz_kill(berth_containerizer *cz, const char *id, int sig, berth_cz_done_cb cb, void *data,
+                  berth_error *err) {
+  container *c = lookup(cz, id, err);
+  if (!c) return err->code;
+  if (sig == 0) {
+    log_info("container %s: destroy requested in %s", c->id, stage_names[c->stage]);
+    begin_destroy(c);
+    return 0;
+  }
+  if (c->stage != BERTH_STAGE_RUNNING && c->stage != BERTH_STAGE_DESTROYING)
+    return berth_error_set(err, BERTH_ECONFLICT, "container '%s' is %s, not running", id, stage_names[c->stage]);
+  if (sig < 1 || sig > 64) return berth_error_set(err, BERTH_EINVAL, "kill_container.signal: %d is not a signal", sig);
+  signal_call *call = berth_calloc(1, sizeof(*call));
+  call->cb = cb;
+  call->data = data;
+  berth_docker_container_kill(cz->docker, c->docker_name, sig, signal_cb, call);
+  return 0;
+}
+
+int berth_cz_wait(berth_containerizer *cz, const char *id, berth_cz_wait_cb cb, void *data, berth_error *err) {
+  container *c = lookup(cz, id, err);
+  if (!c) return err->code;
+  if (c->stage == BERTH_STAGE_TERMINATED) {
+    cb(c->termination, data);
+    return 0;
+  }
+  waiter *w = berth_calloc(1, sizeof(*w));
+  w->cb = cb;
+  w->data = data;
+  w->next = c->waiters;
+  c->waiters = w;
+  return 0;
+}
+
+static void finish_remove(container *c) {
+  berth_error err;
+  berth_cz_done_cb cb = c->remove_cb;
+  void *data = c->remove_data;
+  if (berth_sandbox_remove(c->cz->config.work_dir, c->id, &err) < 0) log_warn("container %s: %s", c->id, err.msg);
+  if (berth_store_delete(c->cz->store, c->id, &err) < 0) log_error("container %s: %s", c->id, err.msg);
+  log_info("container %s: removed", c->id);
+  container_free(c);
+  cb(0, NULL, data);
+}
+
+static void remove_docker_cb(int rc, json_t *answer, const berth_error *err, void *data) {
+  container *c = data;
+  c->op = NULL;
+  if (rc < 0 && rc != BERTH_ENOENT) {
+    c->removing = false;
+    berth_error e = *err;
+    berth_error_prefix(&e, "remove docker container %s", c->docker_name);
+    c->remove_cb(rc, &e, c->remove_data);
+    return;
+  }
+  c->docker_created = false;
+  finish_remove(c);
+}
+
+int berth_cz_remove(berth_containerizer *cz, const char *id, berth_cz_done_cb cb, void *data, berth_error *err) {
+  container *c = lookup(cz, id, err);
+  if (!c) return err->code;
+  if (c->stage != BERTH_STAGE_TERMINATED)
+    return berth_error_set(err, BERTH_ECONFLICT, "container '%s' is %s; only TERMINATED containers can be removed",
+                           id, stage_names[c->stage]);
+  if (c->removing) return berth_error_set(err, BERTH_ECONFLICT, "container '%s' is being removed", id);
+  c->removing = true;
+  c->remove_cb = cb;
+  c->remove_data = data;
+  uv_timer_stop(&c->timer);
+  /* Always by name: a create whose answer was lost still left one. */
+  c->op = berth_docker_container_remove(cz->docker, c->docker_name, remove_docker_cb, c);
+  return 0;
+}
+
+/* --- reporting ------------------------------------------------------------- */
+
+static json_t *container_json(container *c) {
+  json_t *cid = json_pack("{s:s}", "value", c->id);
+  json_t *j = json_pack("{s:O,s:s,s:s,s:s}", "container_id", cid, "stage", stage_names[c->stage], "docker_name",
+                        c->docker_name, "image", c->spec.image ? c->spec.image : "");
+  json_t *status = json_pack("{s:O}", "container_id", cid);
+  if (c->pid > 0 && c->stage != BERTH_STAGE_TERMINATED)
+    json_object_set_new(status, "executor_pid", json_integer(c->pid));
+  if (c->ip)
+    json_object_set_new(status, "network_infos",
+                        json_pack("[{s:[{s:s,s:s}]}]", "ip_addresses", "protocol", "IPv4", "ip_address", c->ip));
+  json_object_set_new(j, "container_status", status);
+  if (c->termination) json_object_set(j, "termination", c->termination);
+  json_decref(cid);
+  return j;
+}
+
+json_t *berth_cz_containers(berth_containerizer *cz) {
+  json_t *list = json_array();
+  /* Newest first in the list; report in launch order. */
+  container *last = cz->containers;
+  while (last && last->next) last = last->next;
+  for (container *c = last; c; c = c->prev) json_array_append_new(list, container_json(c));
+  return list;
+}
+
+/* --- life cycle -------------------------------------------------------------- */
+
+berth_containerizer *berth_cz_new(uv_loop_t *loop, berth_docker *docker, berth_store *store,
+                                  const berth_cz_config *config) {
+  berth_containerizer *cz = berth_calloc(1, sizeof(*cz));
+  cz->loop = loop;
+  cz->docker = docker;
+  cz->store = store;
+  cz->config = *config;
+  return cz;
+}
+
+void berth_cz_free(berth_containerizer *cz) {
+  if (!cz) return;
+  while (cz->containers) {
+    container *c = cz->containers;
+    while (c->waiters) {
+      waiter *w = c->waiters;
+      c->waiters = w->next;
+      free(w);
+    }
+    container_free(c);
+  }
+  free(cz);
+}

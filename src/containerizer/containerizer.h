@@ -1,0 +1,70 @@
+/* The stage machine: FETCHING → PULLING → MOUNTING → RUNNING →
+ * DESTROYING → TERMINATED, with destroy possible in every stage.
+ *
+ * One containerizer owns every container; all of it runs on the loop
+ * thread.  Calls that finish later (launch, wait, remove, signal) take a
+ * callback that runs exactly once, on the loop thread. */
+#ifndef BERTH_CONTAINERIZER_CONTAINERIZER_H
+#define BERTH_CONTAINERIZER_CONTAINERIZER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "docker/client.h"
+#include "store/store.h"
+#include "util/error.h"
+
+typedef struct berth_containerizer berth_containerizer;
+
+typedef struct berth_cz_config {
+  const char *work_dir;
+  const char *agent_id;
+  const char *sandbox_directory;
+  const char *const *allowed_host_paths;
+  bool allow_privileged;
+  bool cgroups_enable_cfs;
+  bool docker_kill_orphans;
+  int64_t docker_stop_timeout_ns;
+  int64_t docker_remove_delay_ns;
+} berth_cz_config;
+
+/* rc 0 on success, else a berth code with err. */
+typedef void (*berth_cz_done_cb)(int rc, const berth_error *err, void *data);
+/* termination is borrowed for the call. */
+typedef void (*berth_cz_wait_cb)(json_t *termination, void *data);
+
+/* The config's strings must outlive the containerizer. */
+berth_containerizer *berth_cz_new(uv_loop_t *loop, berth_docker *docker, berth_store *store,
+                                  const berth_cz_config *config);
+/* Cancels everything in flight without touching docker containers (they
+ * keep running; recovery picks them up) and frees the containerizer. */
+void berth_cz_free(berth_containerizer *cz);
+
+/* Validates and starts a launch.  Returns 0 when cb will report the end of
+ * the launch, BERTH_LAUNCH_DUPLICATE when the id is already known (cb is
+ * not called), or <0 for a bad request (cb is not called). */
+#define BERTH_LAUNCH_DUPLICATE 1
+int berth_cz_launch(berth_containerizer *cz, json_t *launch, berth_cz_done_cb cb, void *data, berth_error *err);
+
+/* cb runs when the container is TERMINATED (at once if it already is). */
+int berth_cz_wait(berth_containerizer *cz, const char *id, berth_cz_wait_cb cb, void *data, berth_error *err);
+
+/* signal 0: destroy, in any stage; done at once once started (cb not
+ * called, returns 0).  signal > 0: delivered to a running container, cb
+ * reports docker's answer. */
+int berth_cz_kill(berth_containerizer *cz, const char *id, int signal, berth_cz_done_cb cb, void *data,
+                  berth_error *err);
+
+/* Forgets a TERMINATED container; cb runs once its docker container and
+ * sandbox are gone. */
+int berth_cz_remove(berth_containerizer *cz, const char *id, berth_cz_done_cb cb, void *data, berth_error *err);
+
+/* The GET_CONTAINERS list (new reference). */
+json_t *berth_cz_containers(berth_containerizer *cz);
+
+/* Counters for /metrics (new reference). */
+json_t *berth_cz_metrics(berth_containerizer *cz);
+
+#endif

@@ -1,0 +1,536 @@
+#include "containerizer/spec.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/alloc.h"
+
+/* Bounds that keep every later step (and Docker) sane; far above any real
+ * node. */
+#define MAX_CPUS 4096.0
+#define MAX_MEM_MB (1024.0 * 1024.0 * 1024.0) /* 1 PiB */
+#define MAX_ARRAY 1024
+#define MAX_STRING 65536
+
+bool berth_container_id_valid(const char *id) {
+  size_t n = id ? strlen(id) : 0;
+  if (n == 0 || n > BERTH_ID_MAX || !isalnum((unsigned char)id[0])) return false;
+  for (size_t i = 1; i < n; i++) {
+    unsigned char c = (unsigned char)id[i];
+    if (!isalnum(c) && c != '_' && c != '.' && c != '-') return false;
+  }
+  return true;
+}
+
+static bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+/* One path component of a repository name: lower-case alphanumerics
+ * joined by '.', '_', "__" or runs of '-' (distribution/reference). */
+static bool path_component_valid(const char *s, size_t n) {
+  if (n == 0 || !is_lower_alnum(s[0]) || !is_lower_alnum(s[n - 1])) return false;
+  for (size_t i = 0; i < n; i++) {
+    if (is_lower_alnum(s[i])) continue;
+    if (s[i] == '.' || s[i] == '_') {
+      size_t run = 1;
+      while (i + run < n && s[i + run] == s[i]) run++;
+      if ((s[i] == '.' && run > 1) || (s[i] == '_' && run > 2)) return false;
+      i += run - 1;
+      continue;
+    }
+    if (s[i] == '-') continue;
+    return false;
+  }
+  return true;
+}
+
+static bool domain_valid(const char *s, size_t n) {
+  const char *colon = memchr(s, ':', n);
+  size_t host_len = colon ? (size_t)(colon - s) : n;
+  if (host_len == 0) return false;
+  for (size_t i = 0; i < host_len; i++)
+    if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '-') return false;
+  if (colon) {
+    size_t plen = n - host_len - 1;
+    if (plen == 0 || plen > 5) return false;
+    for (size_t i = host_len + 1; i < n; i++)
+      if (!isdigit((unsigned char)s[i])) return false;
+  }
+  return true;
+}
+
+int berth_image_ref_validate(const char *ref, berth_error *err) {
+  size_t n = ref ? strlen(ref) : 0;
+  if (n == 0) return berth_error_set(err, BERTH_EINVAL, "container.docker.image: must not be empty");
+  if (n > 512) return berth_error_set(err, BERTH_EINVAL, "container.docker.image: longer than 512 characters");
+  const char *end = ref + n;
+  const char *at = strchr(ref, '@');
+  if (at) {
+    const char *colon = strchr(at, ':');
+    if (!colon || colon == at + 1 || colon[1] == '\0') goto bad;
+    for (const char *p = colon + 1; *p; p++)
+      if (!isxdigit((unsigned char)*p)) goto bad;
+    end = at;
+  }
+  const char *last_slash = NULL;
+  for (const char *p = ref; p < end; p++)
+    if (*p == '/') last_slash = p;
+  const char *tag = NULL;
+  for (const char *p = last_slash ? last_slash : ref; p < end; p++)
+    if (*p == ':') tag = p;
+  if (tag) {
+    size_t tlen = (size_t)(end - tag - 1);
+    if (tlen == 0 || tlen > 128 || !(isalnum((unsigned char)tag[1]) || tag[1] == '_')) goto bad;
+    for (const char *p = tag + 1; p < end; p++)
+      if (!isalnum((unsigned char)*p) && *p != '_' && *p != '.' && *p != '-') goto bad;
+    end = tag;
+  }
+  /* The first component is a registry when it looks like a host. */
+  const char *p = ref;
+  const char *slash = memchr(p, '/', (size_t)(end - p));
+  if (slash) {
+    size_t clen = (size_t)(slash - p);
+    bool is_domain = memchr(p, '.', clen) || memchr(p, ':', clen) || (clen == 9 && !strncmp(p, "localhost", 9));
+    if (is_domain) {
+      if (!domain_valid(p, clen)) goto bad;
+      p = slash + 1;
+    }
+  }
+  while (p < end) {
+    const char *s = memchr(p, '/', (size_t)(end - p));
+    size_t clen = s ? (size_t)(s - p) : (size_t)(end - p);
+    if (!path_component_valid(p, clen)) goto bad;
+    if (!s) break;
+    p = s + 1;
+    if (p == end) goto bad;
+  }
+  return 0;
+bad:
+  return berth_error_set(err, BERTH_EINVAL,
+                         "container.docker.image: '%s' is not a valid image reference", ref);
+}
+
+/* Field readers: each names the field in its error. */
+
+static int get_string(json_t *obj, const char *key, const char *field, bool required, const char **out,
+                      berth_error *err) {
+  json_t *v = json_object_get(obj, key);
+  *out = NULL;
+  if (!v || json_is_null(v)) {
+    if (required) return berth_error_set(err, BERTH_EINVAL, "%s: required", field);
+    return 0;
+  }
+  if (!json_is_string(v)) return berth_error_set(err, BERTH_EINVAL, "%s: must be a string", field);
+  if (json_string_length(v) > MAX_STRING)
+    return berth_error_set(err, BERTH_EINVAL, "%s: longer than %d bytes", field, MAX_STRING);
+  if (strlen(json_string_value(v)) != json_string_length(v))
+    return berth_error_set(err, BERTH_EINVAL, "%s: must not contain NUL", field);
+  *out = json_string_value(v);
+  return 0;
+}
+
+static int get_bool(json_t *obj, const char *key, const char *field, bool *out, berth_error *err) {
+  json_t *v = json_object_get(obj, key);
+  if (!v || json_is_null(v)) return 0;
+  if (!json_is_boolean(v)) return berth_error_set(err, BERTH_EINVAL, "%s: must be true or false", field);
+  *out = json_is_true(v);
+  return 0;
+}
+
+static int get_object(json_t *obj, const char *key, const char *field, json_t **out, berth_error *err) {
+  json_t *v = json_object_get(obj, key);
+  *out = NULL;
+  if (!v || json_is_null(v)) return 0;
+  if (!json_is_object(v)) return berth_error_set(err, BERTH_EINVAL, "%s: must be an object", field);
+  *out = v;
+  return 0;
+}
+
+static int get_array(json_t *obj, const char *key, const char *field, json_t **out, berth_error *err) {
+  json_t *v = json_object_get(obj, key);
+  *out = NULL;
+  if (!v || json_is_null(v)) return 0;
+  if (!json_is_array(v)) return berth_error_set(err, BERTH_EINVAL, "%s: must be an array", field);
+  if (json_array_size(v) > MAX_ARRAY)
+    return berth_error_set(err, BERTH_EINVAL, "%s: more than %d entries", field, MAX_ARRAY);
+  *out = v;
+  return 0;
+}
+
+/* A number, or the string "inf" when allow_inf (Mesos limits). */
+static int get_number(json_t *v, const char *field, double max, bool allow_inf, double *out, berth_error *err) {
+  if (allow_inf && json_is_string(v) && !strcmp(json_string_value(v), "inf")) {
+    *out = INFINITY;
+    return 0;
+  }
+  if (!json_is_number(v)) return berth_error_set(err, BERTH_EINVAL, "%s: must be a number", field);
+  double d = json_number_value(v);
+  if (!isfinite(d) || d < 0)
+    return berth_error_set(err, BERTH_EINVAL, "%s: %g is not a non-negative number", field, d);
+  if (d > max) return berth_error_set(err, BERTH_EINVAL, "%s: %g is larger than %g", field, d, max);
+  *out = d;
+  return 0;
+}
+
+int berth_spec_container_id(json_t *obj, char id[BERTH_ID_MAX + 1], berth_error *err) {
+  json_t *cid;
+  const char *value;
+  if (get_object(obj, "container_id", "container_id", &cid, err) < 0) return err->code;
+  if (!cid) return berth_error_set(err, BERTH_EINVAL, "container_id: required");
+  if (get_string(cid, "value", "container_id.value", true, &value, err) < 0) return err->code;
+  if (!berth_container_id_valid(value))
+    return berth_error_set(err, BERTH_EINVAL,
+                           "container_id.value: '%.80s' must match [A-Za-z0-9][A-Za-z0-9_.-]{0,63}", value);
+  strcpy(id, value);
+  return 0;
+}
+
+static bool path_has_dotdot(const char *path) {
+  for (const char *p = path; (p = strstr(p, "..")); p += 2) {
+    bool starts = p == path || p[-1] == '/';
+    bool ends = p[2] == '\0' || p[2] == '/';
+    if (starts && ends) return true;
+  }
+  return false;
+}
+
+static bool path_under(const char *path, const char *prefix) {
+  size_t n = strlen(prefix);
+  while (n > 1 && prefix[n - 1] == '/') n--;
+  if (strncmp(path, prefix, n) != 0) return false;
+  return path[n] == '\0' || path[n] == '/' || (n == 1 && prefix[0] == '/');
+}
+
+static int parse_scalar_resource(json_t *r, const char *field, double max, double *out, berth_error *err) {
+  json_t *scalar;
+  if (get_object(r, "scalar", field, &scalar, err) < 0) return err->code;
+  if (!scalar) return berth_error_set(err, BERTH_EINVAL, "%s.scalar: required", field);
+  json_t *v = json_object_get(scalar, "value");
+  if (!v) return berth_error_set(err, BERTH_EINVAL, "%s.scalar.value: required", field);
+  return get_number(v, field, max, false, out, err);
+}
+
+static int parse_disk(json_t *r, size_t i, berth_persistent_volume **pvolumes, size_t *n, berth_error *err) {
+  json_t *disk, *persistence, *volume;
+  const char *id, *cpath, *mode;
+  if (get_object(r, "disk", "resources[].disk", &disk, err) < 0) return err->code;
+  if (!disk) return 0; /* plain scratch disk: nothing to mount */
+  if (get_object(disk, "persistence", "resources[].disk.persistence", &persistence, err) < 0) return err->code;
+  if (!persistence) return 0;
+  if (get_string(persistence, "id", "resources[].disk.persistence.id", true, &id, err) < 0) return err->code;
+  if (!berth_container_id_valid(id))
+    return berth_error_set(err, BERTH_EINVAL, "resources[%zu].disk.persistence.id: '%.80s' is not a valid id", i, id);
+  if (get_object(disk, "volume", "resources[].disk.volume", &volume, err) < 0) return err->code;
+  if (!volume) return berth_error_set(err, BERTH_EINVAL, "resources[%zu].disk.volume: required", i);
+  if (get_string(volume, "container_path", "resources[].disk.volume.container_path", true, &cpath, err) < 0 ||
+      get_string(volume, "mode", "resources[].disk.volume.mode", false, &mode, err) < 0)
+    return err->code;
+  if (!*cpath || path_has_dotdot(cpath) || strchr(cpath, ':'))
+    return berth_error_set(err, BERTH_EINVAL, "resources[%zu].disk.volume.container_path: '%s' is not allowed", i, cpath);
+  if (mode && strcmp(mode, "RW") && strcmp(mode, "RO"))
+    return berth_error_set(err, BERTH_EINVAL, "resources[%zu].disk.volume.mode: must be RW or RO", i);
+  *pvolumes = berth_realloc(*pvolumes, (*n + 1) * sizeof(**pvolumes));
+  (*pvolumes)[*n] = (berth_persistent_volume){berth_strdup(id), berth_strdup(cpath), mode && !strcmp(mode, "RO")};
+  (*n)++;
+  return 0;
+}
+
+static int parse_limit(json_t *limits, const char *key, double max, bool *has, double *out, berth_error *err) {
+  json_t *l = json_object_get(limits, key);
+  if (!l || json_is_null(l)) return 0;
+  char field[32];
+  snprintf(field, sizeof(field), "limits.%s", key);
+  if (!json_is_object(l)) return berth_error_set(err, BERTH_EINVAL, "%s: must be an object", field);
+  json_t *v = json_object_get(l, "value");
+  if (!v) return berth_error_set(err, BERTH_EINVAL, "%s.value: required", field);
+  if (get_number(v, field, max, true, out, err) < 0) return err->code;
+  *has = true;
+  return 0;
+}
+
+int berth_resources_parse(json_t *resources, json_t *limits, berth_resources *res,
+                          berth_persistent_volume **pvolumes, size_t *n_pvolumes, berth_error *err) {
+  memset(res, 0, sizeof(*res));
+  if (resources && !json_is_array(resources))
+    return berth_error_set(err, BERTH_EINVAL, "resources: must be an array");
+  if (json_array_size(resources) > MAX_ARRAY)
+    return berth_error_set(err, BERTH_EINVAL, "resources: more than %d entries", MAX_ARRAY);
+  size_t i;
+  json_t *r;
+  json_array_foreach(resources, i, r) {
+    const char *name;
+    if (!json_is_object(r)) return berth_error_set(err, BERTH_EINVAL, "resources[%zu]: must be an object", i);
+    if (get_string(r, "name", "resources[].name", true, &name, err) < 0) return err->code;
+    char field[64];
+    snprintf(field, sizeof(field), "resources[%zu] (%.20s)", i, name);
+    if (!strcmp(name, "cpus")) {
+      if (parse_scalar_resource(r, field, MAX_CPUS, &res->cpus, err) < 0) return err->code;
+      res->has_cpus = true;
+    } else if (!strcmp(name, "mem")) {
+      if (parse_scalar_resource(r, field, MAX_MEM_MB, &res->mem_mb, err) < 0) return err->code;
+      res->has_mem = true;
+    } else if (!strcmp(name, "gpus")) {
+      if (parse_scalar_resource(r, field, 1024, &res->gpus, err) < 0) return err->code;
+      if (res->gpus != floor(res->gpus))
+        return berth_error_set(err, BERTH_EINVAL, "%s: gpus must be a whole number", field);
+    } else if (!strcmp(name, "disk")) {
+      double mb;
+      if (parse_scalar_resource(r, field, MAX_MEM_MB, &mb, err) < 0) return err->code;
+      if (pvolumes && parse_disk(r, i, pvolumes, n_pvolumes, err) < 0) return err->code;
+    }
+    /* Other resources (ports, custom ones) are the scheduler's business. */
+  }
+  if (limits && !json_is_object(limits)) return berth_error_set(err, BERTH_EINVAL, "limits: must be an object");
+  if (limits) {
+    if (parse_limit(limits, "cpus", MAX_CPUS, &res->has_cpus_limit, &res->cpus_limit, err) < 0) return err->code;
+    if (parse_limit(limits, "mem", MAX_MEM_MB, &res->has_mem_limit, &res->mem_limit_mb, err) < 0) return err->code;
+  }
+  return 0;
+}
+
+static int parse_command(json_t *command, berth_launch_spec *spec, berth_error *err) {
+  const char *value, *user;
+  json_t *args, *environment, *uris;
+  if (!command) return 0;
+  if (!json_is_object(command)) return berth_error_set(err, BERTH_EINVAL, "command: must be an object");
+  bool has_shell = json_object_get(command, "shell") != NULL;
+  if (get_bool(command, "shell", "command.shell", &spec->shell, err) < 0 ||
+      get_string(command, "value", "command.value", false, &value, err) < 0 ||
+      get_string(command, "user", "command.user", false, &user, err) < 0 ||
+      get_array(command, "arguments", "command.arguments", &args, err) < 0 ||
+      get_object(command, "environment", "command.environment", &environment, err) < 0 ||
+      get_array(command, "uris", "command.uris", &uris, err) < 0)
+    return err->code;
+  /* mesos.proto defaults shell to true; without a value there is nothing
+   * to run in a shell, so an absent shell then means the image's own. */
+  if (!has_shell) spec->shell = value != NULL;
+  if (spec->shell && !value) return berth_error_set(err, BERTH_EINVAL, "command.value: required when shell is true");
+  if (value) spec->value = berth_strdup(value);
+  if (user) spec->user = berth_strdup(user);
+  size_t i;
+  json_t *a;
+  spec->arguments = berth_calloc(json_array_size(args) + 1, sizeof(char *));
+  json_array_foreach(args, i, a) {
+    if (!json_is_string(a)) return berth_error_set(err, BERTH_EINVAL, "command.arguments[%zu]: must be a string", i);
+    spec->arguments[spec->n_arguments++] = berth_strdup(json_string_value(a));
+  }
+  json_t *vars = NULL;
+  if (environment && get_array(environment, "variables", "command.environment.variables", &vars, err) < 0)
+    return err->code;
+  spec->env = berth_calloc(json_array_size(vars) + 1, sizeof(*spec->env));
+  json_array_foreach(vars, i, a) {
+    const char *name, *val;
+    if (!json_is_object(a))
+      return berth_error_set(err, BERTH_EINVAL, "command.environment.variables[%zu]: must be an object", i);
+    if (get_string(a, "name", "command.environment.variables[].name", true, &name, err) < 0 ||
+        get_string(a, "value", "command.environment.variables[].value", false, &val, err) < 0)
+      return err->code;
+    if (!*name || strchr(name, '='))
+      return berth_error_set(err, BERTH_EINVAL, "command.environment.variables[%zu].name: '%.80s' is not a valid name", i, name);
+    spec->env[spec->n_env].name = berth_strdup(name);
+    spec->env[spec->n_env].value = berth_strdup(val ? val : "");
+    spec->n_env++;
+  }
+  json_array_foreach(uris, i, a) {
+    const char *uri;
+    if (!json_is_object(a)) return berth_error_set(err, BERTH_EINVAL, "command.uris[%zu]: must be an object", i);
+    if (get_string(a, "value", "command.uris[].value", true, &uri, err) < 0) return err->code;
+  }
+  spec->n_uris = json_array_size(uris);
+  if (spec->n_uris > 0)
+    return berth_error_set(err, BERTH_EINVAL, "command.uris: this berthd does not fetch URIs yet");
+  return 0;
+}
+
+static int parse_volumes(json_t *container, const berth_launch_policy *policy, berth_launch_spec *spec,
+                         berth_error *err) {
+  json_t *volumes, *v;
+  size_t i;
+  if (get_array(container, "volumes", "container.volumes", &volumes, err) < 0) return err->code;
+  spec->volumes = berth_calloc(json_array_size(volumes) + 1, sizeof(*spec->volumes));
+  json_array_foreach(volumes, i, v) {
+    const char *host, *cpath, *mode;
+    if (!json_is_object(v)) return berth_error_set(err, BERTH_EINVAL, "container.volumes[%zu]: must be an object", i);
+    if (get_string(v, "host_path", "container.volumes[].host_path", true, &host, err) < 0 ||
+        get_string(v, "container_path", "container.volumes[].container_path", true, &cpath, err) < 0 ||
+        get_string(v, "mode", "container.volumes[].mode", false, &mode, err) < 0)
+      return err->code;
+    if (host[0] != '/' || path_has_dotdot(host) || strchr(host, ':'))
+      return berth_error_set(err, BERTH_EINVAL,
+                             "container.volumes[%zu].host_path: '%.200s' must be an absolute path without '..' or ':'",
+                             i, host);
+    if (cpath[0] != '/' || path_has_dotdot(cpath) || strchr(cpath, ':'))
+      return berth_error_set(err, BERTH_EINVAL,
+                             "container.volumes[%zu].container_path: '%.200s' must be an absolute path without '..' or ':'",
+                             i, cpath);
+    if (mode && strcmp(mode, "RW") && strcmp(mode, "RO"))
+      return berth_error_set(err, BERTH_EINVAL, "container.volumes[%zu].mode: must be RW or RO", i);
+    bool allowed = false;
+    for (const char *const *p = policy->allowed_host_paths; p && *p && !allowed; p++) allowed = path_under(host, *p);
+    if (!allowed)
+      return berth_error_set(err, BERTH_EINVAL,
+                             "container.volumes[%zu].host_path: '%.200s' is not under --allowed_host_paths", i, host);
+    spec->volumes[spec->n_volumes++] = (berth_volume){berth_strdup(host), berth_strdup(cpath),
+                                                      mode && !strcmp(mode, "RO")};
+  }
+  return 0;
+}
+
+static int parse_network(json_t *container, json_t *docker, berth_launch_spec *spec, berth_error *err) {
+  const char *mode;
+  json_t *ports, *p, *infos;
+  size_t i;
+  if (get_string(docker, "network", "container.docker.network", false, &mode, err) < 0) return err->code;
+  if (!mode || !strcmp(mode, "HOST")) spec->network = BERTH_NET_HOST; /* Mesos's default */
+  else if (!strcmp(mode, "BRIDGE")) spec->network = BERTH_NET_BRIDGE;
+  else if (!strcmp(mode, "NONE")) spec->network = BERTH_NET_NONE;
+  else if (!strcmp(mode, "USER")) spec->network = BERTH_NET_USER;
+  else return berth_error_set(err, BERTH_EINVAL, "container.docker.network: '%.40s' is not HOST, BRIDGE, NONE or USER", mode);
+  if (spec->network == BERTH_NET_USER) {
+    const char *name = NULL;
+    if (get_array(container, "network_infos", "container.network_infos", &infos, err) < 0) return err->code;
+    json_t *first = json_array_get(infos, 0);
+    if (json_is_object(first) && get_string(first, "name", "container.network_infos[0].name", false, &name, err) < 0)
+      return err->code;
+    if (!name || !*name)
+      return berth_error_set(err, BERTH_EINVAL, "container.network_infos[0].name: required with network USER");
+    spec->network_name = berth_strdup(name);
+  }
+  if (get_array(docker, "port_mappings", "container.docker.port_mappings", &ports, err) < 0) return err->code;
+  if (json_array_size(ports) > 0 && (spec->network == BERTH_NET_HOST || spec->network == BERTH_NET_NONE))
+    return berth_error_set(err, BERTH_EINVAL, "container.docker.port_mappings: only allowed with network BRIDGE or USER");
+  spec->ports = berth_calloc(json_array_size(ports) + 1, sizeof(*spec->ports));
+  json_array_foreach(ports, i, p) {
+    json_t *hp = json_object_get(p, "host_port"), *cp = json_object_get(p, "container_port");
+    const char *proto;
+    if (!json_is_object(p)) return berth_error_set(err, BERTH_EINVAL, "container.docker.port_mappings[%zu]: must be an object", i);
+    if (!json_is_integer(hp) || json_integer_value(hp) < 1 || json_integer_value(hp) > 65535 || !json_is_integer(cp) ||
+        json_integer_value(cp) < 1 || json_integer_value(cp) > 65535)
+      return berth_error_set(err, BERTH_EINVAL,
+                             "container.docker.port_mappings[%zu]: host_port and container_port must be integers in 1..65535", i);
+    if (get_string(p, "protocol", "container.docker.port_mappings[].protocol", false, &proto, err) < 0) return err->code;
+    if (proto && strcmp(proto, "tcp") && strcmp(proto, "udp"))
+      return berth_error_set(err, BERTH_EINVAL, "container.docker.port_mappings[%zu].protocol: must be tcp or udp", i);
+    berth_port_mapping *m = &spec->ports[spec->n_ports++];
+    m->host_port = (int)json_integer_value(hp);
+    m->container_port = (int)json_integer_value(cp);
+    snprintf(m->protocol, sizeof(m->protocol), "%s", proto ? proto : "tcp");
+  }
+  return 0;
+}
+
+static int parse_parameters(json_t *docker, berth_launch_spec *spec, berth_error *err) {
+  json_t *params, *p;
+  size_t i;
+  if (get_array(docker, "parameters", "container.docker.parameters", &params, err) < 0) return err->code;
+  spec->labels = berth_calloc(json_array_size(params) + 1, sizeof(*spec->labels));
+  json_array_foreach(params, i, p) {
+    const char *key, *value;
+    if (!json_is_object(p)) return berth_error_set(err, BERTH_EINVAL, "container.docker.parameters[%zu]: must be an object", i);
+    if (get_string(p, "key", "container.docker.parameters[].key", true, &key, err) < 0 ||
+        get_string(p, "value", "container.docker.parameters[].value", true, &value, err) < 0)
+      return err->code;
+    /* Only parameters berth can map faithfully are accepted; silently
+     * dropping one would run the task differently than asked. */
+    if (strcmp(key, "label") != 0)
+      return berth_error_set(err, BERTH_EINVAL, "container.docker.parameters[%zu].key: '%.40s' is not supported (only 'label')", i, key);
+    const char *eq = strchr(value, '=');
+    size_t klen = eq ? (size_t)(eq - value) : strlen(value);
+    if (klen == 0 || !strncmp(value, "berth.", 6))
+      return berth_error_set(err, BERTH_EINVAL, "container.docker.parameters[%zu].value: '%.80s' is not a valid label", i, value);
+    spec->labels[spec->n_labels++] = (berth_label){berth_strndup(value, klen), berth_strdup(eq ? eq + 1 : "")};
+  }
+  return 0;
+}
+
+static int parse_container(json_t *container, const berth_launch_policy *policy, berth_launch_spec *spec,
+                           berth_error *err) {
+  const char *type, *hostname, *image;
+  json_t *docker;
+  if (!container) return berth_error_set(err, BERTH_EINVAL, "container: required (with type DOCKER)");
+  if (!json_is_object(container)) return berth_error_set(err, BERTH_EINVAL, "container: must be an object");
+  if (get_string(container, "type", "container.type", false, &type, err) < 0) return err->code;
+  if (type && strcmp(type, "DOCKER"))
+    return berth_error_set(err, BERTH_EINVAL, "container.type: '%.40s' is not supported (only DOCKER)", type);
+  if (get_string(container, "hostname", "container.hostname", false, &hostname, err) < 0) return err->code;
+  if (hostname) spec->hostname = berth_strdup(hostname);
+  if (get_object(container, "docker", "container.docker", &docker, err) < 0) return err->code;
+  if (!docker) return berth_error_set(err, BERTH_EINVAL, "container.docker: required");
+  if (get_string(docker, "image", "container.docker.image", true, &image, err) < 0) return err->code;
+  if (berth_image_ref_validate(image, err) < 0) return err->code;
+  spec->image = berth_strdup(image);
+  if (get_bool(docker, "privileged", "container.docker.privileged", &spec->privileged, err) < 0 ||
+      get_bool(docker, "force_pull_image", "container.docker.force_pull_image", &spec->force_pull, err) < 0)
+    return err->code;
+  if (spec->privileged && !policy->allow_privileged)
+    return berth_error_set(err, BERTH_EINVAL, "container.docker.privileged: not allowed (berthd runs without --allow_privileged)");
+  if (parse_network(container, docker, spec, err) < 0 || parse_parameters(docker, spec, err) < 0 ||
+      parse_volumes(container, policy, spec, err) < 0)
+    return err->code;
+  return 0;
+}
+
+static int parse_kill_policy(json_t *launch, berth_launch_spec *spec, berth_error *err) {
+  json_t *policy, *grace;
+  if (get_object(launch, "kill_policy", "kill_policy", &policy, err) < 0) return err->code;
+  if (!policy) return 0;
+  if (get_object(policy, "grace_period", "kill_policy.grace_period", &grace, err) < 0) return err->code;
+  if (!grace) return 0;
+  json_t *ns = json_object_get(grace, "nanoseconds");
+  if (!json_is_integer(ns) || json_integer_value(ns) < 0)
+    return berth_error_set(err, BERTH_EINVAL, "kill_policy.grace_period.nanoseconds: must be a non-negative integer");
+  spec->has_grace = true;
+  spec->grace_ns = json_integer_value(ns);
+  return 0;
+}
+
+int berth_spec_parse(json_t *launch, const berth_launch_policy *policy, berth_launch_spec *spec,
+                     berth_error *err) {
+  memset(spec, 0, sizeof(*spec));
+  if (!json_is_object(launch)) return berth_error_set(err, BERTH_EINVAL, "launch_container: required object");
+  json_t *resources, *limits;
+  if (berth_spec_container_id(launch, spec->id, err) < 0 ||
+      parse_command(json_object_get(launch, "command"), spec, err) < 0 ||
+      get_array(launch, "resources", "resources", &resources, err) < 0 ||
+      get_object(launch, "limits", "limits", &limits, err) < 0 ||
+      berth_resources_parse(resources, limits, &spec->res, &spec->pvolumes, &spec->n_pvolumes, err) < 0 ||
+      parse_container(json_object_get(launch, "container"), policy, spec, err) < 0 ||
+      parse_kill_policy(launch, spec, err) < 0) {
+    berth_spec_free(spec);
+    return err->code;
+  }
+  return 0;
+}
+
+void berth_spec_free(berth_launch_spec *spec) {
+  free(spec->image);
+  free(spec->value);
+  for (size_t i = 0; i < spec->n_arguments; i++) free(spec->arguments[i]);
+  free(spec->arguments);
+  for (size_t i = 0; i < spec->n_env; i++) {
+    free(spec->env[i].name);
+    free(spec->env[i].value);
+  }
+  free(spec->env);
+  free(spec->user);
+  for (size_t i = 0; i < spec->n_pvolumes; i++) {
+    free(spec->pvolumes[i].id);
+    free(spec->pvolumes[i].container_path);
+  }
+  free(spec->pvolumes);
+  free(spec->hostname);
+  for (size_t i = 0; i < spec->n_volumes; i++) {
+    free(spec->volumes[i].host_path);
+    free(spec->volumes[i].container_path);
+  }
+  free(spec->volumes);
+  free(spec->network_name);
+  free(spec->ports);
+  for (size_t i = 0; i < spec->n_labels; i++) {
+    free(spec->labels[i].key);
+    free(spec->labels[i].value);
+  }
+  free(spec->labels);
+  memset(spec, 0, sizeof(*spec));
+}

@@ -1,0 +1,112 @@
+/* LAUNCH_CONTAINER decoded and validated into plain C values.
+ *
+ * Everything a launch needs is checked here, before any side effect, so a
+ * bad request gets a 400 naming the field and nothing else happens.  Pure:
+ * no I/O, no loop. */
+#ifndef BERTH_CONTAINERIZER_SPEC_H
+#define BERTH_CONTAINERIZER_SPEC_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+#define BERTH_ID_MAX 64
+
+typedef enum { BERTH_NET_BRIDGE, BERTH_NET_HOST, BERTH_NET_NONE, BERTH_NET_USER } berth_network_mode;
+
+typedef struct berth_port_mapping {
+  int host_port;
+  int container_port;
+  char protocol[4]; /* "tcp" or "udp" */
+} berth_port_mapping;
+
+typedef struct berth_volume {
+  char *host_path;
+  char *container_path;
+  bool read_only;
+} berth_volume;
+
+typedef struct berth_persistent_volume {
+  char *id;             /* persistence id: a directory under <work_dir>/volumes */
+  char *container_path; /* relative paths are inside the sandbox, as in Mesos */
+  bool read_only;
+} berth_persistent_volume;
+
+typedef struct berth_env_var {
+  char *name;
+  char *value;
+} berth_env_var;
+
+typedef struct berth_label {
+  char *key;
+  char *value;
+} berth_label;
+
+/* Limits the policy flags put on requests. */
+typedef struct berth_launch_policy {
+  const char *const *allowed_host_paths; /* NULL-terminated prefixes */
+  bool allow_privileged;
+} berth_launch_policy;
+
+typedef struct berth_resources {
+  bool has_cpus, has_mem;
+  double cpus, mem_mb;
+  bool has_cpus_limit, has_mem_limit;
+  double cpus_limit, mem_limit_mb; /* INFINITY means unlimited */
+  double gpus;
+} berth_resources;
+
+typedef struct berth_launch_spec {
+  char id[BERTH_ID_MAX + 1];
+  char *image;
+  /* command */
+  bool shell;
+  char *value;
+  char **arguments;
+  size_t n_arguments;
+  berth_env_var *env;
+  size_t n_env;
+  char *user;
+  /* resources */
+  berth_resources res;
+  berth_persistent_volume *pvolumes;
+  size_t n_pvolumes;
+  /* container */
+  char *hostname;
+  berth_volume *volumes;
+  size_t n_volumes;
+  berth_network_mode network;
+  char *network_name; /* USER mode */
+  berth_port_mapping *ports;
+  size_t n_ports;
+  bool privileged;
+  bool force_pull;
+  berth_label *labels; /* docker parameters "label" */
+  size_t n_labels;
+  bool has_grace;
+  int64_t grace_ns;
+  size_t n_uris;
+} berth_launch_spec;
+
+/* True when id is a valid container id (API.md §1). */
+bool berth_container_id_valid(const char *id);
+
+/* Validates a docker image reference (registry[:port]/path[:tag][@digest]). */
+int berth_image_ref_validate(const char *ref, berth_error *err);
+
+/* Reads {"container_id": {"value": "..."}} from obj into id. */
+int berth_spec_container_id(json_t *obj, char id[BERTH_ID_MAX + 1], berth_error *err);
+
+/* Decodes the "launch_container" object.  On error spec is left empty. */
+int berth_spec_parse(json_t *launch, const berth_launch_policy *policy, berth_launch_spec *spec,
+                     berth_error *err);
+
+/* Decodes "resources" and "limits" (shared with UPDATE_CONTAINER). */
+int berth_resources_parse(json_t *resources, json_t *limits, berth_resources *res,
+                          berth_persistent_volume **pvolumes, size_t *n_pvolumes, berth_error *err);
+
+void berth_spec_free(berth_launch_spec *spec);
+
+#endif

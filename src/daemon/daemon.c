@@ -1,0 +1,201 @@
+#include "daemon/daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "containerizer/containerizer.h"
+#include "containerizer/sandbox.h"
+#include "containerizer/spec.h"
+#include "docker/api.h"
+#include "store/store.h"
+#include "util/alloc.h"
+#include "util/log.h"
+
+/* dockerd is probed this often while it answers, and retried with backoff
+ * up to the maximum while it does not. */
+#define PROBE_INTERVAL_MS 5000
+#define PROBE_BACKOFF_MIN_MS 250
+#define PROBE_BACKOFF_MAX_MS 5000
+
+typedef struct daemon_state {
+  uv_loop_t *loop;
+  berth_flags *flags;
+  berth_store *store;
+  berth_docker *docker;
+  berth_containerizer *cz;
+  berth_http_server *http;
+  berth_api api;
+  char docker_version[16];
+  char *agent_id;
+  char *token;
+  uv_timer_t probe;
+  uint64_t backoff_ms;
+  berth_docker_req *probe_req;
+  uv_signal_t sigterm, sigint;
+} daemon_state;
+
+static void probe_cb(uv_timer_t *t);
+
+static void version_cb(int rc, json_t *answer, const berth_error *err, void *data) {
+  daemon_state *d = data;
+  d->probe_req = NULL;
+  berth_error nerr = {0};
+  if (rc == 0 &&
+      berth_docker_negotiate(json_string_value(json_object_get(answer, "ApiVersion")), d->docker_version,
+                             sizeof(d->docker_version), &nerr) == 0) {
+    if (!d->api.docker_ok) log_info("dockerd answers at %s (API %s)", d->flags->docker_socket, d->docker_version);
+    berth_docker_set_version(d->docker, d->docker_version);
+    d->api.docker_ok = true;
+    d->backoff_ms = PROBE_BACKOFF_MIN_MS;
+    uv_timer_start(&d->probe, probe_cb, PROBE_INTERVAL_MS, 0);
+    return;
+  }
+  if (d->api.docker_ok || d->backoff_ms == PROBE_BACKOFF_MIN_MS)
+    log_warn("dockerd at %s: %s", d->flags->docker_socket, rc < 0 ? err->msg : nerr.msg);
+  d->api.docker_ok = false;
+  uv_timer_start(&d->probe, probe_cb, d->backoff_ms, 0);
+  d->backoff_ms = d->backoff_ms * 2 > PROBE_BACKOFF_MAX_MS ? PROBE_BACKOFF_MAX_MS : d->backoff_ms * 2;
+}
+
+static void probe_cb(uv_timer_t *t) {
+  daemon_state *d = t->data;
+  if (!d->probe_req) d->probe_req = berth_docker_version_get(d->docker, version_cb, d);
+}
+
+static void stop_cb(uv_signal_t *s, int signum) {
+  daemon_state *d = s->data;
+  log_info("signal %d: shutting down; containers keep running", signum);
+  berth_http_server_free(d->http);
+  d->http = NULL;
+  berth_cz_free(d->cz);
+  d->cz = NULL;
+  berth_docker_cancel(d->probe_req);
+  d->probe_req = NULL;
+  berth_docker_free(d->docker);
+  d->docker = NULL;
+  uv_close((uv_handle_t *)&d->probe, NULL);
+  uv_close((uv_handle_t *)&d->sigterm, NULL);
+  uv_close((uv_handle_t *)&d->sigint, NULL);
+}
+
+/* The agent id: the flag, else the one kept in the store, else a new one. */
+static int resolve_agent_id(daemon_state *d, berth_error *err) {
+  cleanup_free char *stored = NULL;
+  if (berth_store_meta_get(d->store, "agent_id", &stored, err) < 0) return err->code;
+  const char *id = d->flags->agent_id ? d->flags->agent_id : stored;
+  char generated[24];
+  if (!id) {
+    unsigned char rnd[6];
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) return berth_error_errno(err, errno, "getrandom");
+    snprintf(generated, sizeof(generated), "a%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
+             rnd[5]);
+    id = generated;
+  }
+  /* It becomes part of docker names: the container id's alphabet. */
+  if (!berth_container_id_valid(id) || strlen(id) > 32)
+    return berth_error_set(err, BERTH_EINVAL, "--agent_id: '%s' must match [A-Za-z0-9][A-Za-z0-9_.-]{0,31}", id);
+  if ((!stored || strcmp(stored, id) != 0) && berth_store_meta_set(d->store, "agent_id", id, err) < 0)
+    return err->code;
+  d->agent_id = berth_strdup(id);
+  return 0;
+}
+
+static int read_token(daemon_state *d, berth_error *err) {
+  if (!d->flags->token_file) return 0;
+  FILE *f = fopen(d->flags->token_file, "re");
+  if (!f) return berth_error_errno(err, errno, "--token_file: open '%s'", d->flags->token_file);
+  char buf[512];
+  size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) buf[--n] = '\0';
+  if (n == 0) return berth_error_set(err, BERTH_EINVAL, "--token_file: '%s' is empty", d->flags->token_file);
+  d->token = berth_strdup(buf);
+  return 0;
+}
+
+static int prepare_work_dir(const char *work_dir, berth_error *err) {
+  static const char *subdirs[] = {"meta", "sandboxes", "volumes", "docker/links"};
+  for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+    cleanup_free char *p = berth_asprintf("%s/%s", work_dir, subdirs[i]);
+    if (berth_mkdir_p(p, err) < 0) return berth_error_prefix(err, "--work_dir");
+  }
+  return 0;
+}
+
+static int start(daemon_state *d, berth_error *err) {
+  berth_flags *f = d->flags;
+  if (f->work_dir[0] != '/') return berth_error_set(err, BERTH_EINVAL, "--work_dir: '%s' must be absolute", f->work_dir);
+  if (f->sandbox_directory[0] != '/')
+    return berth_error_set(err, BERTH_EINVAL, "--sandbox_directory: '%s' must be absolute", f->sandbox_directory);
+  for (char **p = f->allowed_host_paths; p && *p; p++)
+    if ((*p)[0] != '/') return berth_error_set(err, BERTH_EINVAL, "--allowed_host_paths: '%s' must be absolute", *p);
+  if (prepare_work_dir(f->work_dir, err) < 0 || read_token(d, err) < 0) return err->code;
+  cleanup_free char *db = berth_asprintf("%s/meta/berth.db", f->work_dir);
+  if (berth_store_open(db, &d->store, err) < 0 || resolve_agent_id(d, err) < 0) return err->code;
+
+  d->docker = berth_docker_new(d->loop, f->docker_socket);
+  berth_cz_config config = {
+      .work_dir = f->work_dir,
+      .agent_id = d->agent_id,
+      .sandbox_directory = f->sandbox_directory,
+      .allowed_host_paths = (const char *const *)f->allowed_host_paths,
+      .allow_privileged = f->allow_privileged,
+      .cgroups_enable_cfs = f->cgroups_enable_cfs,
+      .docker_kill_orphans = f->docker_kill_orphans,
+      .docker_stop_timeout_ns = f->docker_stop_timeout_ns,
+      .docker_remove_delay_ns = f->docker_remove_delay_ns,
+  };
+  d->cz = berth_cz_new(d->loop, d->docker, d->store, &config);
+  d->api = (berth_api){.cz = d->cz, .work_dir = f->work_dir, .flags = berth_flags_json(f),
+                       .docker_version = d->docker_version};
+  json_object_set_new(d->api.flags, "agent_id", json_string(d->agent_id));
+
+  d->http = berth_http_server_new(d->loop, berth_api_handle, &d->api);
+  for (char **l = f->listen; l && *l; l++)
+    if (berth_http_server_listen(d->http, *l, d->token, f->socket_group, err) < 0) return err->code;
+
+  uv_timer_init(d->loop, &d->probe);
+  d->probe.data = d;
+  d->backoff_ms = PROBE_BACKOFF_MIN_MS;
+  probe_cb(&d->probe);
+  uv_signal_init(d->loop, &d->sigterm);
+  uv_signal_init(d->loop, &d->sigint);
+  d->sigterm.data = d->sigint.data = d;
+  uv_signal_start(&d->sigterm, stop_cb, SIGTERM);
+  uv_signal_start(&d->sigint, stop_cb, SIGINT);
+  log_info("berthd %s: agent %s, work dir %s", BERTH_VERSION, d->agent_id, f->work_dir);
+  return 0;
+}
+
+int berth_daemon_run(berth_flags *flags) {
+  daemon_state d = {.loop = uv_default_loop(), .flags = flags};
+  berth_error err = {0};
+  signal(SIGPIPE, SIG_IGN);
+  if (!strcmp(flags->log_level, "debug")) berth_log_set_level(BERTH_LOG_DEBUG);
+  else if (!strcmp(flags->log_level, "warn")) berth_log_set_level(BERTH_LOG_WARN);
+  else if (!strcmp(flags->log_level, "error")) berth_log_set_level(BERTH_LOG_ERROR);
+  int code = 0;
+  if (start(&d, &err) < 0) {
+    fprintf(stderr, "berthd: %s\n", err.msg);
+    code = 1;
+    berth_http_server_free(d.http);
+    berth_cz_free(d.cz);
+    if (d.docker) berth_docker_free(d.docker);
+    d.http = NULL;
+  }
+  uv_run(d.loop, UV_RUN_DEFAULT);
+  uv_loop_close(d.loop);
+  berth_store_close(d.store);
+  json_decref(d.api.flags);
+  free(d.agent_id);
+  free(d.token);
+  return code;
+}

@@ -1,0 +1,190 @@
+#include <stdio.h>
+
+#include "daemon/flags.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/alloc.h"
+#include "util/duration.h"
+
+typedef enum { FLAG_STRING, FLAG_BOOL, FLAG_DURATION, FLAG_LIST } flag_type;
+
+typedef struct flag_def {
+  const char *name;
+  flag_type type;
+  size_t offset;
+  const char *def; /* default, in flag syntax; NULL for none */
+  bool secret;     /* never shown (a path to a secret is fine to show) */
+  const char *help;
+} flag_def;
+
+#define F(field) offsetof(berth_flags, field)
+
+static const flag_def defs[] = {
+    {"work_dir", FLAG_STRING, F(work_dir), "/var/lib/berth", false, "where state, sandboxes and volumes live"},
+    {"listen", FLAG_LIST, F(listen), "unix:/run/berth/berthd.sock", false,
+     "unix:PATH or tcp:HOST:PORT; comma-separated or repeated"},
+    {"token_file", FLAG_STRING, F(token_file), NULL, false, "file holding the bearer token TCP clients must send"},
+    {"socket_group", FLAG_STRING, F(socket_group), NULL, false, "group owning the unix socket (mode 0660)"},
+    {"agent_id", FLAG_STRING, F(agent_id), NULL, false, "this agent's id (default: generated once, kept in work_dir)"},
+    {"docker_socket", FLAG_STRING, F(docker_socket), "/var/run/docker.sock", false, "dockerd's API socket"},
+    {"docker_remove_delay", FLAG_DURATION, F(docker_remove_delay_ns), "6hrs", false,
+     "how long a terminated container's docker container is kept"},
+    {"docker_stop_timeout", FLAG_DURATION, F(docker_stop_timeout_ns), "0secs", false,
+     "grace between SIGTERM and SIGKILL when a task has no kill policy"},
+    {"docker_kill_orphans", FLAG_BOOL, F(docker_kill_orphans), "true", false,
+     "kill and remove docker containers of this agent id that berthd does not know"},
+    {"docker_config", FLAG_STRING, F(docker_config), NULL, false, "docker config.json with registry credentials"},
+    {"sandbox_directory", FLAG_STRING, F(sandbox_directory), "/mnt/mesos/sandbox", false,
+     "where the sandbox appears inside containers"},
+    {"cgroups_enable_cfs", FLAG_BOOL, F(cgroups_enable_cfs), "false", false, "turn cpus into a CFS quota"},
+    {"nvidia_gpu_devices", FLAG_STRING, F(nvidia_gpu_devices), NULL, false, "GPU minor numbers to hand out, e.g. 0,1"},
+    {"nvidia_device_root", FLAG_STRING, F(nvidia_device_root), "/dev", false, "where the nvidia device nodes are"},
+    {"allowed_host_paths", FLAG_LIST, F(allowed_host_paths), NULL, false,
+     "comma-separated prefixes a host volume may come from (default: none)"},
+    {"allow_privileged", FLAG_BOOL, F(allow_privileged), "false", false, "allow privileged containers"},
+    {"log_level", FLAG_STRING, F(log_level), "info", false, "debug, info, warn or error"},
+};
+
+static const flag_def *find_def(const char *name, size_t len) {
+  for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
+    if (strlen(defs[i].name) == len && !strncmp(defs[i].name, name, len)) return &defs[i];
+  return NULL;
+}
+
+static void free_list(char **list) {
+  for (char **p = list; p && *p; p++) free(*p);
+  free(list);
+}
+
+static char **split_list(const char *value, char **old, bool append) {
+  size_t n = 0;
+  for (char **p = old; append && p && *p; p++) n++;
+  char **list = berth_calloc(n + strlen(value) + 2, sizeof(char *));
+  for (size_t i = 0; i < n; i++) list[i] = old[i];
+  if (append) free(old);
+  else free_list(old);
+  cleanup_free char *copy = berth_strdup(value);
+  char *save = NULL;
+  for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+    if (*tok) list[n++] = berth_strdup(tok);
+  return list;
+}
+
+static int set_flag(berth_flags *flags, const flag_def *def, const char *value, bool append, berth_error *err) {
+  void *field = (char *)flags + def->offset;
+  switch (def->type) {
+  case FLAG_STRING:
+    free(*(char **)field);
+    *(char **)field = value ? berth_strdup(value) : NULL;
+    return 0;
+  case FLAG_BOOL:
+    if (!strcmp(value, "true") || !strcmp(value, "1")) *(bool *)field = true;
+    else if (!strcmp(value, "false") || !strcmp(value, "0")) *(bool *)field = false;
+    else return berth_error_set(err, BERTH_EINVAL, "--%s: '%s' is not true or false", def->name, value);
+    return 0;
+  case FLAG_DURATION:
+    if (berth_duration_parse(value, (int64_t *)field, err) < 0) return berth_error_prefix(err, "--%s", def->name);
+    return 0;
+  case FLAG_LIST:
+    *(char ***)field = split_list(value, *(char ***)field, append);
+    return 0;
+  }
+  return 0;
+}
+
+int berth_flags_parse(int argc, char **argv, char **envp, berth_flags *flags, berth_error *err) {
+  memset(flags, 0, sizeof(*flags));
+  for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
+    if (defs[i].def && set_flag(flags, &defs[i], defs[i].def, false, err) < 0) return err->code;
+  /* Environment: BERTH_WORK_DIR=... */
+  for (char **e = envp; e && *e; e++) {
+    if (strncmp(*e, "BERTH_", 6) != 0) continue;
+    const char *eq = strchr(*e, '=');
+    if (!eq) continue;
+    char name[64];
+    size_t n = (size_t)(eq - *e - 6);
+    if (n >= sizeof(name)) continue;
+    for (size_t i = 0; i < n; i++) name[i] = (char)((*e)[6 + i] >= 'A' && (*e)[6 + i] <= 'Z' ? (*e)[6 + i] + 32 : (*e)[6 + i]);
+    const flag_def *def = find_def(name, n);
+    if (def && set_flag(flags, def, eq + 1, false, err) < 0) return berth_error_prefix(err, "environment %.*s", (int)(eq - *e), *e);
+  }
+  bool listen_seen = false;
+  for (int i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+    if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
+      flags->help = true;
+      continue;
+    }
+    if (strncmp(arg, "--", 2) != 0) return berth_error_set(err, BERTH_EINVAL, "unexpected argument '%s'", arg);
+    const char *name = arg + 2;
+    const char *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    const flag_def *def = find_def(name, len);
+    const char *value = eq ? eq + 1 : NULL;
+    if (!def && !eq && !strncmp(name, "no-", 3) && (def = find_def(name + 3, len - 3)) && def->type == FLAG_BOOL) {
+      value = "false";
+    } else if (!def) {
+      return berth_error_set(err, BERTH_EINVAL, "unknown flag '--%.*s' (see --help)", (int)len, name);
+    } else if (!value && def->type == FLAG_BOOL) {
+      value = "true";
+    } else if (!value) {
+      if (i + 1 >= argc) return berth_error_set(err, BERTH_EINVAL, "--%s needs a value", def->name);
+      value = argv[++i];
+    }
+    /* Repeated --listen adds listeners; the first replaces the default. */
+    bool append = def->type == FLAG_LIST && (def->offset != F(listen) || listen_seen);
+    if (def->offset == F(listen)) listen_seen = true;
+    if (set_flag(flags, def, value, append, err) < 0) return err->code;
+  }
+  return 0;
+}
+
+void berth_flags_free(berth_flags *flags) {
+  for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
+    void *field = (char *)flags + defs[i].offset;
+    if (defs[i].type == FLAG_STRING) free(*(char **)field);
+    if (defs[i].type == FLAG_LIST) free_list(*(char ***)field);
+  }
+  memset(flags, 0, sizeof(*flags));
+}
+
+json_t *berth_flags_json(const berth_flags *flags) {
+  json_t *j = json_object();
+  for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
+    const void *field = (const char *)flags + defs[i].offset;
+    json_t *v = NULL;
+    char buf[64];
+    switch (defs[i].type) {
+    case FLAG_STRING:
+      v = *(char *const *)field ? json_string(*(char *const *)field) : json_null();
+      break;
+    case FLAG_BOOL:
+      v = json_boolean(*(const bool *)field);
+      break;
+    case FLAG_DURATION:
+      berth_duration_format(*(const int64_t *)field, buf, sizeof(buf));
+      v = json_string(buf);
+      break;
+    case FLAG_LIST:
+      v = json_array();
+      for (char *const *p = *(char **const *)field; p && *p; p++) json_array_append_new(v, json_string(*p));
+      break;
+    }
+    if (defs[i].secret) {
+      json_decref(v);
+      v = json_string("********");
+    }
+    json_object_set_new(j, defs[i].name, v);
+  }
+  return j;
+}
+
+void berth_flags_usage(FILE *out) {
+  fprintf(out, "usage: berthd [--flag=value ...]\n\nflags (also BERTH_<FLAG> in the environment):\n");
+  for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
+    fprintf(out, "  --%-22s %s%s%s%s\n", defs[i].name, defs[i].help, defs[i].def ? " (default " : "",
+            defs[i].def ? defs[i].def : "", defs[i].def ? ")" : "");
+}

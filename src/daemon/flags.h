@@ -1,0 +1,44 @@
+/* berthd's flags (API.md §5): Mesos spellings, `--flag=value`,
+ * `--flag value`, `--flag` / `--no-flag` for booleans, and the environment
+ * variable BERTH_<FLAG> as a fallback. */
+#ifndef BERTH_DAEMON_FLAGS_H
+#define BERTH_DAEMON_FLAGS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+typedef struct berth_flags {
+  char *work_dir;
+  char **listen; /* NULL-terminated */
+  char *token_file;
+  char *socket_group;
+  char *agent_id;
+  char *docker_socket;
+  int64_t docker_remove_delay_ns;
+  int64_t docker_stop_timeout_ns;
+  bool docker_kill_orphans;
+  char *docker_config;
+  char *sandbox_directory;
+  bool cgroups_enable_cfs;
+  char *nvidia_gpu_devices;
+  char *nvidia_device_root;
+  char **allowed_host_paths; /* NULL-terminated */
+  bool allow_privileged;
+  char *log_level;
+  bool help;
+} berth_flags;
+
+/* Fills flags from defaults, then the environment, then argv. */
+int berth_flags_parse(int argc, char **argv, char **envp, berth_flags *flags, berth_error *err);
+void berth_flags_free(berth_flags *flags);
+
+/* The effective flags as JSON for /flags, secrets masked. */
+json_t *berth_flags_json(const berth_flags *flags);
+
+/* Usage text for --help. */
+void berth_flags_usage(FILE *out);
+
+#endif

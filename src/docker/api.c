@@ -1,0 +1,281 @@
+#include "docker/api.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "docker/stream.h"
+#include "util/alloc.h"
+
+/* Plain calls get this long; streams and waits have no limit. */
+#define CALL_TIMEOUT_MS 60000L
+/* /stop blocks for the grace period, so it gets that on top. */
+#define MAX_PULL_LINE (1024u * 1024u)
+
+typedef struct json_call {
+  berth_docker_json_cb cb;
+  void *data;
+} json_call;
+
+static char *escape(const char *s) {
+  char *e = curl_easy_escape(NULL, s, 0);
+  char *out = berth_strdup(e);
+  curl_free(e);
+  return out;
+}
+
+/* Docker's refusals carry {"message": "..."}: that is what users need. */
+static int refusal(int status, const char *body, size_t len, berth_error *err) {
+  json_t *j = json_loadb(body, len, 0, NULL);
+  const char *msg = j ? json_string_value(json_object_get(j, "message")) : NULL;
+  int code = status == 404 ? BERTH_ENOENT : status == 409 ? BERTH_ECONFLICT : BERTH_EDOCKER;
+  if (msg) berth_error_set(err, code, "%s", msg);
+  else berth_error_set(err, code, "docker answered HTTP %d", status);
+  json_decref(j);
+  return code;
+}
+
+static void json_done_cb(int status, const char *body, size_t len, const berth_error *cerr, void *data) {
+  json_call *call = data;
+  berth_error err = {0};
+  json_t *answer = NULL;
+  int rc = 0;
+  if (cerr) {
+    err = *cerr;
+    rc = cerr->code;
+  } else if (status < 200 || status >= 300) {
+    rc = refusal(status, body, len, &err);
+  } else if (len > 0) {
+    json_error_t jerr;
+    answer = json_loadb(body, len, 0, &jerr);
+    if (!answer) rc = berth_error_set(&err, BERTH_EDOCKER, "malformed JSON from docker: %s", jerr.text);
+  }
+  call->cb(rc, answer, rc ? &err : NULL, call->data);
+  json_decref(answer);
+}
+
+static berth_docker_req *json_request(berth_docker *d, const char *method, const char *path, json_t *body,
+                                      long timeout_ms, int unversioned, berth_docker_json_cb cb,
+                                      void *data) {
+  json_call *call = berth_calloc(1, sizeof(*call));
+  call->cb = cb;
+  call->data = data;
+  berth_docker_req *req =
+      berth_docker_request(d, method, path, body, timeout_ms, unversioned, NULL, json_done_cb, call);
+  berth_docker_req_set_release(req, free);
+  return req;
+}
+
+berth_docker_req *berth_docker_version_get(berth_docker *d, berth_docker_json_cb cb, void *data) {
+  return json_request(d, "GET", "/version", NULL, 10000L, 1, cb, data);
+}
+
+static int parse_version(const char *v, int *major, int *minor) {
+  return v && sscanf(v, "%d.%d", major, minor) == 2 ? 0 : -1;
+}
+
+int berth_docker_negotiate(const char *daemon_version, char *out, size_t len, berth_error *err) {
+  int dmaj, dmin, maxmaj, maxmin, minmaj, minmin;
+  if (parse_version(daemon_version, &dmaj, &dmin) < 0)
+    return berth_error_set(err, BERTH_EDOCKER, "docker reported no usable API version ('%s')",
+                           daemon_version ? daemon_version : "");
+  parse_version(BERTH_DOCKER_API_MAX, &maxmaj, &maxmin);
+  parse_version(BERTH_DOCKER_API_MIN, &minmaj, &minmin);
+  if (dmaj < minmaj || (dmaj == minmaj && dmin < minmin))
+    return berth_error_set(err, BERTH_EDOCKER, "docker API version %s is older than %s, the oldest berth supports",
+                           daemon_version, BERTH_DOCKER_API_MIN);
+  if (dmaj > maxmaj || (dmaj == maxmaj && dmin > maxmin)) snprintf(out, len, "%s", BERTH_DOCKER_API_MAX);
+  else snprintf(out, len, "%d.%d", dmaj, dmin);
+  return 0;
+}
+
+berth_docker_req *berth_docker_image_inspect(berth_docker *d, const char *ref, berth_docker_json_cb cb,
+                                             void *data) {
+  cleanup_free char *path = berth_asprintf("/images/%s/json", ref);
+  return json_request(d, "GET", path, NULL, CALL_TIMEOUT_MS, 0, cb, data);
+}
+
+void berth_docker_split_ref(const char *ref, char **repo, char **tag) {
+  const char *at = strchr(ref, '@');
+  if (at) {
+    *repo = berth_strndup(ref, (size_t)(at - ref));
+    *tag = berth_strdup(at + 1);
+    return;
+  }
+  const char *slash = strrchr(ref, '/');
+  const char *colon = strrchr(slash ? slash : ref, ':');
+  if (colon) {
+    *repo = berth_strndup(ref, (size_t)(colon - ref));
+    *tag = berth_strdup(colon + 1);
+  } else {
+    *repo = berth_strdup(ref);
+    *tag = berth_strdup("latest");
+  }
+}
+
+typedef struct pull_call {
+  berth_lines lines;
+  berth_docker_result_cb cb;
+  void *data;
+  char *error; /* first {"error": ...} seen in the stream */
+} pull_call;
+
+static int pull_line_cb(const char *line, size_t len, void *data) {
+  pull_call *call = data;
+  json_t *msg = json_loadb(line, len, 0, NULL);
+  if (!msg) return 0; /* progress lines we cannot read do not matter */
+  const char *e = json_string_value(json_object_get(msg, "error"));
+  if (e && !call->error) call->error = berth_strdup(e);
+  json_decref(msg);
+  return 0;
+}
+
+static int pull_chunk_cb(const char *buf, size_t len, void *data) {
+  pull_call *call = data;
+  berth_error err;
+  return berth_lines_feed(&call->lines, buf, len, &err) < 0 ? BERTH_EDOCKER : 0;
+}
+
+static void pull_done_cb(int status, const char *body, size_t len, const berth_error *cerr, void *data) {
+  pull_call *call = data;
+  berth_error err = {0};
+  int rc = 0;
+  if (cerr) {
+    err = *cerr;
+    rc = cerr->code;
+  } else if (status < 200 || status >= 300) {
+    rc = refusal(status, body, len, &err);
+  } else {
+    berth_lines_finish(&call->lines, &err);
+    if (call->error) rc = berth_error_set(&err, BERTH_EDOCKER, "%s", call->error);
+  }
+  call->cb(rc, rc ? &err : NULL, call->data);
+}
+
+static void pull_release(void *data) {
+  pull_call *call = data;
+  berth_lines_free(&call->lines);
+  free(call->error);
+  free(call);
+}
+
+berth_docker_req *berth_docker_image_pull(berth_docker *d, const char *ref, berth_docker_result_cb cb,
+                                          void *data) {
+  cleanup_free char *repo = NULL;
+  cleanup_free char *tag = NULL;
+  berth_docker_split_ref(ref, &repo, &tag);
+  cleanup_free char *erepo = escape(repo);
+  cleanup_free char *etag = escape(tag);
+  cleanup_free char *path = berth_asprintf("/images/create?fromImage=%s&tag=%s", erepo, etag);
+  pull_call *call = berth_calloc(1, sizeof(*call));
+  call->cb = cb;
+  call->data = data;
+  berth_lines_init(&call->lines, MAX_PULL_LINE, pull_line_cb, call);
+  berth_docker_req *req = berth_docker_request(d, "POST", path, NULL, 0, 0, pull_chunk_cb, pull_done_cb, call);
+  berth_docker_req_set_release(req, pull_release);
+  return req;
+}
+
+berth_docker_req *berth_docker_container_create(berth_docker *d, const char *name, json_t *config,
+                                                berth_docker_json_cb cb, void *data) {
+  cleanup_free char *ename = escape(name);
+  cleanup_free char *path = berth_asprintf("/containers/create?name=%s", ename);
+  return json_request(d, "POST", path, config, CALL_TIMEOUT_MS, 0, cb, data);
+}
+
+berth_docker_req *berth_docker_container_start(berth_docker *d, const char *id, berth_docker_json_cb cb,
+                                               void *data) {
+  cleanup_free char *path = berth_asprintf("/containers/%s/start", id);
+  return json_request(d, "POST", path, NULL, CALL_TIMEOUT_MS, 0, cb, data);
+}
+
+berth_docker_req *berth_docker_container_kill(berth_docker *d, const char *id, int signal,
+                                              berth_docker_json_cb cb, void *data) {
+  cleanup_free char *path = berth_asprintf("/containers/%s/kill?signal=%d", id, signal);
+  return json_request(d, "POST", path, NULL, CALL_TIMEOUT_MS, 0, cb, data);
+}
+
+berth_docker_req *berth_docker_container_stop(berth_docker *d, const char *id, long timeout_secs,
+                                              berth_docker_json_cb cb, void *data) {
+  cleanup_free char *path = berth_asprintf("/containers/%s/stop?t=%ld", id, timeout_secs);
+  return json_request(d, "POST", path, NULL, CALL_TIMEOUT_MS + timeout_secs * 1000L, 0, cb, data);
+}
+
+berth_docker_req *berth_docker_container_remove(berth_docker *d, const char *id, berth_docker_json_cb cb,
+                                                void *data) {
+  cleanup_free char *path = berth_asprintf("/containers/%s?force=1&v=1", id);
+  return json_request(d, "DELETE", path, NULL, CALL_TIMEOUT_MS, 0, cb, data);
+}
+
+berth_docker_req *berth_docker_container_inspect(berth_docker *d, const char *id, berth_docker_json_cb cb,
+                                                 void *data) {
+  cleanup_free char *path = berth_asprintf("/containers/%s/json", id);
+  return json_request(d, "GET", path, NULL, CALL_TIMEOUT_MS, 0, cb, data);
+}
+
+berth_docker_req *berth_docker_container_wait(berth_docker *d, const char *id, berth_docker_json_cb cb,
+                                              void *data) {
+  cleanup_free char *path = berth_asprintf("/containers/%s/wait", id);
+  return json_request(d, "POST", path, NULL, 0, 0, cb, data);
+}
+
+berth_docker_req *berth_docker_container_list(berth_docker *d, const char *label, berth_docker_json_cb cb,
+                                              void *data) {
+  json_t *filters = json_pack("{s:[s]}", "label", label);
+  cleanup_free char *text = json_dumps(filters, JSON_COMPACT);
+  json_decref(filters);
+  cleanup_free char *etext = escape(text);
+  cleanup_free char *path = berth_asprintf("/containers/json?all=1&filters=%s", etext);
+  return json_request(d, "GET", path, NULL, CALL_TIMEOUT_MS, 0, cb, data);
+}
+
+typedef struct logs_call {
+  berth_demux demux;
+  berth_docker_output_cb out;
+  berth_docker_result_cb cb;
+  void *data;
+  berth_error stream_err;
+} logs_call;
+
+static int logs_frame_cb(int stream, const char *buf, size_t len, void *data) {
+  logs_call *call = data;
+  if (stream != BERTH_STREAM_STDOUT && stream != BERTH_STREAM_STDERR) return 0;
+  return call->out(stream, buf, len, call->data);
+}
+
+static int logs_chunk_cb(const char *buf, size_t len, void *data) {
+  logs_call *call = data;
+  return berth_demux_feed(&call->demux, buf, len, &call->stream_err);
+}
+
+static void logs_done_cb(int status, const char *body, size_t len, const berth_error *cerr, void *data) {
+  logs_call *call = data;
+  berth_error err = {0};
+  int rc = 0;
+  if (call->stream_err.code) {
+    err = call->stream_err;
+    rc = err.code;
+  } else if (cerr) {
+    err = *cerr;
+    rc = cerr->code;
+  } else if (status < 200 || status >= 300) {
+    rc = refusal(status, body, len, &err);
+  } else if (!berth_demux_at_boundary(&call->demux)) {
+    rc = berth_error_set(&err, BERTH_EDOCKER, "log stream ended inside a frame");
+  }
+  call->cb(rc, rc ? &err : NULL, call->data);
+}
+
+berth_docker_req *berth_docker_container_logs(berth_docker *d, const char *id, berth_docker_output_cb out,
+                                              berth_docker_result_cb done, void *data) {
+  cleanup_free char *path = berth_asprintf("/containers/%s/logs?follow=1&stdout=1&stderr=1", id);
+  logs_call *call = berth_calloc(1, sizeof(*call));
+  call->out = out;
+  call->cb = done;
+  call->data = data;
+  berth_demux_init(&call->demux, logs_frame_cb, call);
+  berth_docker_req *req = berth_docker_request(d, "GET", path, NULL, 0, 0, logs_chunk_cb, logs_done_cb, call);
+  berth_docker_req_set_release(req, free);
+  return req;
+}

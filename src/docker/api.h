@@ -1,0 +1,67 @@
+/* Typed Docker Engine API calls on top of the async client.  Each call
+ * reports through one callback with a berth code: BERTH_ENOENT for 404,
+ * BERTH_ECONFLICT for 409, BERTH_EDOCKER for other refusals (with Docker's
+ * own message), BERTH_EUNAVAIL when dockerd did not answer.  Loop thread
+ * only. */
+#ifndef BERTH_DOCKER_API_H
+#define BERTH_DOCKER_API_H
+
+#include <jansson.h>
+
+#include "docker/client.h"
+
+/* rc is 0 or a berth code; answer (may be NULL) is owned by the callee and
+ * freed after the callback returns: json_incref to keep it. */
+typedef void (*berth_docker_json_cb)(int rc, json_t *answer, const berth_error *err, void *data);
+
+/* Pull progress messages are not surfaced; only the end matters. */
+typedef void (*berth_docker_result_cb)(int rc, const berth_error *err, void *data);
+
+/* Log payload of stdout (1) or stderr (2) as it arrives.  Return <0 to stop. */
+typedef int (*berth_docker_output_cb)(int stream, const char *buf, size_t len, void *data);
+
+/* GET /version (unversioned). */
+berth_docker_req *berth_docker_version_get(berth_docker *d, berth_docker_json_cb cb, void *data);
+
+/* Picks min(daemon's ApiVersion, BERTH_DOCKER_API_MAX); refuses below the
+ * minimum.  Writes the chosen version into out. */
+int berth_docker_negotiate(const char *daemon_version, char *out, size_t len, berth_error *err);
+
+berth_docker_req *berth_docker_image_inspect(berth_docker *d, const char *ref, berth_docker_json_cb cb,
+                                             void *data);
+
+/* POST /images/create; the progress stream is read line by line and an
+ * {"error": ...} message in it fails the pull.  Cancel the request to abort
+ * the pull: dockerd stops it when the client goes away. */
+berth_docker_req *berth_docker_image_pull(berth_docker *d, const char *ref, berth_docker_result_cb cb,
+                                          void *data);
+
+berth_docker_req *berth_docker_container_create(berth_docker *d, const char *name, json_t *config,
+                                                berth_docker_json_cb cb, void *data);
+berth_docker_req *berth_docker_container_start(berth_docker *d, const char *id, berth_docker_json_cb cb,
+                                               void *data);
+berth_docker_req *berth_docker_container_kill(berth_docker *d, const char *id, int signal,
+                                              berth_docker_json_cb cb, void *data);
+/* POST /stop?t=: SIGTERM (the image's StopSignal), SIGKILL after t seconds. */
+berth_docker_req *berth_docker_container_stop(berth_docker *d, const char *id, long timeout_secs,
+                                              berth_docker_json_cb cb, void *data);
+berth_docker_req *berth_docker_container_remove(berth_docker *d, const char *id, berth_docker_json_cb cb,
+                                                void *data);
+berth_docker_req *berth_docker_container_inspect(berth_docker *d, const char *id, berth_docker_json_cb cb,
+                                                 void *data);
+/* POST /wait: answers {"StatusCode": N} when the container stops. */
+berth_docker_req *berth_docker_container_wait(berth_docker *d, const char *id, berth_docker_json_cb cb,
+                                              void *data);
+/* GET /containers/json?all=1 filtered by label "key=value". */
+berth_docker_req *berth_docker_container_list(berth_docker *d, const char *label, berth_docker_json_cb cb,
+                                              void *data);
+/* GET /logs?follow=1: the container's output from its start, demultiplexed,
+ * until it stops.  `done` reports how the stream ended. */
+berth_docker_req *berth_docker_container_logs(berth_docker *d, const char *id, berth_docker_output_cb out,
+                                              berth_docker_result_cb done, void *data);
+
+/* Splits an image reference into repository and tag-or-digest for pulls
+ * ("reg:5000/a/b:t" → "reg:5000/a/b", "t"; no tag → "latest"). */
+void berth_docker_split_ref(const char *ref, char **repo, char **tag);
+
+#endif

@@ -1,0 +1,185 @@
+#include "store/store.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/alloc.h"
+
+struct berth_store {
+  sqlite3 *db;
+  sqlite3_stmt *put;
+  sqlite3_stmt *del;
+};
+
+static void finalize_stmt(sqlite3_stmt **s) { sqlite3_finalize(*s); }
+#define cleanup_stmt __attribute__((cleanup(finalize_stmt)))
+
+static int db_error(berth_store *store, berth_error *err, const char *what) {
+  return berth_error_set(err, BERTH_ESTORE, "%s: %s", what, sqlite3_errmsg(store->db));
+}
+
+/* Each migration moves the schema up by one version, in one transaction. */
+static const char *const migrations[] = {
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE containers ("
+    "  id TEXT PRIMARY KEY, stage TEXT NOT NULL, docker_name TEXT NOT NULL,"
+    "  docker_id TEXT, image TEXT NOT NULL, launch TEXT NOT NULL, termination TEXT,"
+    "  created_at REAL NOT NULL, finished_at REAL NOT NULL DEFAULT 0,"
+    "  seq INTEGER NOT NULL);",
+};
+
+static int exec(berth_store *store, const char *sql, berth_error *err) {
+  char *msg = NULL;
+  if (sqlite3_exec(store->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    berth_error_set(err, BERTH_ESTORE, "sqlite: %s", msg ? msg : "unknown error");
+    sqlite3_free(msg);
+    return BERTH_ESTORE;
+  }
+  return 0;
+}
+
+static int migrate(berth_store *store, berth_error *err) {
+  int version = 0;
+  {
+    cleanup_stmt sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(store->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+      return db_error(store, err, "read schema version");
+    if (sqlite3_step(s) == SQLITE_ROW) version = sqlite3_column_int(s, 0);
+  }
+  int target = (int)(sizeof(migrations) / sizeof(migrations[0]));
+  if (version > target)
+    return berth_error_set(err, BERTH_ESTORE, "database schema version %d is newer than this berthd (%d)", version,
+                           target);
+  for (; version < target; version++) {
+    cleanup_free char *sql =
+        berth_asprintf("BEGIN; %s PRAGMA user_version = %d; COMMIT;", migrations[version], version + 1);
+    if (exec(store, sql, err) < 0) {
+      exec(store, "ROLLBACK", NULL);
+      return berth_error_prefix(err, "migrate schema to version %d", version + 1);
+    }
+  }
+  return 0;
+}
+
+int berth_store_open(const char *path, berth_store **out, berth_error *err) {
+  berth_store *store = berth_calloc(1, sizeof(*store));
+  int rc;
+  if (sqlite3_open_v2(path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
+      SQLITE_OK) {
+    rc = berth_error_set(err, BERTH_ESTORE, "open database '%s': %s", path,
+                         store->db ? sqlite3_errmsg(store->db) : "out of memory");
+    goto fail;
+  }
+  sqlite3_busy_timeout(store->db, 5000);
+  /* WAL keeps a commit to one fsync; FULL makes that fsync happen before a
+   * put returns, which the write-ahead rule needs. */
+  if ((rc = exec(store, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err)) < 0) goto fail;
+  if ((rc = migrate(store, err)) < 0) goto fail;
+  if (sqlite3_prepare_v2(store->db,
+                         "INSERT INTO containers (id, stage, docker_name, docker_id, image, launch, termination,"
+                         " created_at, finished_at, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+                         " coalesce((SELECT max(seq) FROM containers), 0) + 1)"
+                         " ON CONFLICT(id) DO UPDATE SET stage=?2, docker_name=?3, docker_id=?4, image=?5,"
+                         " launch=?6, termination=?7, created_at=?8, finished_at=?9",
+                         -1, &store->put, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(store->db, "DELETE FROM containers WHERE id = ?1", -1, &store->del, NULL) != SQLITE_OK) {
+    rc = db_error(store, err, "prepare statements");
+    goto fail;
+  }
+  *out = store;
+  return 0;
+fail:
+  berth_store_close(store);
+  return rc;
+}
+
+void berth_store_close(berth_store *store) {
+  if (!store) return;
+  sqlite3_finalize(store->put);
+  sqlite3_finalize(store->del);
+  sqlite3_close(store->db);
+  free(store);
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v) {
+  if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+  else sqlite3_bind_null(s, i);
+}
+
+int berth_store_put(berth_store *store, const berth_record *rec, berth_error *err) {
+  cleanup_free char *launch = rec->launch ? json_dumps(rec->launch, JSON_COMPACT) : berth_strdup("{}");
+  cleanup_free char *term = rec->termination ? json_dumps(rec->termination, JSON_COMPACT) : NULL;
+  sqlite3_stmt *s = store->put;
+  sqlite3_reset(s);
+  bind_text(s, 1, rec->id);
+  bind_text(s, 2, rec->stage);
+  bind_text(s, 3, rec->docker_name);
+  bind_text(s, 4, rec->docker_id);
+  bind_text(s, 5, rec->image);
+  bind_text(s, 6, launch);
+  bind_text(s, 7, term);
+  sqlite3_bind_double(s, 8, rec->created_at);
+  sqlite3_bind_double(s, 9, rec->finished_at);
+  int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(store, err, "save container");
+  sqlite3_reset(s);
+  return rc;
+}
+
+int berth_store_delete(berth_store *store, const char *id, berth_error *err) {
+  sqlite3_stmt *s = store->del;
+  sqlite3_reset(s);
+  bind_text(s, 1, id);
+  int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(store, err, "delete container");
+  sqlite3_reset(s);
+  return rc;
+}
+
+int berth_store_load(berth_store *store, berth_store_row_cb cb, void *data, berth_error *err) {
+  cleanup_stmt sqlite3_stmt *s = NULL;
+  if (sqlite3_prepare_v2(store->db,
+                         "SELECT id, stage, docker_name, docker_id, image, launch, termination, created_at,"
+                         " finished_at FROM containers ORDER BY seq",
+                         -1, &s, NULL) != SQLITE_OK)
+    return db_error(store, err, "load containers");
+  int step;
+  while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+    berth_record rec = {
+        .id = (const char *)sqlite3_column_text(s, 0),
+        .stage = (const char *)sqlite3_column_text(s, 1),
+        .docker_name = (const char *)sqlite3_column_text(s, 2),
+        .docker_id = (const char *)sqlite3_column_text(s, 3),
+        .image = (const char *)sqlite3_column_text(s, 4),
+        .created_at = sqlite3_column_double(s, 7),
+        .finished_at = sqlite3_column_double(s, 8),
+    };
+    const char *launch = (const char *)sqlite3_column_text(s, 5);
+    const char *term = (const char *)sqlite3_column_text(s, 6);
+    rec.launch = launch ? json_loads(launch, 0, NULL) : NULL;
+    rec.termination = term ? json_loads(term, 0, NULL) : NULL;
+    cb(&rec, data);
+    json_decref(rec.launch);
+    json_decref(rec.termination);
+  }
+  return step == SQLITE_DONE ? 0 : db_error(store, err, "load containers");
+}
+
+int berth_store_meta_get(berth_store *store, const char *key, char **out, berth_error *err) {
+  cleanup_stmt sqlite3_stmt *s = NULL;
+  *out = NULL;
+  if (sqlite3_prepare_v2(store->db, "SELECT value FROM meta WHERE key = ?1", -1, &s, NULL) != SQLITE_OK)
+    return db_error(store, err, "read meta");
+  bind_text(s, 1, key);
+  if (sqlite3_step(s) == SQLITE_ROW) *out = berth_strdup((const char *)sqlite3_column_text(s, 0));
+  return 0;
+}
+
+int berth_store_meta_set(berth_store *store, const char *key, const char *value, berth_error *err) {
+  cleanup_stmt sqlite3_stmt *s = NULL;
+  if (sqlite3_prepare_v2(store->db, "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", -1, &s, NULL) !=
+      SQLITE_OK)
+    return db_error(store, err, "write meta");
+  bind_text(s, 1, key);
+  bind_text(s, 2, value);
+  return sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(store, err, "write meta");
+}
