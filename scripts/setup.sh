@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# Prepare a Debian 12 machine (as root) for building and testing berth:
+# packages, a running dockerd, the busybox:local image, and a local registry
+# on 127.0.0.1:5000 holding images the pull tests use.
+# Idempotent: every step checks first and skips what is already there, so a
+# rerun on a ready machine takes a second or two.
+#
+# Env:
+#   BERTH_SKIP_APT=1   never run apt-get (packages are provided otherwise)
+set -euo pipefail
+
+REGISTRY=127.0.0.1:5000
+REGISTRY_DIR=/var/lib/berth-test-registry       # config + blob storage
+REGISTRY_CONFIG=$REGISTRY_DIR/config.yml
+REGISTRY_LOG=/var/log/berth-registry.log
+DOCKERD_LOG=/var/log/berth-dockerd.log
+DOCKER_SOCK=/var/run/docker.sock
+BUSYBOX_IMAGE=busybox:local
+BIG_REPO=berth-big                              # pushed as $REGISTRY/berth-big:local
+BIG_LAYERS=4                                    # 4 x 50 MiB random = ~200 MiB
+BIG_LAYER_BYTES=$((50 * 1024 * 1024))
+
+PACKAGES=(
+  docker.io busybox-static docker-registry
+  libuv1-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev
+  libmicrohttpd-dev libcmocka-dev
+  meson ninja-build gcc libc6-dev pkg-config
+  python3-pytest python3-pytest-timeout python3-requests
+  git ca-certificates iproute2 curl procps util-linux
+)
+# libc6-dev: only a Recommends of gcc, which --no-install-recommends drops.
+# curl: health checks of dockerd/registry/berthd here and in demo.sh.
+# procps: pgrep/pkill. python3-pytest-timeout: test.sh bounds each test.
+
+step() { printf '[setup] %s\n' "$*"; }
+die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "must run as root"
+
+# Start "$@" fully detached: own session (setsid) so it outlives this script
+# and CI's process group, stdin from /dev/null, output to a log, and no
+# inherited descriptors beyond 0-2 (a daemon holding the CI's pipe open
+# would keep the CI step from finishing).
+spawn_daemon() {
+  local log=$1; shift
+  (
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      case $fd in 0|1|2|255) ;; *) eval "exec $fd>&-" 2>/dev/null || true ;; esac
+    done
+    exec setsid nohup "$@" </dev/null >>"$log" 2>&1
+  ) &
+}
+
+# ---------------------------------------------------------------- packages
+missing=()
+for p in "${PACKAGES[@]}"; do
+  # "ii " = wanted install, installed OK; anything else needs apt.
+  st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+  [ "$st" = "ii " ] || missing+=("$p")
+done
+if [ "${BERTH_SKIP_APT:-0}" = 1 ]; then
+  step "packages: BERTH_SKIP_APT=1, skipping apt (missing: ${missing[*]:-none})"
+elif [ ${#missing[@]} -eq 0 ]; then
+  step "packages: all ${#PACKAGES[@]} installed"
+else
+  step "packages: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
+  step "packages: installed"
+fi
+
+# ----------------------------------------------------------------- dockerd
+docker_up() { curl -sf --max-time 3 --unix-socket "$DOCKER_SOCK" http://localhost/_ping >/dev/null 2>&1; }
+
+if docker_up; then
+  step "dockerd: already answering on $DOCKER_SOCK"
+else
+  started=0
+  for _ in $(seq 1 60); do
+    docker_up && break
+    if [ $started = 0 ] && [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ]; then
+      step "dockerd: starting via systemctl"
+      systemctl start docker || die "systemctl start docker failed (see journalctl -u docker)"
+      started=1
+    elif [ $started = 0 ] && ! pgrep -x dockerd >/dev/null; then
+      # No systemd (CI, containers): run it ourselves. Pid files left by a
+      # dockerd that was killed with the machine's processes would make the
+      # new one refuse to start if the pid got reused, so drop stale ones.
+      rm -f /var/run/docker.pid
+      cpid=$(cat /var/run/docker/containerd/containerd.pid 2>/dev/null || true)
+      if [ -n "$cpid" ] && [ "$(cat "/proc/$cpid/comm" 2>/dev/null)" != containerd ]; then
+        rm -f /var/run/docker/containerd/containerd.pid
+      fi
+      step "dockerd: starting in background (log $DOCKERD_LOG)"
+      spawn_daemon "$DOCKERD_LOG" dockerd
+      started=1
+    elif [ $started = 0 ]; then
+      # A dockerd still starting up: wait for it. If it is shutting down
+      # instead, it exits and the next round starts a new one.
+      step "dockerd: a dockerd process exists but does not answer yet, waiting"
+      started=2
+    elif [ $started = 2 ] && ! pgrep -x dockerd >/dev/null; then
+      started=0
+      continue
+    fi
+    sleep 1
+  done
+  docker_up || die "dockerd does not answer on $DOCKER_SOCK after 60 s; last lines of $DOCKERD_LOG:
+$(tail -n 20 "$DOCKERD_LOG" 2>/dev/null)"
+  step "dockerd: up ($(docker version --format '{{.Server.Version}}' 2>/dev/null || echo '?'))"
+fi
+
+# ------------------------------------------------------------ busybox:local
+# Built from the host's static busybox with `docker import`, because this
+# machine cannot reach Docker Hub.
+if docker image inspect "$BUSYBOX_IMAGE" >/dev/null 2>&1; then
+  step "image $BUSYBOX_IMAGE: exists"
+else
+  step "image $BUSYBOX_IMAGE: building from /bin/busybox"
+  [ -x /bin/busybox ] || die "/bin/busybox missing (package busybox-static)"
+  rootfs=$(mktemp -d)
+  trap 'rm -rf "$rootfs"' EXIT
+  mkdir -p "$rootfs"/{bin,sbin,usr/bin,usr/sbin,etc,root,tmp,var/tmp,dev,proc,sys,home,mnt}
+  cp /bin/busybox "$rootfs/bin/busybox"
+  # Every applet in /bin (like the official busybox image) and also at its
+  # canonical place (e.g. /usr/bin/env) so absolute paths in scripts work.
+  for a in $(/bin/busybox --list); do
+    [ "$a" = busybox ] || ln -sf /bin/busybox "$rootfs/bin/$a"
+  done
+  for p in $(/bin/busybox --list-full 2>/dev/null || true); do
+    [ -e "$rootfs/$p" ] || [ -L "$rootfs/$p" ] || ln -s /bin/busybox "$rootfs/$p"
+  done
+  chmod 1777 "$rootfs/tmp" "$rootfs/var/tmp"
+  chmod 0700 "$rootfs/root"
+  cat >"$rootfs/etc/passwd" <<'EOF'
+root:x:0:0:root:/root:/bin/sh
+nobody:x:65534:65534:nobody:/nonexistent:/bin/false
+EOF
+  # 65534 is "nogroup" on Debian and "nobody" elsewhere: accept both names.
+  cat >"$rootfs/etc/group" <<'EOF'
+root:x:0:
+nobody:x:65534:
+nogroup:x:65534:
+EOF
+  tar -C "$rootfs" --numeric-owner --owner=0 --group=0 -cf - . |
+    docker import -c 'CMD ["/bin/sh"]' -m "berth test image from busybox-static" - "$BUSYBOX_IMAGE" >/dev/null
+  rm -rf "$rootfs"; trap - EXIT
+  docker run --rm "$BUSYBOX_IMAGE" true || die "$BUSYBOX_IMAGE built but cannot run a container"
+  step "image $BUSYBOX_IMAGE: built"
+fi
+
+# ---------------------------------------------------------------- registry
+registry_up() { curl -sf --max-time 3 "http://$REGISTRY/v2/" >/dev/null 2>&1; }
+
+if registry_up; then
+  step "registry: already answering at http://$REGISTRY/v2/"
+else
+  # Our own config: Debian's /etc/docker/registry/config.yml listens on all
+  # interfaces and wants htpasswd auth; tests want plain HTTP on loopback.
+  mkdir -p "$REGISTRY_DIR/data"
+  cat >"$REGISTRY_CONFIG" <<EOF
+# Written by berth scripts/setup.sh: test registry for pull tests.
+version: 0.1
+log:
+  level: info
+  fields:
+    service: berth-test-registry
+storage:
+  filesystem:
+    rootdirectory: $REGISTRY_DIR/data
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+http:
+  addr: $REGISTRY
+EOF
+  if ss -ltnH 'sport = :5000' 2>/dev/null | grep -q .; then
+    die "port 5000 is taken by something that is not a registry: $(ss -ltnpH 'sport = :5000')"
+  fi
+  step "registry: starting docker-registry on $REGISTRY (config $REGISTRY_CONFIG, log $REGISTRY_LOG)"
+  spawn_daemon "$REGISTRY_LOG" docker-registry serve "$REGISTRY_CONFIG"
+  for _ in $(seq 1 30); do registry_up && break; sleep 1; done
+  registry_up || die "registry does not answer at http://$REGISTRY/v2/ after 30 s; last log lines:
+$(tail -n 20 "$REGISTRY_LOG" 2>/dev/null)"
+  step "registry: up"
+fi
+
+# True when the registry already holds REPO:TAG.
+in_registry() {
+  curl -sf --max-time 10 -o /dev/null \
+    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "http://$REGISTRY/v2/$1/manifests/$2"
+}
+
+# Push a local image as $REGISTRY/REPO:local, then drop the local tag so
+# that tests pulling it really pull (docker treats 127.0.0.0/8 as insecure).
+push_and_forget() {
+  local src=$1 repo=$2
+  docker tag "$src" "$REGISTRY/$repo:local"
+  docker push -q "$REGISTRY/$repo:local" >/dev/null
+  docker rmi "$REGISTRY/$repo:local" >/dev/null
+}
+
+if in_registry busybox local; then
+  step "registry image $REGISTRY/busybox:local: exists"
+else
+  push_and_forget "$BUSYBOX_IMAGE" busybox
+  step "registry image $REGISTRY/busybox:local: pushed"
+fi
+
+if in_registry "$BIG_REPO" local; then
+  step "registry image $REGISTRY/$BIG_REPO:local: exists"
+else
+  # Several layers of incompressible data, so a pull moves ~200 MB in several
+  # blobs and a throttled pull can be aborted mid-way. One `docker commit`
+  # per layer (no `docker build`: no builder plugin is guaranteed here).
+  step "registry image $REGISTRY/$BIG_REPO:local: building ${BIG_LAYERS} x ${BIG_LAYER_BYTES} bytes"
+  base=$BUSYBOX_IMAGE
+  built=()
+  for i in $(seq 1 "$BIG_LAYERS"); do
+    cid=$(docker create "$base" sh -c "mkdir -p /big && head -c $BIG_LAYER_BYTES /dev/urandom > /big/blob$i")
+    docker start -a "$cid" >/dev/null
+    tag=berth-big-build:$i
+    docker commit -c 'CMD ["/bin/sh"]' "$cid" "$tag" >/dev/null
+    docker rm "$cid" >/dev/null
+    built+=("$tag"); base=$tag
+  done
+  push_and_forget "$base" "$BIG_REPO"
+  docker rmi "${built[@]}" >/dev/null
+  step "registry image $REGISTRY/$BIG_REPO:local: pushed"
+fi
+
+step "done"
