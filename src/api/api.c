@@ -36,8 +36,21 @@ static void metrics_prometheus(berth_api *api, berth_http_request *req) {
   free(out);
 }
 
+void berth_api_set_ready(berth_api *api) {
+  api->ready = true;
+  for (size_t i = 0; i < api->n_deferred; i++) berth_api_handle(api->deferred[i], api);
+  free(api->deferred);
+  api->deferred = NULL;
+  api->n_deferred = 0;
+}
+
 void berth_api_handle(berth_http_request *req, void *data) {
   berth_api *api = data;
+  if (!api->ready) {
+    api->deferred = berth_realloc(api->deferred, (api->n_deferred + 1) * sizeof(*api->deferred));
+    api->deferred[api->n_deferred++] = req;
+    return;
+  }
   const char *method = berth_http_method(req);
   const char *path = berth_http_path(req);
   bool get = !strcmp(method, "GET");

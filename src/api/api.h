@@ -15,7 +15,14 @@ typedef struct berth_api {
   json_t *flags;             /* effective flags, secrets masked */
   const char *docker_version; /* negotiated API version, "" until known */
   bool docker_ok;             /* dockerd answered the last probe */
+  /* Until recovery is done, requests wait here, unanswered. */
+  bool ready;
+  berth_http_request **deferred;
+  size_t n_deferred;
 } berth_api;
+
+/* Recovery is done: answer the requests that waited for it. */
+void berth_api_set_ready(berth_api *api);
 
 /* The server's handler; data is a berth_api. */
 void berth_api_handle(berth_http_request *req, void *data);

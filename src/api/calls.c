@@ -75,7 +75,8 @@ void berth_api_call(berth_api *api, berth_http_request *req) {
                             json_pack("{s:s,s:{s:o}}", "type", type, "get_containers", "containers", list));
   } else if (!(obj = call_object(body, type, &err)) &&
              (!strcmp(type, "LAUNCH_CONTAINER") || !strcmp(type, "WAIT_CONTAINER") ||
-              !strcmp(type, "KILL_CONTAINER") || !strcmp(type, "REMOVE_CONTAINER"))) {
+              !strcmp(type, "KILL_CONTAINER") || !strcmp(type, "REMOVE_CONTAINER") ||
+              !strcmp(type, "UPDATE_CONTAINER"))) {
     rc = err.code;
   } else if (!strcmp(type, "LAUNCH_CONTAINER")) {
     rc = berth_cz_launch(api->cz, obj, launch_done_cb, req, &err);
@@ -92,6 +93,8 @@ void berth_api_call(berth_api *api, berth_http_request *req) {
     }
   } else if (!strcmp(type, "REMOVE_CONTAINER")) {
     if ((rc = call_container_id(obj, id, &err)) == 0) rc = berth_cz_remove(api->cz, id, done_cb, req, &err);
+  } else if (!strcmp(type, "UPDATE_CONTAINER")) {
+    rc = berth_cz_update(api->cz, obj, done_cb, req, &err);
   } else {
     rc = berth_error_set(&err, BERTH_EINVAL, "type: unknown call '%.64s'", type);
   }

@@ -45,6 +45,8 @@ typedef struct container {
   bool docker_created; /* a docker container may exist under docker_name */
   bool destroy_requested;
   bool removing;
+  bool updating;
+  bool recovering; /* restored from the store, not yet reconciled */
 
   berth_cz_done_cb launch_cb;
   void *launch_data;
@@ -55,6 +57,7 @@ typedef struct container {
   /* Docker requests in flight; each pointer is cleared by its callback. */
   berth_docker_req *op; /* the launch stage's call, or the removal */
   berth_docker_req *wait_req, *logs_req, *inspect_req, *kill_req;
+  berth_docker_req *status_req; /* inspect for pid and address */
   uint64_t pull_started_ms;
 
   /* Output capture: fds indexed by docker stream (1 stdout, 2 stderr). */
@@ -89,9 +92,30 @@ struct berth_containerizer {
   berth_cz_config config;
   container *containers;
   size_t count;
+  /* recovery (recovery.c) */
+  bool recovered;
+  berth_cz_done_cb recovered_cb;
+  void *recovered_data;
+  uv_timer_t recover_timer;
+  uint64_t recover_backoff_ms;
+  berth_docker_req *recover_req;
   berth_cz_metrics_data metrics;
 };
 
 void berth_cz_metrics_pull(berth_containerizer *cz, double ms);
+
+/* Shared by the launch path and recovery (containerizer.c). */
+container *cz_container_new(berth_containerizer *cz, berth_launch_spec *spec, json_t *launch);
+void cz_persist(container *c);
+void cz_set_stage(container *c, berth_stage stage);
+/* Takes termination; finishes the container as TERMINATED. */
+void cz_terminate(container *c, json_t *termination);
+/* Starts exit detection and log capture where they are missing. */
+void cz_arm_watchers(container *c);
+void cz_begin_destroy(container *c);
+int cz_open_outputs(container *c, berth_error *err);
+void cz_docker_remove_detached(berth_containerizer *cz, const char *name);
+void cz_remove_delay_cb(uv_timer_t *timer);
+void cz_status_inspect_cb(int rc, json_t *answer, const berth_error *err, void *data);
 
 #endif

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 
+#include "cgroups/cgroups.h"
 #include "containerizer/container.h"
 #include "containerizer/mapping.h"
 #include "containerizer/sandbox.h"
@@ -16,9 +17,11 @@
 #include "util/alloc.h"
 #include "util/log.h"
 
-/* After docker reports the exit, the log stream normally ends within
- * milliseconds; past this the output is taken as complete. */
-#define LOG_DRAIN_GRACE_MS 10000
+/* After docker reports the exit, a following log stream normally ends
+ * within milliseconds.  dockerd 20.10 sometimes keeps one open after the
+ * container stopped (seen on streams opened by a restarted berthd); past
+ * this grace the stream is dropped and the rest read without follow. */
+#define LOG_DRAIN_GRACE_MS 2000
 /* Delay before re-arming a watcher that ended while the container runs
  * (dockerd restarting, a dropped connection). */
 #define REARM_DELAY_MS 1000
@@ -41,7 +44,7 @@ static container *find(berth_containerizer *cz, const char *id) {
   return NULL;
 }
 
-static void persist(container *c) {
+void cz_persist(container *c) {
   berth_record rec = {
       .id = c->id,
       .stage = stage_names[c->stage],
@@ -59,10 +62,10 @@ static void persist(container *c) {
   if (berth_store_put(c->cz->store, &rec, &err) < 0) log_error("container %s: %s", c->id, err.msg);
 }
 
-static void set_stage(container *c, berth_stage stage) {
+void cz_set_stage(container *c, berth_stage stage) {
   log_info("container %s: %s -> %s", c->id, stage_names[c->stage], stage_names[stage]);
   c->stage = stage;
-  persist(c);
+  cz_persist(c);
 }
 
 static void close_outputs(container *c) {
@@ -86,7 +89,7 @@ static void container_closed_cb(uv_handle_t *handle) {
 }
 
 static void cancel_requests(container *c) {
-  berth_docker_req **reqs[] = {&c->op, &c->wait_req, &c->logs_req, &c->inspect_req, &c->kill_req};
+  berth_docker_req **reqs[] = {&c->op, &c->wait_req, &c->logs_req, &c->inspect_req, &c->kill_req, &c->status_req};
   for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
     berth_docker_cancel(*reqs[i]);
     *reqs[i] = NULL;
@@ -106,7 +109,7 @@ static void container_free(container *c) {
   uv_close((uv_handle_t *)&c->kill_timer, container_closed_cb);
 }
 
-static container *container_new(berth_containerizer *cz, berth_launch_spec *spec, json_t *launch) {
+container *cz_container_new(berth_containerizer *cz, berth_launch_spec *spec, json_t *launch) {
   container *c = berth_calloc(1, sizeof(*c));
   c->cz = cz;
   c->spec = *spec;
@@ -129,7 +132,6 @@ static container *container_new(berth_containerizer *cz, berth_launch_spec *spec
 
 /* --- termination --------------------------------------------------------- */
 
-static void remove_delay_cb(uv_timer_t *timer);
 
 static void notify_waiters(container *c) {
   while (c->waiters) {
@@ -153,11 +155,11 @@ static void docker_ignore_cb(int rc, json_t *answer, const berth_error *err, voi
 }
 
 /* Removes the docker container by name; nothing waits for it. */
-static void docker_remove_detached(berth_containerizer *cz, const char *name) {
+void cz_docker_remove_detached(berth_containerizer *cz, const char *name) {
   berth_docker_container_remove(cz->docker, name, docker_ignore_cb, berth_strdup(name));
 }
 
-static void terminate(container *c, json_t *termination) {
+void cz_terminate(container *c, json_t *termination) {
   if (c->stage == BERTH_STAGE_TERMINATED) {
     json_decref(termination);
     return;
@@ -168,14 +170,14 @@ static void terminate(container *c, json_t *termination) {
   close_outputs(c);
   c->termination = termination;
   c->finished_at = now_secs();
-  set_stage(c, BERTH_STAGE_TERMINATED);
+  cz_set_stage(c, BERTH_STAGE_TERMINATED);
   const char *state = json_string_value(json_object_get(termination, "state"));
   const char *reason = json_string_value(json_object_get(termination, "reason"));
   log_info("container %s: %s%s%s", c->id, state, reason ? " " : "", reason ? reason : "");
   if (reason && !strcmp(reason, BERTH_REASON_MEMORY)) c->cz->metrics.ooms++;
   if (c->docker_created) {
     uint64_t delay_ms = (uint64_t)(c->cz->config.docker_remove_delay_ns / 1000000);
-    uv_timer_start(&c->timer, remove_delay_cb, delay_ms, 0);
+    uv_timer_start(&c->timer, cz_remove_delay_cb, delay_ms, 0);
   }
   notify_waiters(c);
 }
@@ -184,9 +186,9 @@ static void terminate(container *c, json_t *termination) {
 static void launch_end(container *c, bool killed, const berth_error *err) {
   c->cz->metrics.launch_failures += killed ? 0 : 1;
   log_warn("container %s: launch %s: %s", c->id, killed ? "killed" : "failed", err->msg);
-  if (c->docker_created) docker_remove_detached(c->cz, c->docker_name);
+  if (c->docker_created) cz_docker_remove_detached(c->cz, c->docker_name);
   c->docker_created = false;
-  terminate(c, berth_termination_launch_failed(err->msg, killed));
+  cz_terminate(c, berth_termination_launch_failed(err->msg, killed));
   reply_launch(c, killed ? BERTH_ECANCELED : BERTH_EDOCKER, err);
 }
 
@@ -203,16 +205,15 @@ static void launch_killed(container *c) {
   launch_end(c, true, &err);
 }
 
-static void remove_delay_cb(uv_timer_t *timer) {
+void cz_remove_delay_cb(uv_timer_t *timer) {
   container *c = timer->data;
   if (!c->docker_created) return;
   c->docker_created = false;
-  docker_remove_detached(c->cz, c->docker_name);
+  cz_docker_remove_detached(c->cz, c->docker_name);
 }
 
 /* --- running: exit detection and log capture ----------------------------- */
 
-static void arm_watchers(container *c);
 
 static int output_cb(int stream, const char *buf, size_t len, void *data) {
   container *c = data;
@@ -244,18 +245,22 @@ static void maybe_finish(container *c) {
       .killed = c->destroy_requested,
       .mem_limit_mb = c->mem_limit_mb,
   };
-  terminate(c, berth_termination_from_exit(&info));
+  cz_terminate(c, berth_termination_from_exit(&info));
 }
+
+static void logs_done_cb(int rc, const berth_error *err, void *data);
 
 static void drain_timeout_cb(uv_timer_t *timer) {
   container *c = timer->data;
-  log_warn("container %s: log stream still open %d ms after exit; output taken as complete", c->id,
+  log_warn("container %s: log stream still open %d ms after exit; reading the rest without follow", c->id,
            LOG_DRAIN_GRACE_MS);
-  c->logs_ended = true;
-  maybe_finish(c);
+  berth_docker_cancel(c->logs_req);
+  c->skip[1] = c->written[1];
+  c->skip[2] = c->written[2];
+  c->logs_req = berth_docker_container_logs(c->cz->docker, c->docker_name, 0, output_cb, logs_done_cb, c);
 }
 
-static void rearm_cb(uv_timer_t *timer) { arm_watchers(timer->data); }
+static void rearm_cb(uv_timer_t *timer) { cz_arm_watchers(timer->data); }
 
 static void logs_done_cb(int rc, const berth_error *err, void *data) {
   container *c = data;
@@ -295,7 +300,7 @@ static void wait_cb(int rc, json_t *answer, const berth_error *err, void *data) 
     cleanup_free char *msg =
         berth_asprintf("docker container %s disappeared while it ran: %s", c->docker_name, err->msg);
     c->docker_created = false;
-    terminate(c, berth_termination_gone(msg));
+    cz_terminate(c, berth_termination_gone(msg));
     return;
   }
   if (rc < 0) {
@@ -310,20 +315,20 @@ static void wait_cb(int rc, json_t *answer, const berth_error *err, void *data) 
   c->inspect_req = berth_docker_container_inspect(c->cz->docker, c->docker_name, exit_inspect_cb, c);
 }
 
-static void arm_watchers(container *c) {
+void cz_arm_watchers(container *c) {
   if (c->stage != BERTH_STAGE_RUNNING && c->stage != BERTH_STAGE_DESTROYING) return;
   if (!c->wait_req && !c->exited)
     c->wait_req = berth_docker_container_wait(c->cz->docker, c->docker_name, wait_cb, c);
   if (!c->logs_req && !c->logs_ended) {
     c->skip[1] = c->written[1];
     c->skip[2] = c->written[2];
-    c->logs_req = berth_docker_container_logs(c->cz->docker, c->docker_name, output_cb, logs_done_cb, c);
+    c->logs_req = berth_docker_container_logs(c->cz->docker, c->docker_name, 1, output_cb, logs_done_cb, c);
   }
 }
 
-static void status_inspect_cb(int rc, json_t *answer, const berth_error *err, void *data) {
+void cz_status_inspect_cb(int rc, json_t *answer, const berth_error *err, void *data) {
   container *c = data;
-  c->inspect_req = NULL;
+  c->status_req = NULL;
   if (rc < 0) return;
   c->pid = (int)json_integer_value(json_object_get(json_object_get(answer, "State"), "Pid"));
   const char *ip = json_string_value(json_object_get(json_object_get(answer, "NetworkSettings"), "IPAddress"));
@@ -333,7 +338,6 @@ static void status_inspect_cb(int rc, json_t *answer, const berth_error *err, vo
 
 /* --- launch stages -------------------------------------------------------- */
 
-static void begin_destroy(container *c);
 
 static void start_cb(int rc, json_t *answer, const berth_error *err, void *data) {
   container *c = data;
@@ -342,16 +346,15 @@ static void start_cb(int rc, json_t *answer, const berth_error *err, void *data)
     launch_fail(c, "start container for image", err->msg);
     return;
   }
-  set_stage(c, BERTH_STAGE_RUNNING);
+  cz_set_stage(c, BERTH_STAGE_RUNNING);
   c->cz->metrics.launches++;
-  arm_watchers(c);
-  if (!c->inspect_req)
-    c->inspect_req = berth_docker_container_inspect(c->cz->docker, c->docker_name, status_inspect_cb, c);
+  cz_arm_watchers(c);
+  c->status_req = berth_docker_container_inspect(c->cz->docker, c->docker_name, cz_status_inspect_cb, c);
   if (c->destroy_requested) {
     berth_error kerr;
     berth_error_set(&kerr, BERTH_ECANCELED, "container '%s' was killed during launch", c->id);
     reply_launch(c, BERTH_ECANCELED, &kerr);
-    begin_destroy(c);
+    cz_begin_destroy(c);
     return;
   }
   reply_launch(c, 0, NULL);
@@ -367,7 +370,7 @@ static void create_cb(int rc, json_t *answer, const berth_error *err, void *data
   c->docker_created = true;
   const char *id = json_string_value(json_object_get(answer, "Id"));
   c->docker_id = berth_strdup(id ? id : "");
-  persist(c);
+  cz_persist(c);
   if (c->destroy_requested) {
     launch_killed(c);
     return;
@@ -376,7 +379,7 @@ static void create_cb(int rc, json_t *answer, const berth_error *err, void *data
 }
 
 static void enter_mounting(container *c) {
-  set_stage(c, BERTH_STAGE_MOUNTING);
+  cz_set_stage(c, BERTH_STAGE_MOUNTING);
   berth_containerizer *cz = c->cz;
   cleanup_free char *volumes_dir = berth_asprintf("%s/volumes", cz->config.work_dir);
   for (size_t i = 0; i < c->spec.n_pvolumes; i++) {
@@ -430,11 +433,11 @@ static void image_inspect_cb(int rc, json_t *answer, const berth_error *err, voi
 }
 
 static void enter_pulling(container *c) {
-  set_stage(c, BERTH_STAGE_PULLING);
+  cz_set_stage(c, BERTH_STAGE_PULLING);
   c->op = berth_docker_image_inspect(c->cz->docker, c->spec.image, image_inspect_cb, c);
 }
 
-static int open_outputs(container *c, berth_error *err) {
+int cz_open_outputs(container *c, berth_error *err) {
   static const char *names[] = {NULL, "stdout", "stderr"};
   for (int i = 1; i <= 2; i++) {
     cleanup_free char *path = berth_asprintf("%s/sandboxes/%s/%s", c->cz->config.work_dir, c->id, names[i]);
@@ -449,7 +452,7 @@ static void enter_fetching(container *c) {
    * creates the sandbox, as Mesos's fetcher step does. */
   berth_error err;
   if (berth_sandbox_create(c->cz->config.work_dir, c->id, &c->bind_path, &err) < 0 ||
-      open_outputs(c, &err) < 0) {
+      cz_open_outputs(c, &err) < 0) {
     launch_fail(c, "prepare sandbox for image", err.msg);
     return;
   }
@@ -464,11 +467,11 @@ int berth_cz_launch(berth_containerizer *cz, json_t *launch, berth_cz_done_cb cb
   if (find(cz, id)) return BERTH_LAUNCH_DUPLICATE;
   berth_launch_spec spec;
   if (berth_spec_parse(launch, &policy, &spec, err) < 0) return err->code;
-  container *c = container_new(cz, &spec, launch);
+  container *c = cz_container_new(cz, &spec, launch);
   c->launch_cb = cb;
   c->launch_data = data;
   c->stage = BERTH_STAGE_FETCHING;
-  persist(c);
+  cz_persist(c);
   log_info("container %s: launching image %s as %s", c->id, c->spec.image, c->docker_name);
   enter_fetching(c);
   return 0;
@@ -493,7 +496,7 @@ static void kill_escalate_cb(uv_timer_t *timer) {
   c->kill_req = berth_docker_container_kill(c->cz->docker, c->docker_name, SIGKILL, destroy_kill_cb, c);
 }
 
-static void begin_destroy(container *c) {
+void cz_begin_destroy(container *c) {
   c->destroy_requested = true;
   switch (c->stage) {
   case BERTH_STAGE_FETCHING:
@@ -508,7 +511,7 @@ static void begin_destroy(container *c) {
     return;
   case BERTH_STAGE_RUNNING: {
     c->cz->metrics.destroys++;
-    set_stage(c, BERTH_STAGE_DESTROYING);
+    cz_set_stage(c, BERTH_STAGE_DESTROYING);
     int64_t grace_ns = c->spec.has_grace ? c->spec.grace_ns : c->cz->config.docker_stop_timeout_ns;
     int sig = grace_ns > 0 ? SIGTERM : SIGKILL;
     c->kill_req = berth_docker_container_kill(c->cz->docker, c->docker_name, sig, destroy_kill_cb, c);
@@ -549,7 +552,7 @@ int berth_cz_kill(berth_containerizer *cz, const char *id, int sig, berth_cz_don
   if (!c) return err->code;
   if (sig == 0) {
     log_info("container %s: destroy requested in %s", c->id, stage_names[c->stage]);
-    begin_destroy(c);
+    cz_begin_destroy(c);
     return 0;
   }
   if (c->stage != BERTH_STAGE_RUNNING && c->stage != BERTH_STAGE_DESTROYING)
@@ -618,6 +621,69 @@ int berth_cz_remove(berth_containerizer *cz, const char *id, berth_cz_done_cb cb
   return 0;
 }
 
+/* Not cancelled with the container: the caller always gets its answer,
+ * and the container is found again by id in case it went meanwhile. */
+typedef struct update_call {
+  berth_containerizer *cz;
+  char id[BERTH_ID_MAX + 1];
+  json_t *resources, *limits;
+  berth_cz_done_cb cb;
+  void *data;
+} update_call;
+
+static void update_cb(int rc, json_t *answer, const berth_error *err, void *data) {
+  update_call *call = data;
+  container *c = find(call->cz, call->id);
+  if (c) c->updating = false;
+  if (rc == 0 && c) {
+    /* The store keeps the launch as it now stands, so a restart and
+     * GET_CONTAINERS both see the new values. */
+    json_t *launch = json_deep_copy(c->launch);
+    if (call->resources) json_object_set(launch, "resources", call->resources);
+    /* Docker's update only changes what it is given: limits left out of
+     * the update stay in force, and so in the record. */
+    if (call->limits) json_object_set(launch, "limits", call->limits);
+    json_decref(c->launch);
+    c->launch = launch;
+    cz_persist(c);
+    log_info("container %s: resources updated", c->id);
+  }
+  call->cb(rc, err, call->data);
+  json_decref(call->resources);
+  json_decref(call->limits);
+  free(call);
+}
+
+int berth_cz_update(berth_containerizer *cz, json_t *update, berth_cz_done_cb cb, void *data, berth_error *err) {
+  char id[BERTH_ID_MAX + 1];
+  if (berth_spec_container_id(update, id, err) < 0) return err->code;
+  container *c = lookup(cz, id, err);
+  if (!c) return err->code;
+  json_t *resources = json_object_get(update, "resources");
+  json_t *limits = json_object_get(update, "limits");
+  berth_resources res;
+  if (berth_resources_parse(resources, limits, &res, NULL, NULL, err) < 0) return err->code;
+  if (c->stage != BERTH_STAGE_RUNNING)
+    return berth_error_set(err, BERTH_ECONFLICT, "container '%s' is %s, not RUNNING", id, stage_names[c->stage]);
+  if (c->updating) return berth_error_set(err, BERTH_ECONFLICT, "container '%s' is being updated", id);
+  json_t *hc = json_object();
+  berth_mapping_resources(&res, cz->config.cgroups_enable_cfs, hc);
+  if (json_object_size(hc) == 0) {
+    json_decref(hc);
+    return berth_error_set(err, BERTH_EINVAL, "update_container: no cpus or mem to apply");
+  }
+  json_t *memory = json_object_get(hc, "Memory");
+  if (memory) c->mem_limit_mb = (double)json_integer_value(memory) / (1024.0 * 1024.0);
+  update_call *call = berth_calloc(1, sizeof(*call));
+  *call = (update_call){.cz = cz, .resources = json_incref(resources), .limits = json_incref(limits), .cb = cb,
+                        .data = data};
+  snprintf(call->id, sizeof(call->id), "%s", id);
+  c->updating = true;
+  berth_docker_container_update(cz->docker, c->docker_name, hc, update_cb, call);
+  json_decref(hc);
+  return 0;
+}
+
 /* --- reporting ------------------------------------------------------------- */
 
 static json_t *container_json(container *c) {
@@ -631,6 +697,18 @@ static json_t *container_json(container *c) {
     json_object_set_new(status, "network_infos",
                         json_pack("[{s:[{s:s,s:s}]}]", "ip_addresses", "protocol", "IPv4", "ip_address", c->ip));
   json_object_set_new(j, "container_status", status);
+  json_t *res = json_object_get(c->launch, "resources");
+  json_t *limits = json_object_get(c->launch, "limits");
+  if (res) json_object_set(j, "resources", res);
+  if (limits) json_object_set(j, "limits", limits);
+  if (c->pid > 0 && (c->stage == BERTH_STAGE_RUNNING || c->stage == BERTH_STAGE_DESTROYING) && !c->exited) {
+    berth_cgroup_roots roots = {c->cz->config.proc_root, c->cz->config.cgroup_root};
+    berth_usage usage;
+    berth_error err;
+    /* A process that just exited has no cgroup to read: no statistics. */
+    if (berth_cgroups_usage(&roots, c->pid, &usage, &err) == 0)
+      json_object_set_new(j, "resource_statistics", berth_usage_json(&usage, now_secs()));
+  }
   if (c->termination) json_object_set(j, "termination", c->termination);
   json_decref(cid);
   return j;
@@ -654,8 +732,12 @@ berth_containerizer *berth_cz_new(uv_loop_t *loop, berth_docker *docker, berth_s
   cz->docker = docker;
   cz->store = store;
   cz->config = *config;
+  uv_timer_init(loop, &cz->recover_timer);
+  cz->recover_timer.data = cz;
   return cz;
 }
+
+static void free_cz_cb(uv_handle_t *handle) { free(handle->data); }
 
 void berth_cz_free(berth_containerizer *cz) {
   if (!cz) return;
@@ -668,5 +750,6 @@ void berth_cz_free(berth_containerizer *cz) {
     }
     container_free(c);
   }
-  free(cz);
+  berth_docker_cancel(cz->recover_req);
+  uv_close((uv_handle_t *)&cz->recover_timer, (uv_close_cb)free_cz_cb);
 }

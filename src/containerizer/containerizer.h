@@ -28,6 +28,8 @@ typedef struct berth_cz_config {
   bool docker_kill_orphans;
   int64_t docker_stop_timeout_ns;
   int64_t docker_remove_delay_ns;
+  const char *proc_root;   /* "/proc" */
+  const char *cgroup_root; /* "/sys/fs/cgroup" */
 } berth_cz_config;
 
 /* rc 0 on success, else a berth code with err. */
@@ -41,6 +43,15 @@ berth_containerizer *berth_cz_new(uv_loop_t *loop, berth_docker *docker, berth_s
 /* Cancels everything in flight without touching docker containers (they
  * keep running; recovery picks them up) and frees the containerizer. */
 void berth_cz_free(berth_containerizer *cz);
+
+/* Restores the containers in the store and reconciles them with docker
+ * (listed by this agent id's label): running ones are tracked again, ones
+ * that exited meanwhile report their real end, vanished ones end as
+ * REASON_EXECUTOR_TERMINATED, launches caught mid-way are cleaned up, and
+ * orphans are killed when configured.  cb runs once the first
+ * reconciliation is done, or at once with BERTH_EUNAVAIL when dockerd does
+ * not answer (reconciliation then retries in the background). */
+int berth_cz_recover(berth_containerizer *cz, berth_cz_done_cb cb, void *data, berth_error *err);
 
 /* Validates and starts a launch.  Returns 0 when cb will report the end of
  * the launch, BERTH_LAUNCH_DUPLICATE when the id is already known (cb is
@@ -61,7 +72,13 @@ int berth_cz_kill(berth_containerizer *cz, const char *id, int signal, berth_cz_
  * sandbox are gone. */
 int berth_cz_remove(berth_containerizer *cz, const char *id, berth_cz_done_cb cb, void *data, berth_error *err);
 
-/* The GET_CONTAINERS list (new reference). */
+/* UPDATE_CONTAINER: new cpu and memory settings for a running container
+ * (the update object holds "resources" and "limits").  cb reports
+ * docker's answer. */
+int berth_cz_update(berth_containerizer *cz, json_t *update, berth_cz_done_cb cb, void *data, berth_error *err);
+
+/* The GET_CONTAINERS list with usage read from each running container's
+ * cgroup (new reference). */
 json_t *berth_cz_containers(berth_containerizer *cz);
 
 /* Counters for /metrics (new reference). */

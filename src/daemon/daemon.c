@@ -85,6 +85,12 @@ static void stop_cb(uv_signal_t *s, int signum) {
   uv_close((uv_handle_t *)&d->sigint, NULL);
 }
 
+static void recovered_cb(int rc, const berth_error *err, void *data) {
+  daemon_state *d = data;
+  if (rc < 0) log_warn("recovery waits for dockerd (%s); serving meanwhile", err->msg);
+  berth_api_set_ready(&d->api);
+}
+
 /* The agent id: the flag, else the one kept in the store, else a new one. */
 static int resolve_agent_id(daemon_state *d, berth_error *err) {
   cleanup_free char *stored = NULL;
@@ -152,6 +158,8 @@ static int start(daemon_state *d, berth_error *err) {
       .docker_kill_orphans = f->docker_kill_orphans,
       .docker_stop_timeout_ns = f->docker_stop_timeout_ns,
       .docker_remove_delay_ns = f->docker_remove_delay_ns,
+      .proc_root = "/proc",
+      .cgroup_root = "/sys/fs/cgroup",
   };
   d->cz = berth_cz_new(d->loop, d->docker, d->store, &config);
   d->api = (berth_api){.cz = d->cz, .work_dir = f->work_dir, .flags = berth_flags_json(f),
@@ -161,6 +169,8 @@ static int start(daemon_state *d, berth_error *err) {
   d->http = berth_http_server_new(d->loop, berth_api_handle, &d->api);
   for (char **l = f->listen; l && *l; l++)
     if (berth_http_server_listen(d->http, *l, d->token, f->socket_group, err) < 0) return err->code;
+
+  if (berth_cz_recover(d->cz, recovered_cb, d, err) < 0) return err->code;
 
   uv_timer_init(d->loop, &d->probe);
   d->probe.data = d;
@@ -195,6 +205,7 @@ int berth_daemon_run(berth_flags *flags) {
   uv_loop_close(d.loop);
   berth_store_close(d.store);
   json_decref(d.api.flags);
+  free(d.api.deferred);
   free(d.agent_id);
   free(d.token);
   return code;

@@ -208,6 +208,12 @@ berth_docker_req *berth_docker_container_remove(berth_docker *d, const char *id,
   return json_request(d, "DELETE", path, NULL, CALL_TIMEOUT_MS, 0, cb, data);
 }
 
+berth_docker_req *berth_docker_container_update(berth_docker *d, const char *id, json_t *resources,
+                                                berth_docker_json_cb cb, void *data) {
+  cleanup_free char *path = berth_asprintf("/containers/%s/update", id);
+  return json_request(d, "POST", path, resources, CALL_TIMEOUT_MS, 0, cb, data);
+}
+
 berth_docker_req *berth_docker_container_inspect(berth_docker *d, const char *id, berth_docker_json_cb cb,
                                                  void *data) {
   cleanup_free char *path = berth_asprintf("/containers/%s/json", id);
@@ -267,9 +273,9 @@ static void logs_done_cb(int status, const char *body, size_t len, const berth_e
   call->cb(rc, rc ? &err : NULL, call->data);
 }
 
-berth_docker_req *berth_docker_container_logs(berth_docker *d, const char *id, berth_docker_output_cb out,
-                                              berth_docker_result_cb done, void *data) {
-  cleanup_free char *path = berth_asprintf("/containers/%s/logs?follow=1&stdout=1&stderr=1", id);
+berth_docker_req *berth_docker_container_logs(berth_docker *d, const char *id, int follow,
+                                              berth_docker_output_cb out, berth_docker_result_cb done, void *data) {
+  cleanup_free char *path = berth_asprintf("/containers/%s/logs?follow=%d&stdout=1&stderr=1", id, follow ? 1 : 0);
   logs_call *call = berth_calloc(1, sizeof(*call));
   call->out = out;
   call->cb = done;

@@ -47,6 +47,9 @@ berth_docker_req *berth_docker_container_stop(berth_docker *d, const char *id, l
                                               berth_docker_json_cb cb, void *data);
 berth_docker_req *berth_docker_container_remove(berth_docker *d, const char *id, berth_docker_json_cb cb,
                                                 void *data);
+/* POST /update with resource fields (CpuShares, Memory, ...). */
+berth_docker_req *berth_docker_container_update(berth_docker *d, const char *id, json_t *resources,
+                                                berth_docker_json_cb cb, void *data);
 berth_docker_req *berth_docker_container_inspect(berth_docker *d, const char *id, berth_docker_json_cb cb,
                                                  void *data);
 /* POST /wait: answers {"StatusCode": N} when the container stops. */
@@ -55,10 +58,10 @@ berth_docker_req *berth_docker_container_wait(berth_docker *d, const char *id, b
 /* GET /containers/json?all=1 filtered by label "key=value". */
 berth_docker_req *berth_docker_container_list(berth_docker *d, const char *label, berth_docker_json_cb cb,
                                               void *data);
-/* GET /logs?follow=1: the container's output from its start, demultiplexed,
- * until it stops.  `done` reports how the stream ended. */
-berth_docker_req *berth_docker_container_logs(berth_docker *d, const char *id, berth_docker_output_cb out,
-                                              berth_docker_result_cb done, void *data);
+/* GET /logs: the container's output from its start, demultiplexed; with
+ * follow, until it stops.  `done` reports how the stream ended. */
+berth_docker_req *berth_docker_container_logs(berth_docker *d, const char *id, int follow,
+                                              berth_docker_output_cb out, berth_docker_result_cb done, void *data);
 
 /* Splits an image reference into repository and tag-or-digest for pulls
  * ("reg:5000/a/b:t" → "reg:5000/a/b", "t"; no tag → "latest"). */

@@ -1,0 +1,44 @@
+/* Resource usage of one container, read from its own cgroup (v1 or v2,
+ * chosen at run time from /proc/<pid>/cgroup) and /proc/<pid>/net/dev.
+ * A read costs a handful of small file reads and no docker round trip.
+ * The roots are parameters so tests can point at recorded files. */
+#ifndef BERTH_CGROUPS_CGROUPS_H
+#define BERTH_CGROUPS_CGROUPS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+typedef struct berth_usage {
+  bool v2; /* which hierarchy the numbers came from */
+  double cpus_user_time_secs;
+  double cpus_system_time_secs;
+  double cpus_limit; /* quota/period, or 0 when unlimited */
+  uint64_t cpus_nr_periods;
+  uint64_t cpus_nr_throttled;
+  double cpus_throttled_time_secs;
+  uint64_t mem_total_bytes;
+  uint64_t mem_rss_bytes;
+  uint64_t mem_cache_bytes;
+  uint64_t mem_limit_bytes; /* 0 when unlimited */
+  uint64_t mem_soft_limit_bytes;
+  uint64_t processes;
+  uint64_t threads;
+  uint64_t net_rx_bytes;
+  uint64_t net_tx_bytes;
+} berth_usage;
+
+typedef struct berth_cgroup_roots {
+  const char *proc;   /* "/proc" */
+  const char *cgroup; /* "/sys/fs/cgroup" */
+} berth_cgroup_roots;
+
+/* Reads the usage of the cgroup holding pid. */
+int berth_cgroups_usage(const berth_cgroup_roots *roots, int pid, berth_usage *out, berth_error *err);
+
+/* The contract's resource_statistics object (timestamp added by caller). */
+json_t *berth_usage_json(const berth_usage *u, double timestamp);
+
+#endif

@@ -1,0 +1,175 @@
+/* Recovery: the store says what berthd knew, docker says what exists; the
+ * two are reconciled before the API answers (API.md §8). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "containerizer/container.h"
+#include "containerizer/termination.h"
+#include "docker/api.h"
+#include "util/alloc.h"
+#include "util/log.h"
+
+#define RECOVER_BACKOFF_MIN_MS 250
+#define RECOVER_BACKOFF_MAX_MS 5000
+
+static berth_stage stage_from_name(const char *name) {
+  for (int s = 0; s < BERTH_STAGE_COUNT; s++)
+    if (name && !strcmp(name, berth_stage_name((berth_stage)s))) return (berth_stage)s;
+  return BERTH_STAGE_FETCHING; /* unknown: treated as a launch caught mid-way */
+}
+
+static uint64_t file_size(const char *work_dir, const char *id, const char *name) {
+  cleanup_free char *path = berth_asprintf("%s/sandboxes/%s/%s", work_dir, id, name);
+  struct stat st;
+  return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+static void restore_row(const berth_record *rec, void *data) {
+  berth_containerizer *cz = data;
+  /* The launch was validated when it came in; today's policy flags must
+   * not make a running task unrecoverable. */
+  static const char *const everywhere[] = {"/", NULL};
+  berth_launch_policy policy = {everywhere, true};
+  berth_launch_spec spec;
+  berth_error err;
+  if (!rec->launch || berth_spec_parse(rec->launch, &policy, &spec, &err) < 0) {
+    log_error("container %s: stored launch unreadable (%s); keeping only its id", rec->id,
+              rec->launch ? err.msg : "missing");
+    memset(&spec, 0, sizeof(spec));
+    snprintf(spec.id, sizeof(spec.id), "%s", rec->id);
+    spec.image = berth_strdup(rec->image ? rec->image : "");
+  }
+  container *c = cz_container_new(cz, &spec, rec->launch);
+  c->stage = stage_from_name(rec->stage);
+  c->created_at = rec->created_at;
+  c->finished_at = rec->finished_at;
+  c->docker_id = rec->docker_id ? berth_strdup(rec->docker_id) : NULL;
+  c->termination = rec->termination ? json_incref(rec->termination) : NULL;
+  if (c->stage == BERTH_STAGE_TERMINATED && !c->termination)
+    c->termination = berth_termination_gone("termination record lost");
+  c->written[1] = c->skip[1] = file_size(cz->config.work_dir, c->id, "stdout");
+  c->written[2] = c->skip[2] = file_size(cz->config.work_dir, c->id, "stderr");
+}
+
+static json_t *find_entry(json_t *list, const char *id) {
+  size_t i;
+  json_t *e;
+  json_array_foreach(list, i, e) {
+    const char *cid = json_string_value(json_object_get(json_object_get(e, "Labels"), "berth.container_id"));
+    if (cid && !strcmp(cid, id)) return e;
+  }
+  return NULL;
+}
+
+static void reconcile_one(berth_containerizer *cz, container *c, json_t *entry) {
+  cleanup_free char *msg = NULL;
+  switch (c->stage) {
+  case BERTH_STAGE_FETCHING:
+  case BERTH_STAGE_PULLING:
+  case BERTH_STAGE_MOUNTING:
+    if (entry) cz_docker_remove_detached(cz, c->docker_name);
+    msg = berth_asprintf("berthd restarted while the container was %s; the launch was abandoned",
+                         berth_stage_name(c->stage));
+    log_warn("container %s: %s", c->id, msg);
+    cz->metrics.launch_failures++;
+    cz_terminate(c, berth_termination_launch_failed(msg, false));
+    return;
+  case BERTH_STAGE_RUNNING:
+  case BERTH_STAGE_DESTROYING:
+    if (!entry) {
+      msg = berth_asprintf("docker container %s was gone when berthd recovered", c->docker_name);
+      log_warn("container %s: %s", c->id, msg);
+      cz_terminate(c, berth_termination_gone(msg));
+      return;
+    }
+    c->docker_created = true;
+    berth_error err;
+    if (cz_open_outputs(c, &err) < 0) log_error("container %s: %s; output not captured", c->id, err.msg);
+    log_info("container %s: recovered %s (docker state %s)", c->id, berth_stage_name(c->stage),
+             json_string_value(json_object_get(entry, "State")));
+    cz_arm_watchers(c);
+    c->status_req = berth_docker_container_inspect(cz->docker, c->docker_name, cz_status_inspect_cb, c);
+    if (c->stage == BERTH_STAGE_DESTROYING) {
+      /* Finish the destroy: the grace period starts again. */
+      c->stage = BERTH_STAGE_RUNNING;
+      cz_begin_destroy(c);
+    }
+    return;
+  case BERTH_STAGE_TERMINATED:
+    c->docker_created = entry != NULL;
+    if (entry) {
+      double age_ms = ((double)time(NULL) - c->finished_at) * 1000.0;
+      double delay_ms = (double)cz->config.docker_remove_delay_ns / 1e6 - age_ms;
+      uv_timer_start(&c->timer, cz_remove_delay_cb, delay_ms > 0 ? (uint64_t)delay_ms : 0, 0);
+    }
+    return;
+  }
+}
+
+static void finish_recovery(berth_containerizer *cz, int rc, const berth_error *err) {
+  berth_cz_done_cb cb = cz->recovered_cb;
+  cz->recovered_cb = NULL;
+  if (cb) cb(rc, err, cz->recovered_data);
+}
+
+static void list_cb(int rc, json_t *answer, const berth_error *err, void *data);
+
+static void retry_cb(uv_timer_t *t) {
+  berth_containerizer *cz = t->data;
+  cleanup_free char *label = berth_asprintf("berth.agent_id=%s", cz->config.agent_id);
+  cz->recover_req = berth_docker_container_list(cz->docker, label, list_cb, cz);
+}
+
+static void list_cb(int rc, json_t *answer, const berth_error *err, void *data) {
+  berth_containerizer *cz = data;
+  cz->recover_req = NULL;
+  if (rc < 0) {
+    log_warn("recovery: list docker containers: %s; retrying in %llu ms", err->msg,
+             (unsigned long long)cz->recover_backoff_ms);
+    uv_timer_start(&cz->recover_timer, retry_cb, cz->recover_backoff_ms, 0);
+    cz->recover_backoff_ms =
+        cz->recover_backoff_ms * 2 > RECOVER_BACKOFF_MAX_MS ? RECOVER_BACKOFF_MAX_MS : cz->recover_backoff_ms * 2;
+    finish_recovery(cz, rc, err); /* the API serves meanwhile */
+    return;
+  }
+  size_t restored = 0, orphans = 0;
+  for (container *c = cz->containers, *next; c; c = next) {
+    next = c->next;
+    if (!c->recovering) continue;
+    c->recovering = false;
+    restored++;
+    reconcile_one(cz, c, find_entry(answer, c->id));
+  }
+  size_t i;
+  json_t *e;
+  json_array_foreach(answer, i, e) {
+    const char *cid = json_string_value(json_object_get(json_object_get(e, "Labels"), "berth.container_id"));
+    const char *name = json_string_value(json_array_get(json_object_get(e, "Names"), 0));
+    const char *id = json_string_value(json_object_get(e, "Id"));
+    bool known = false;
+    for (container *c = cz->containers; c && cid && !known; c = c->next) known = !strcmp(c->id, cid);
+    if (known || !id) continue;
+    orphans++;
+    if (cz->config.docker_kill_orphans) {
+      log_warn("recovery: killing orphan docker container %s", name ? name : id);
+      cz_docker_remove_detached(cz, id);
+    } else {
+      log_warn("recovery: leaving orphan docker container %s (--docker_kill_orphans=false)", name ? name : id);
+    }
+  }
+  log_info("recovery: %zu containers reconciled, %zu orphans", restored, orphans);
+  cz->recovered = true;
+  finish_recovery(cz, 0, NULL);
+}
+
+int berth_cz_recover(berth_containerizer *cz, berth_cz_done_cb cb, void *data, berth_error *err) {
+  if (berth_store_load(cz->store, restore_row, cz, err) < 0) return berth_error_prefix(err, "recovery");
+  for (container *c = cz->containers; c; c = c->next) c->recovering = true;
+  cz->recovered_cb = cb;
+  cz->recovered_data = data;
+  cz->recover_backoff_ms = RECOVER_BACKOFF_MIN_MS;
+  retry_cb(&cz->recover_timer);
+  return 0;
+}
