@@ -15,6 +15,7 @@
 #include "containerizer/termination.h"
 #include "docker/api.h"
 #include "util/alloc.h"
+#include "util/crashpoint.h"
 #include "util/log.h"
 
 /* After docker reports the exit, a following log stream normally ends
@@ -66,6 +67,9 @@ void cz_set_stage(container *c, berth_stage stage) {
   log_info("container %s: %s -> %s", c->id, stage_names[c->stage], stage_names[stage]);
   c->stage = stage;
   cz_persist(c);
+  char point[64];
+  snprintf(point, sizeof(point), "after-%s", stage_names[stage]);
+  berth_crashpoint(point); /* after-PULLING, after-RUNNING, ... */
 }
 
 static void close_outputs(container *c) {
@@ -239,6 +243,7 @@ static int output_cb(int stream, const char *buf, size_t len, void *data) {
 
 static void maybe_finish(container *c) {
   if (!c->exited || !c->exit_inspected || !c->logs_ended) return;
+  berth_crashpoint("before-terminated");
   berth_exit_info info = {
       .exit_code = c->exit_code,
       .oom_killed = c->oom_killed,
@@ -346,6 +351,7 @@ static void start_cb(int rc, json_t *answer, const berth_error *err, void *data)
     launch_fail(c, "start container for image", err->msg);
     return;
   }
+  berth_crashpoint("after-start");
   cz_set_stage(c, BERTH_STAGE_RUNNING);
   c->cz->metrics.launches++;
   cz_arm_watchers(c);
@@ -367,6 +373,7 @@ static void create_cb(int rc, json_t *answer, const berth_error *err, void *data
     launch_fail(c, "create container for image", err->msg);
     return;
   }
+  berth_crashpoint("after-create");
   c->docker_created = true;
   const char *id = json_string_value(json_object_get(answer, "Id"));
   c->docker_id = berth_strdup(id ? id : "");
@@ -515,6 +522,7 @@ void cz_begin_destroy(container *c) {
     int64_t grace_ns = c->spec.has_grace ? c->spec.grace_ns : c->cz->config.docker_stop_timeout_ns;
     int sig = grace_ns > 0 ? SIGTERM : SIGKILL;
     c->kill_req = berth_docker_container_kill(c->cz->docker, c->docker_name, sig, destroy_kill_cb, c);
+    berth_crashpoint("after-kill-sent");
     if (grace_ns > 0) uv_timer_start(&c->kill_timer, kill_escalate_cb, (uint64_t)(grace_ns / 1000000), 0);
     return;
   }
@@ -602,6 +610,7 @@ static void remove_docker_cb(int rc, json_t *answer, const berth_error *err, voi
     return;
   }
   c->docker_created = false;
+  berth_crashpoint("after-docker-remove");
   finish_remove(c);
 }
 
