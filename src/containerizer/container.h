@@ -116,6 +116,8 @@ void cz_begin_destroy(container *c);
 int cz_open_outputs(container *c, berth_error *err);
 void cz_docker_remove_detached(berth_containerizer *cz, const char *name);
 void cz_remove_delay_cb(uv_timer_t *timer);
+/* Removes the docker container of a TERMINATED container (see there). */
+void cz_remove_docker(container *c);
 void cz_status_inspect_cb(int rc, json_t *answer, const berth_error *err, void *data);
 
 #endif

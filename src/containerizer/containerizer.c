@@ -190,9 +190,13 @@ void cz_terminate(container *c, json_t *termination) {
 static void launch_end(container *c, bool killed, const berth_error *err) {
   c->cz->metrics.launch_failures += killed ? 0 : 1;
   log_warn("container %s: launch %s: %s", c->id, killed ? "killed" : "failed", err->msg);
-  if (c->docker_created) cz_docker_remove_detached(c->cz, c->docker_name);
-  c->docker_created = false;
+  bool created = c->docker_created;
+  c->docker_created = false; /* no remove-delay timer: it goes now */
   cz_terminate(c, berth_termination_launch_failed(err->msg, killed));
+  if (created) {
+    c->docker_created = true;
+    cz_remove_docker(c);
+  }
   reply_launch(c, killed ? BERTH_ECANCELED : BERTH_EDOCKER, err);
 }
 
@@ -211,9 +215,7 @@ static void launch_killed(container *c) {
 
 void cz_remove_delay_cb(uv_timer_t *timer) {
   container *c = timer->data;
-  if (!c->docker_created) return;
-  c->docker_created = false;
-  cz_docker_remove_detached(c->cz, c->docker_name);
+  if (c->docker_created) cz_remove_docker(c);
 }
 
 /* --- running: exit detection and log capture ----------------------------- */
@@ -599,19 +601,32 @@ static void finish_remove(container *c) {
   cb(0, NULL, data);
 }
 
-static void remove_docker_cb(int rc, json_t *answer, const berth_error *err, void *data) {
+/* Every removal of a terminated container's docker container goes through
+ * here, one at a time: after a failed launch, after the remove delay, and
+ * for REMOVE_CONTAINER, which may join one already under way. */
+static void docker_removed_cb(int rc, json_t *answer, const berth_error *err, void *data) {
   container *c = data;
   c->op = NULL;
-  if (rc < 0 && rc != BERTH_ENOENT) {
+  bool gone = rc == 0 || rc == BERTH_ENOENT;
+  if (gone) c->docker_created = false;
+  else log_warn("container %s: remove docker container %s: %s", c->id, c->docker_name, err->msg);
+  if (!c->removing) return;
+  if (!gone) {
     c->removing = false;
     berth_error e = *err;
     berth_error_prefix(&e, "remove docker container %s", c->docker_name);
     c->remove_cb(rc, &e, c->remove_data);
     return;
   }
-  c->docker_created = false;
   berth_crashpoint("after-docker-remove");
   finish_remove(c);
+}
+
+void cz_remove_docker(container *c) {
+  uv_timer_stop(&c->timer);
+  if (c->op) return; /* one is under way; its callback finishes the job */
+  /* Always by name: a create whose answer was lost still left one. */
+  c->op = berth_docker_container_remove(c->cz->docker, c->docker_name, docker_removed_cb, c);
 }
 
 int berth_cz_remove(berth_containerizer *cz, const char *id, berth_cz_done_cb cb, void *data, berth_error *err) {
@@ -624,9 +639,7 @@ int berth_cz_remove(berth_containerizer *cz, const char *id, berth_cz_done_cb cb
   c->removing = true;
   c->remove_cb = cb;
   c->remove_data = data;
-  uv_timer_stop(&c->timer);
-  /* Always by name: a create whose answer was lost still left one. */
-  c->op = berth_docker_container_remove(cz->docker, c->docker_name, remove_docker_cb, c);
+  cz_remove_docker(c);
   return 0;
 }
 

@@ -69,12 +69,15 @@ static void reconcile_one(berth_containerizer *cz, container *c, json_t *entry) 
   case BERTH_STAGE_FETCHING:
   case BERTH_STAGE_PULLING:
   case BERTH_STAGE_MOUNTING:
-    if (entry) cz_docker_remove_detached(cz, c->docker_name);
     msg = berth_asprintf("berthd restarted while the container was %s; the launch was abandoned",
                          berth_stage_name(c->stage));
     log_warn("container %s: %s", c->id, msg);
     cz->metrics.launch_failures++;
     cz_terminate(c, berth_termination_launch_failed(msg, false));
+    if (entry) {
+      c->docker_created = true;
+      cz_remove_docker(c);
+    }
     return;
   case BERTH_STAGE_RUNNING:
   case BERTH_STAGE_DESTROYING:

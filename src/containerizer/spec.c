@@ -67,10 +67,16 @@ int berth_image_ref_validate(const char *ref, berth_error *err) {
   const char *end = ref + n;
   const char *at = strchr(ref, '@');
   if (at) {
+    /* digest := algorithm ":" hex, algorithm := [a-z0-9]+ ([+._-][a-z0-9]+)*;
+     * the hex part is at least 32 digits, exactly 64 for sha256. */
     const char *colon = strchr(at, ':');
-    if (!colon || colon == at + 1 || colon[1] == '\0') goto bad;
-    for (const char *p = colon + 1; *p; p++)
-      if (!isxdigit((unsigned char)*p)) goto bad;
+    if (!colon || colon == at + 1 || !is_lower_alnum(at[1]) || !is_lower_alnum(colon[-1])) goto bad;
+    for (const char *p = at + 1; p < colon; p++)
+      if (!is_lower_alnum(*p) && !strchr("+._-", *p)) goto bad;
+    size_t hex = 0;
+    for (const char *p = colon + 1; *p; p++, hex++)
+      if (!isxdigit((unsigned char)*p) || isupper((unsigned char)*p)) goto bad;
+    if (hex < 32 || (colon - at - 1 == 6 && !strncmp(at + 1, "sha256", 6) && hex != 64)) goto bad;
     end = at;
   }
   const char *last_slash = NULL;
@@ -88,6 +94,7 @@ int berth_image_ref_validate(const char *ref, berth_error *err) {
   }
   /* The first component is a registry when it looks like a host. */
   const char *p = ref;
+  if (end <= p) goto bad; /* a tag or digest with no repository */
   const char *slash = memchr(p, '/', (size_t)(end - p));
   if (slash) {
     size_t clen = (size_t)(slash - p);
@@ -97,6 +104,7 @@ int berth_image_ref_validate(const char *ref, berth_error *err) {
       p = slash + 1;
     }
   }
+  if (p >= end) goto bad; /* a registry, tag or digest with no repository */
   while (p < end) {
     const char *s = memchr(p, '/', (size_t)(end - p));
     size_t clen = s ? (size_t)(s - p) : (size_t)(end - p);
@@ -294,7 +302,8 @@ static int parse_command(json_t *command, berth_launch_spec *spec, berth_error *
   json_t *args, *environment, *uris;
   if (!command) return 0;
   if (!json_is_object(command)) return berth_error_set(err, BERTH_EINVAL, "command: must be an object");
-  bool has_shell = json_object_get(command, "shell") != NULL;
+  json_t *shell_field = json_object_get(command, "shell");
+  bool has_shell = shell_field && !json_is_null(shell_field);
   if (get_bool(command, "shell", "command.shell", &spec->shell, err) < 0 ||
       get_string(command, "value", "command.value", false, &value, err) < 0 ||
       get_string(command, "user", "command.user", false, &user, err) < 0 ||

@@ -111,7 +111,7 @@ int berth_flags_parse(int argc, char **argv, char **envp, berth_flags *flags, be
     const flag_def *def = find_def(name, n);
     if (def && set_flag(flags, def, eq + 1, false, err) < 0) return berth_error_prefix(err, "environment %.*s", (int)(eq - *e), *e);
   }
-  bool listen_seen = false;
+  bool lists_seen[sizeof(defs) / sizeof(defs[0])] = {false};
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
     if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
@@ -124,7 +124,9 @@ int berth_flags_parse(int argc, char **argv, char **envp, berth_flags *flags, be
     size_t len = eq ? (size_t)(eq - name) : strlen(name);
     const flag_def *def = find_def(name, len);
     const char *value = eq ? eq + 1 : NULL;
-    if (!def && !eq && !strncmp(name, "no-", 3) && (def = find_def(name + 3, len - 3)) && def->type == FLAG_BOOL) {
+    const flag_def *negated = !def && !eq && !strncmp(name, "no-", 3) ? find_def(name + 3, len - 3) : NULL;
+    if (negated && negated->type == FLAG_BOOL) {
+      def = negated;
       value = "false";
     } else if (!def) {
       return berth_error_set(err, BERTH_EINVAL, "unknown flag '--%.*s' (see --help)", (int)len, name);
@@ -134,9 +136,10 @@ int berth_flags_parse(int argc, char **argv, char **envp, berth_flags *flags, be
       if (i + 1 >= argc) return berth_error_set(err, BERTH_EINVAL, "--%s needs a value", def->name);
       value = argv[++i];
     }
-    /* Repeated --listen adds listeners; the first replaces the default. */
-    bool append = def->type == FLAG_LIST && (def->offset != F(listen) || listen_seen);
-    if (def->offset == F(listen)) listen_seen = true;
+    /* A list flag's first use on the command line replaces the default and
+     * the environment's value; repeating it adds to the list. */
+    bool append = def->type == FLAG_LIST && lists_seen[def - defs];
+    lists_seen[def - defs] = true;
     if (set_flag(flags, def, value, append, err) < 0) return err->code;
   }
   return 0;

@@ -32,16 +32,22 @@ static const struct {
 
 int berth_duration_parse(const char *text, int64_t *out_ns, berth_error *err) {
   if (!text || !*text) return berth_error_set(err, BERTH_EINVAL, "empty duration");
+  /* Plain decimal only: strtod alone would take hex, "inf", spaces, '+'. */
+  size_t digits = strspn(text, "0123456789.");
+  if (digits == 0)
+    return berth_error_set(err, BERTH_EINVAL,
+                           "invalid duration '%s': expected a non-negative decimal number and a unit", text);
   char *end = NULL;
   errno = 0;
   double value = strtod(text, &end);
-  if (end == text || errno != 0 || !isfinite(value) || value < 0)
+  if (end != text + digits || errno != 0 || !isfinite(value) || value < 0)
     return berth_error_set(err, BERTH_EINVAL,
                            "invalid duration '%s': expected a non-negative number and a unit", text);
   for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
     if (strcmp(end, units[i].name) == 0) {
       double ns = value * (double)units[i].ns;
-      if (ns > (double)INT64_MAX)
+      /* (double)INT64_MAX rounds up to 2^63, which does not fit. */
+      if (ns >= (double)INT64_MAX)
         return berth_error_set(err, BERTH_EINVAL, "duration '%s' is too large", text);
       *out_ns = (int64_t)ns;
       return 0;

@@ -1,0 +1,642 @@
+/* Unit tests for the CLI's pure parts: argument parsing, addresses,
+ * request JSON, reply interpretation, base64 and file-read paths. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "client/base64.h"
+#include "client/calls.h"
+#include "client/cli_args.h"
+#include "client/client.h"
+#include "client/files.h"
+
+/* ---- helpers ---- */
+
+static void assert_json_eq(json_t *actual, const char *expected_text) {
+  json_error_t jerr;
+  json_t *expected = json_loads(expected_text, 0, &jerr);
+  if (!expected) fail_msg("bad expected JSON: %s", jerr.text);
+  if (!json_equal(actual, expected)) {
+    char *got = json_dumps(actual, JSON_COMPACT | JSON_SORT_KEYS);
+    char *want = json_dumps(expected, JSON_COMPACT | JSON_SORT_KEYS);
+    print_error("got:  %s\nwant: %s\n", got, want);
+    free(got);
+    free(want);
+    json_decref(expected);
+    fail();
+  }
+  json_decref(expected);
+}
+
+static json_t *parse(const char *text) {
+  json_t *j = json_loads(text, 0, NULL);
+  assert_non_null(j);
+  return j;
+}
+
+/* Runs berth_cli_parse_run on a NULL-terminated list of arguments. */
+static int parse_run(berth_run_opts *o, berth_error *err, char **argv) {
+  int argc = 0;
+  while (argv[argc]) argc++;
+  return berth_cli_parse_run(argc, argv, o, err);
+}
+
+#define ARGV(...) ((char *[]){__VA_ARGS__, NULL})
+
+/* ---- signals ---- */
+
+static void signal_names_with_and_without_sig_prefix_in_any_case(void **state) {
+  static const struct {
+    const char *text;
+    int signo;
+  } cases[] = {{"TERM", 15}, {"SIGTERM", 15}, {"sigkill", 9}, {"KILL", 9}, {"USR1", 10},
+               {"HUP", 1},   {"INT", 2},      {"QUIT", 3},    {"USR2", 12}, {"9", 9},
+               {"64", 64},   {"Winch", 28}};
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    int signo = -1;
+    berth_error err = {0};
+    assert_int_equal(berth_cli_parse_signal(cases[i].text, &signo, &err), 0);
+    assert_int_equal(signo, cases[i].signo);
+  }
+}
+
+static void signal_zero_unknown_and_out_of_range_are_refused(void **state) {
+  const char *bad[] = {"0", "65", "FOO", "9x", "SIG", "-9", ""};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    int signo = -1;
+    berth_error err = {0};
+    assert_int_equal(berth_cli_parse_signal(bad[i], &signo, &err), BERTH_EINVAL);
+    assert_int_equal(signo, -1);
+  }
+  berth_error err = {0};
+  int signo;
+  berth_cli_parse_signal("FOO", &signo, &err);
+  assert_string_equal(err.msg, "unknown signal 'FOO'");
+}
+
+/* ---- -e, -v, -p, --network ---- */
+
+static void env_splits_at_first_equals_and_keeps_empty_values(void **state) {
+  berth_env_var var;
+  bool found = false;
+  berth_error err = {0};
+  assert_int_equal(berth_cli_parse_env("K=a=b", &var, &found, &err), 0);
+  assert_true(found);
+  assert_string_equal(var.name, "K");
+  assert_string_equal(var.value, "a=b");
+  free(var.name);
+  free(var.value);
+  assert_int_equal(berth_cli_parse_env("EMPTY=", &var, &found, &err), 0);
+  assert_string_equal(var.value, "");
+  free(var.name);
+  free(var.value);
+}
+
+static void env_without_value_copies_ours_or_is_skipped(void **state) {
+  berth_env_var var;
+  bool found = false;
+  berth_error err = {0};
+  setenv("BERTH_TEST_VAR", "from-env", 1);
+  assert_int_equal(berth_cli_parse_env("BERTH_TEST_VAR", &var, &found, &err), 0);
+  assert_true(found);
+  assert_string_equal(var.value, "from-env");
+  free(var.name);
+  free(var.value);
+  unsetenv("BERTH_TEST_VAR");
+  assert_int_equal(berth_cli_parse_env("BERTH_TEST_VAR", &var, &found, &err), 0);
+  assert_false(found);
+  assert_int_equal(berth_cli_parse_env("=v", &var, &found, &err), BERTH_EINVAL);
+}
+
+static void volume_modes_default_to_rw(void **state) {
+  berth_volume v;
+  berth_error err = {0};
+  assert_int_equal(berth_cli_parse_volume("/srv/app:/etc/app", &v, &err), 0);
+  assert_string_equal(v.host_path, "/srv/app");
+  assert_string_equal(v.container_path, "/etc/app");
+  assert_false(v.read_only);
+  free(v.host_path);
+  free(v.container_path);
+  assert_int_equal(berth_cli_parse_volume("/a:/b:ro", &v, &err), 0);
+  assert_true(v.read_only);
+  free(v.host_path);
+  free(v.container_path);
+  assert_int_equal(berth_cli_parse_volume("/a:/b:RW", &v, &err), 0);
+  assert_false(v.read_only);
+  free(v.host_path);
+  free(v.container_path);
+}
+
+static void volume_malformed_specs_are_refused(void **state) {
+  const char *bad[] = {"/a", ":/b", "/a:", "/a:/b:rx", "/a:/b:ro:x", ""};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    berth_volume v;
+    berth_error err = {0};
+    assert_int_equal(berth_cli_parse_volume(bad[i], &v, &err), BERTH_EINVAL);
+  }
+}
+
+static void port_protocol_defaults_to_tcp_and_is_lower_cased(void **state) {
+  berth_port p;
+  berth_error err = {0};
+  assert_int_equal(berth_cli_parse_port("31000:80", &p, &err), 0);
+  assert_int_equal(p.host_port, 31000);
+  assert_int_equal(p.container_port, 80);
+  assert_string_equal(p.protocol, "tcp");
+  assert_int_equal(berth_cli_parse_port("53:5353/UDP", &p, &err), 0);
+  assert_int_equal(p.container_port, 5353);
+  assert_string_equal(p.protocol, "udp");
+}
+
+static void port_malformed_specs_are_refused(void **state) {
+  const char *bad[] = {"80", "0:80", "80:0", "70000:80", "80:65536", "a:80", "80:80/sctp",
+                       "1:2:3", ":80", "80:", "80/tcp:80", "99999999999:1"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    berth_port p;
+    berth_error err = {0};
+    assert_int_equal(berth_cli_parse_port(bad[i], &p, &err), BERTH_EINVAL);
+  }
+}
+
+static void network_modes_are_upper_cased(void **state) {
+  const char *mode = NULL;
+  berth_error err = {0};
+  assert_int_equal(berth_cli_parse_network("host", &mode, &err), 0);
+  assert_string_equal(mode, "HOST");
+  assert_int_equal(berth_cli_parse_network("Bridge", &mode, &err), 0);
+  assert_string_equal(mode, "BRIDGE");
+  assert_int_equal(berth_cli_parse_network("NONE", &mode, &err), 0);
+  assert_string_equal(mode, "NONE");
+  assert_int_equal(berth_cli_parse_network("user", &mode, &err), BERTH_EINVAL);
+}
+
+/* ---- ids ---- */
+
+static void ids_follow_the_api_pattern(void **state) {
+  assert_true(berth_cli_valid_id("web-1"));
+  assert_true(berth_cli_valid_id("A_b.c-9"));
+  assert_false(berth_cli_valid_id(""));
+  assert_false(berth_cli_valid_id("-web"));
+  assert_false(berth_cli_valid_id("a/b"));
+  assert_false(berth_cli_valid_id(".."));
+  char long_id[66];
+  memset(long_id, 'a', 65);
+  long_id[65] = '\0';
+  assert_false(berth_cli_valid_id(long_id));
+  long_id[64] = '\0';
+  assert_true(berth_cli_valid_id(long_id));
+}
+
+static void generated_ids_are_run_and_8_hex_digits(void **state) {
+  char id[16];
+  berth_cli_generate_id(id, sizeof(id));
+  assert_int_equal(strlen(id), 12);
+  assert_memory_equal(id, "run-", 4);
+  assert_int_equal(strspn(id + 4, "0123456789abcdef"), 8);
+  assert_true(berth_cli_valid_id(id));
+}
+
+/* ---- option parser ---- */
+
+static const berth_opt test_opts[] = {{"name", 0, true, 1},
+                                      {"env", 'e', true, 2},
+                                      {"force_pull", 0, false, 3},
+                                      {"detach", 'd', false, 4},
+                                      {NULL, 0, false, 0}};
+
+static void args_accept_inline_and_separate_values(void **state) {
+  char **argv = ARGV("--name=a", "--name", "b", "-eK=V", "-e", "X=Y", "--force-pull", "-d", "op");
+  berth_args a;
+  berth_args_init(&a, 9, argv);
+  berth_error err = {0};
+  int id;
+  const char *v;
+  const struct {
+    int kind, id;
+    const char *value;
+  } want[] = {{BERTH_ARG_OPTION, 1, "a"},    {BERTH_ARG_OPTION, 1, "b"},
+              {BERTH_ARG_OPTION, 2, "K=V"},  {BERTH_ARG_OPTION, 2, "X=Y"},
+              {BERTH_ARG_OPTION, 3, NULL},   {BERTH_ARG_OPTION, 4, NULL},
+              {BERTH_ARG_OPERAND, 0, "op"},  {BERTH_ARG_END, 0, NULL}};
+  for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+    assert_int_equal(berth_args_next(&a, test_opts, &id, &v, &err), want[i].kind);
+    assert_int_equal(id, want[i].id);
+    if (want[i].value) assert_string_equal(v, want[i].value);
+    else if (want[i].kind != BERTH_ARG_OPERAND) assert_null(v);
+  }
+}
+
+static void args_double_dash_ends_options(void **state) {
+  char **argv = ARGV("--", "-d", "-");
+  berth_args a;
+  berth_args_init(&a, 3, argv);
+  berth_error err = {0};
+  int id;
+  const char *v;
+  assert_int_equal(berth_args_next(&a, test_opts, &id, &v, &err), BERTH_ARG_OPERAND);
+  assert_string_equal(v, "-d");
+  assert_int_equal(berth_args_next(&a, test_opts, &id, &v, &err), BERTH_ARG_OPERAND);
+  assert_string_equal(v, "-");
+}
+
+static void args_unknown_options_and_missing_values_fail(void **state) {
+  berth_error err = {0};
+  int id;
+  const char *v;
+  berth_args a;
+  berth_args_init(&a, 1, ARGV("--bogus=1"));
+  assert_int_equal(berth_args_next(&a, test_opts, &id, &v, &err), BERTH_EINVAL);
+  assert_string_equal(err.msg, "unknown option '--bogus'");
+  berth_args_init(&a, 1, ARGV("--name"));
+  assert_int_equal(berth_args_next(&a, test_opts, &id, &v, &err), BERTH_EINVAL);
+  assert_string_equal(err.msg, "option '--name' needs a value");
+  berth_args_init(&a, 1, ARGV("-dx"));
+  assert_int_equal(berth_args_next(&a, test_opts, &id, &v, &err), BERTH_EINVAL);
+  berth_args_init(&a, 1, ARGV("--detach=yes"));
+  assert_int_equal(berth_args_next(&a, test_opts, &id, &v, &err), BERTH_EINVAL);
+}
+
+/* ---- berth run ---- */
+
+static void run_options_stop_at_image(void **state) {
+  berth_run_opts o;
+  berth_error err = {0};
+  assert_int_equal(parse_run(&o, &err, ARGV("--name", "w", "busybox", "ls", "-l", "--name", "x")),
+                   0);
+  assert_string_equal(o.name, "w");
+  assert_string_equal(o.image, "busybox");
+  assert_int_equal(o.n_cmd, 4);
+  assert_string_equal(o.cmd[0], "ls");
+  assert_string_equal(o.cmd[3], "x");
+  berth_run_opts_clear(&o);
+}
+
+static void run_ports_imply_bridge_unless_network_given(void **state) {
+  berth_run_opts o;
+  berth_error err = {0};
+  assert_int_equal(parse_run(&o, &err, ARGV("-p", "8080:80", "img")), 0);
+  assert_string_equal(o.network, "BRIDGE");
+  berth_run_opts_clear(&o);
+  assert_int_equal(parse_run(&o, &err, ARGV("--network", "host", "-p", "8080:80", "img")), 0);
+  assert_string_equal(o.network, "HOST");
+  berth_run_opts_clear(&o);
+  assert_int_equal(parse_run(&o, &err, ARGV("img")), 0);
+  assert_null(o.network);
+  berth_run_opts_clear(&o);
+}
+
+static void run_refuses_bad_input(void **state) {
+  char **cases[] = {
+      ARGV("--name", "bad/id", "img"), ARGV("--cpus", "0", "img"), ARGV("--mem", "x", "img"),
+      ARGV("--grace", "3", "img"),     ARGV("-d", "--rm", "img"),  ARGV("--name", "x"),
+      ARGV("-v", "/a", "img"),         ARGV("-p", "1", "img"),     ARGV("--network", "x", "img"),
+      ARGV("-e", "=1", "img"),         ARGV("--what", "img"),      ARGV(""),
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    berth_run_opts o;
+    berth_error err = {0};
+    assert_int_equal(parse_run(&o, &err, cases[i]), BERTH_EINVAL);
+    berth_run_opts_clear(&o);
+  }
+}
+
+static void run_help_needs_no_image(void **state) {
+  berth_run_opts o;
+  berth_error err = {0};
+  assert_int_equal(parse_run(&o, &err, ARGV("-e", "A=1", "--help")), 0);
+  assert_true(o.help);
+  berth_run_opts_clear(&o);
+}
+
+static void launch_request_minimal_uses_image_command(void **state) {
+  berth_run_opts o;
+  berth_error err = {0};
+  assert_int_equal(parse_run(&o, &err, ARGV("busybox:local")), 0);
+  json_t *req = berth_request_launch(&o, "run-1");
+  assert_json_eq(req, "{\"type\":\"LAUNCH_CONTAINER\",\"launch_container\":{"
+                      "\"container_id\":{\"value\":\"run-1\"},"
+                      "\"command\":{\"shell\":false},"
+                      "\"container\":{\"type\":\"DOCKER\",\"docker\":{\"image\":\"busybox:local\","
+                      "\"privileged\":false,\"force_pull_image\":false}}}}");
+  json_decref(req);
+  berth_run_opts_clear(&o);
+}
+
+static void launch_request_carries_every_flag(void **state) {
+  berth_run_opts o;
+  berth_error err = {0};
+  assert_int_equal(parse_run(&o, &err,
+                             ARGV("--name", "web-1", "--cpus", "0.5", "--mem", "64", "-e", "K=V",
+                                  "-v", "/srv:/etc/app:ro", "-p", "31000:80", "-p", "53:53/udp",
+                                  "--force_pull", "--privileged", "--grace", "3secs", "-d",
+                                  "img", "sh", "-c", "echo hi")),
+                   0);
+  assert_true(o.detach);
+  json_t *req = berth_request_launch(&o, o.name);
+  assert_json_eq(
+      req,
+      "{\"type\":\"LAUNCH_CONTAINER\",\"launch_container\":{"
+      "\"container_id\":{\"value\":\"web-1\"},"
+      "\"command\":{\"shell\":false,\"value\":\"sh\",\"arguments\":[\"-c\",\"echo hi\"],"
+      "\"environment\":{\"variables\":[{\"name\":\"K\",\"value\":\"V\"}]}},"
+      "\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":0.5}},"
+      "{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":64.0}}],"
+      "\"container\":{\"type\":\"DOCKER\","
+      "\"volumes\":[{\"container_path\":\"/etc/app\",\"host_path\":\"/srv\",\"mode\":\"RO\"}],"
+      "\"docker\":{\"image\":\"img\",\"network\":\"BRIDGE\","
+      "\"port_mappings\":[{\"host_port\":31000,\"container_port\":80,\"protocol\":\"tcp\"},"
+      "{\"host_port\":53,\"container_port\":53,\"protocol\":\"udp\"}],"
+      "\"privileged\":true,\"force_pull_image\":true}},"
+      "\"kill_policy\":{\"grace_period\":{\"nanoseconds\":3000000000}}}}");
+  json_decref(req);
+  berth_run_opts_clear(&o);
+}
+
+static void launch_request_refuses_invalid_utf8(void **state) {
+  berth_run_opts o;
+  berth_error err = {0};
+  assert_int_equal(parse_run(&o, &err, ARGV("img", "echo", "\xff\xfe")), 0);
+  assert_null(berth_request_launch(&o, "x"));
+  berth_run_opts_clear(&o);
+}
+
+static void container_calls_have_the_mesos_shape(void **state) {
+  json_t *req = berth_request_wait("a");
+  assert_json_eq(req, "{\"type\":\"WAIT_CONTAINER\",\"wait_container\":"
+                      "{\"container_id\":{\"value\":\"a\"}}}");
+  json_decref(req);
+  req = berth_request_kill("a", 0);
+  assert_json_eq(req, "{\"type\":\"KILL_CONTAINER\",\"kill_container\":"
+                      "{\"container_id\":{\"value\":\"a\"}}}");
+  json_decref(req);
+  req = berth_request_kill("a", 15);
+  assert_json_eq(req, "{\"type\":\"KILL_CONTAINER\",\"kill_container\":"
+                      "{\"container_id\":{\"value\":\"a\"},\"signal\":15}}");
+  json_decref(req);
+  req = berth_request_remove("a");
+  assert_json_eq(req, "{\"type\":\"REMOVE_CONTAINER\",\"remove_container\":"
+                      "{\"container_id\":{\"value\":\"a\"}}}");
+  json_decref(req);
+  req = berth_request_get_containers();
+  assert_json_eq(req, "{\"type\":\"GET_CONTAINERS\"}");
+  json_decref(req);
+  assert_null(berth_request_wait("\xc3"));
+}
+
+/* ---- replies ---- */
+
+static void wait_exit_code_prefers_exit_code_then_signal_then_killed(void **state) {
+  const struct {
+    const char *reply;
+    int code;
+  } cases[] = {
+      {"{\"exit_status\":256,\"exit_code\":1,\"state\":\"TASK_FAILED\"}", 1},
+      {"{\"exit_status\":9,\"state\":\"TASK_KILLED\"}", 137},
+      {"{\"exit_status\":768,\"state\":\"TASK_FAILED\"}", 3},
+      {"{\"state\":\"TASK_KILLED\",\"reason\":\"REASON_TASK_KILLED_DURING_LAUNCH\"}", 137},
+      {"{\"exit_code\":0,\"state\":\"TASK_FINISHED\"}", 0},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    json_t *w = parse(cases[i].reply);
+    int code = -1;
+    berth_error err = {0};
+    assert_int_equal(berth_wait_exit_code(w, &code, &err), 0);
+    assert_int_equal(code, cases[i].code);
+    json_decref(w);
+  }
+}
+
+static void wait_without_code_fails_with_the_message(void **state) {
+  json_t *w = parse("{\"state\":\"TASK_FAILED\",\"reason\":\"REASON_CONTAINER_LAUNCH_FAILED\","
+                    "\"message\":\"Failed to pull image 'x': not found\"}");
+  int code = -1;
+  berth_error err = {0};
+  assert_true(berth_wait_exit_code(w, &code, &err) < 0);
+  assert_string_equal(err.msg, "Failed to pull image 'x': not found");
+  json_decref(w);
+}
+
+static void container_status_shows_state_and_code(void **state) {
+  json_t *list = parse("[{\"container_id\":{\"value\":\"a\"},\"stage\":\"TERMINATED\","
+                       "\"termination\":{\"state\":\"TASK_FINISHED\",\"exit_code\":0}},"
+                       "{\"container_id\":{\"value\":\"b\"},\"stage\":\"RUNNING\"},"
+                       "{\"container_id\":{\"value\":\"c\"},\"stage\":\"TERMINATED\","
+                       "\"termination\":{\"state\":\"TASK_KILLED\"}}]");
+  char buf[64];
+  berth_container_status(berth_containers_find(list, "a"), buf, sizeof(buf));
+  assert_string_equal(buf, "TASK_FINISHED (0)");
+  berth_container_status(berth_containers_find(list, "b"), buf, sizeof(buf));
+  assert_string_equal(buf, "running");
+  berth_container_status(berth_containers_find(list, "c"), buf, sizeof(buf));
+  assert_string_equal(buf, "TASK_KILLED");
+  assert_null(berth_containers_find(list, "d"));
+  json_decref(list);
+}
+
+static void containers_reply_missing_list_is_empty(void **state) {
+  berth_error err = {0};
+  json_t *list = NULL;
+  json_t *reply = parse("{\"type\":\"GET_CONTAINERS\",\"get_containers\":{}}");
+  assert_int_equal(berth_reply_containers(reply, &list, &err), 0);
+  assert_int_equal(json_array_size(list), 0);
+  json_decref(list);
+  json_decref(reply);
+  reply = parse("{\"type\":\"GET_CONTAINERS\"}");
+  assert_true(berth_reply_containers(reply, &list, &err) < 0);
+  json_decref(reply);
+}
+
+/* ---- addresses, tokens, responses ---- */
+
+static void addr_forms_parse(void **state) {
+  berth_addr a;
+  berth_error err = {0};
+  assert_int_equal(berth_addr_parse("unix:/run/berth/berthd.sock", &a, &err), 0);
+  assert_int_equal(a.kind, BERTH_ADDR_UNIX);
+  assert_string_equal(a.path, "/run/berth/berthd.sock");
+  berth_addr_clear(&a);
+  assert_int_equal(berth_addr_parse("/tmp/x.sock", &a, &err), 0);
+  assert_int_equal(a.kind, BERTH_ADDR_UNIX);
+  assert_string_equal(a.path, "/tmp/x.sock");
+  berth_addr_clear(&a);
+  assert_int_equal(berth_addr_parse("tcp:127.0.0.1:5051", &a, &err), 0);
+  assert_int_equal(a.kind, BERTH_ADDR_TCP);
+  assert_string_equal(a.host, "127.0.0.1");
+  assert_int_equal(a.port, 5051);
+  berth_addr_clear(&a);
+  assert_int_equal(berth_addr_parse("tcp:[::1]:80", &a, &err), 0);
+  assert_string_equal(a.host, "::1");
+  assert_int_equal(a.port, 80);
+  berth_addr_clear(&a);
+}
+
+static void addr_malformed_forms_are_refused(void **state) {
+  const char *bad[] = {"",          "unix:",      "tcp:host",   "tcp::80",   "tcp:h:0",
+                       "tcp:h:x",   "tcp:h:99999", "tcp:::1:80", "tcp:[::1]", "localhost:80",
+                       "http://h/", "tcp:h:80x"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    berth_addr a;
+    berth_error err = {0};
+    assert_int_equal(berth_addr_parse(bad[i], &a, &err), BERTH_EINVAL);
+    assert_null(a.path);
+    assert_null(a.host);
+  }
+}
+
+static void token_file_is_trimmed_and_checked(void **state) {
+  char path[] = "/tmp/berth-test-token-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, "  s3cret\n", 9), 9);
+  char *token = NULL;
+  berth_error err = {0};
+  assert_int_equal(berth_token_read_file(path, &token, &err), 0);
+  assert_string_equal(token, "s3cret");
+  free(token);
+  assert_int_equal(ftruncate(fd, 0), 0);
+  assert_int_equal(berth_token_read_file(path, &token, &err), BERTH_EINVAL);
+  assert_int_equal(pwrite(fd, "a\001b", 3, 0), 3);
+  assert_int_equal(berth_token_read_file(path, &token, &err), BERTH_EINVAL);
+  close(fd);
+  unlink(path);
+  assert_true(berth_token_read_file(path, &token, &err) < 0);
+}
+
+static void tcp_client_needs_a_token(void **state) {
+  berth_addr a;
+  berth_error err = {0};
+  berth_client *c = NULL;
+  assert_int_equal(berth_addr_parse("tcp:127.0.0.1:5051", &a, &err), 0);
+  assert_int_equal(berth_client_new(&a, NULL, &c, &err), BERTH_EINVAL);
+  assert_null(c);
+  assert_int_equal(berth_client_new(&a, "tok", &c, &err), 0);
+  assert_string_equal(berth_client_addr_text(c), "tcp:127.0.0.1:5051");
+  berth_client_free(c);
+  berth_addr_clear(&a);
+}
+
+static void error_reply_keeps_first_line_and_maps_status(void **state) {
+  berth_error err = {0};
+  berth_response r = {.status = 404, .body = (char *)"  Unknown container 'x'\nmore\n"};
+  assert_int_equal(berth_response_error(&r, &err), BERTH_ENOENT);
+  assert_string_equal(err.msg, "Unknown container 'x'");
+  r = (berth_response){.status = 409, .body = (char *)""};
+  assert_int_equal(berth_response_error(&r, &err), BERTH_ECONFLICT);
+  assert_string_equal(err.msg, "berthd replied HTTP 409");
+  r = (berth_response){.status = 400, .body = (char *)"bad field 'x'"};
+  assert_int_equal(berth_response_error(&r, &err), BERTH_EINVAL);
+  r = (berth_response){.status = 500, .body = NULL};
+  assert_int_equal(berth_response_error(&r, &err), BERTH_EINTERNAL);
+}
+
+/* ---- base64 and /files/read ---- */
+
+static void base64_decodes_padded_unpadded_and_binary(void **state) {
+  const struct {
+    const char *in;
+    const char *out;
+    size_t len;
+  } cases[] = {{"", "", 0},           {"QQ==", "A", 1},       {"QUI=", "AB", 2},
+               {"QUJD", "ABC", 3},     {"QQ", "A", 1},         {"QUI", "AB", 2},
+               {"AP8A", "\0\xff\0", 3}, {"aGVs\nbG8=", "hello", 5}};
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    unsigned char *out = NULL;
+    size_t len = 99;
+    berth_error err = {0};
+    assert_int_equal(berth_base64_decode(cases[i].in, strlen(cases[i].in), &out, &len, &err), 0);
+    assert_int_equal(len, cases[i].len);
+    assert_memory_equal(out, cases[i].out, len);
+    free(out);
+  }
+}
+
+static void base64_rejects_garbage(void **state) {
+  const char *bad[] = {"Q", "Q===", "QQ==QQ==", "QQ!=", "hello world!"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    unsigned char *out = NULL;
+    size_t len = 0;
+    berth_error err = {0};
+    assert_int_equal(berth_base64_decode(bad[i], strlen(bad[i]), &out, &len, &err), BERTH_EIO);
+    assert_null(out);
+  }
+}
+
+static void files_read_path_escapes_the_query(void **state) {
+  char *path = berth_files_read_path("web-1", "stdout", 65536, 1024);
+  assert_string_equal(path, "/files/read?path=/sandboxes/web-1/stdout&offset=65536&length=1024"
+                            "&encoding=base64");
+  free(path);
+  char *escaped = berth_url_escape("a b&c=d/é");
+  assert_string_equal(escaped, "a%20b%26c%3Dd/%C3%A9");
+  free(escaped);
+}
+
+static void files_read_reply_decodes_and_defaults_offset(void **state) {
+  berth_chunk chunk;
+  berth_error err = {0};
+  json_t *reply = parse("{\"data\":\"aGk=\",\"offset\":7}");
+  assert_int_equal(berth_files_parse_read(reply, 0, &chunk, &err), 0);
+  assert_int_equal(chunk.len, 2);
+  assert_memory_equal(chunk.data, "hi", 2);
+  assert_int_equal(chunk.offset, 7);
+  berth_chunk_clear(&chunk);
+  json_decref(reply);
+  reply = parse("{\"data\":\"\"}");
+  assert_int_equal(berth_files_parse_read(reply, 42, &chunk, &err), 0);
+  assert_int_equal(chunk.len, 0);
+  assert_int_equal(chunk.offset, 42);
+  berth_chunk_clear(&chunk);
+  json_decref(reply);
+  reply = parse("{\"offset\":0}");
+  assert_true(berth_files_parse_read(reply, 0, &chunk, &err) < 0);
+  json_decref(reply);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(signal_names_with_and_without_sig_prefix_in_any_case),
+      cmocka_unit_test(signal_zero_unknown_and_out_of_range_are_refused),
+      cmocka_unit_test(env_splits_at_first_equals_and_keeps_empty_values),
+      cmocka_unit_test(env_without_value_copies_ours_or_is_skipped),
+      cmocka_unit_test(volume_modes_default_to_rw),
+      cmocka_unit_test(volume_malformed_specs_are_refused),
+      cmocka_unit_test(port_protocol_defaults_to_tcp_and_is_lower_cased),
+      cmocka_unit_test(port_malformed_specs_are_refused),
+      cmocka_unit_test(network_modes_are_upper_cased),
+      cmocka_unit_test(ids_follow_the_api_pattern),
+      cmocka_unit_test(generated_ids_are_run_and_8_hex_digits),
+      cmocka_unit_test(args_accept_inline_and_separate_values),
+      cmocka_unit_test(args_double_dash_ends_options),
+      cmocka_unit_test(args_unknown_options_and_missing_values_fail),
+      cmocka_unit_test(run_options_stop_at_image),
+      cmocka_unit_test(run_ports_imply_bridge_unless_network_given),
+      cmocka_unit_test(run_refuses_bad_input),
+      cmocka_unit_test(run_help_needs_no_image),
+      cmocka_unit_test(launch_request_minimal_uses_image_command),
+      cmocka_unit_test(launch_request_carries_every_flag),
+      cmocka_unit_test(launch_request_refuses_invalid_utf8),
+      cmocka_unit_test(container_calls_have_the_mesos_shape),
+      cmocka_unit_test(wait_exit_code_prefers_exit_code_then_signal_then_killed),
+      cmocka_unit_test(wait_without_code_fails_with_the_message),
+      cmocka_unit_test(container_status_shows_state_and_code),
+      cmocka_unit_test(containers_reply_missing_list_is_empty),
+      cmocka_unit_test(addr_forms_parse),
+      cmocka_unit_test(addr_malformed_forms_are_refused),
+      cmocka_unit_test(token_file_is_trimmed_and_checked),
+      cmocka_unit_test(tcp_client_needs_a_token),
+      cmocka_unit_test(error_reply_keeps_first_line_and_maps_status),
+      cmocka_unit_test(base64_decodes_padded_unpadded_and_binary),
+      cmocka_unit_test(base64_rejects_garbage),
+      cmocka_unit_test(files_read_path_escapes_the_query),
+      cmocka_unit_test(files_read_reply_decodes_and_defaults_offset),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,205 @@
+/* Unit tests for api/files: berth_files_resolve keeps every files-API path
+ * inside its sandbox. */
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#include "api/api.h"
+
+typedef struct fixture {
+  char work[PATH_MAX];
+} fixture;
+
+static void write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  if (!f) fail_msg("create %s: %s", path, strerror(errno));
+  fputs(text, f);
+  fclose(f);
+}
+
+static void must(int rc, const char *what) {
+  if (rc != 0) fail_msg("%s: %s", what, strerror(errno));
+}
+
+static char *pathf(const fixture *fx, const char *rel) {
+  char *p = NULL;
+  if (asprintf(&p, "%s/%s", fx->work, rel) < 0) fail();
+  return p;
+}
+
+static void put(const fixture *fx, const char *rel, const char *text) {
+  char *p = pathf(fx, rel);
+  write_file(p, text);
+  free(p);
+}
+
+/* A symlink at rel pointing to target, as a task could plant one. */
+static void plant(const fixture *fx, const char *target, const char *rel) {
+  char *p = pathf(fx, rel);
+  must(symlink(target, p), p);
+  free(p);
+}
+
+/* <work>/sandboxes/{web-1,web}/..., <work>/secret, and links planted by a
+ * task. */
+static int setup(void **state) {
+  fixture *fx = calloc(1, sizeof(*fx));
+  const char *tmp = getenv("TMPDIR");
+  snprintf(fx->work, sizeof(fx->work), "%s/berth-files-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  if (!mkdtemp(fx->work)) return -1;
+  static const char *const dirs[] = {"sandboxes", "sandboxes/web-1", "sandboxes/web-1/sub", "sandboxes/web", NULL};
+  for (const char *const *d = dirs; *d; d++) {
+    char *p = pathf(fx, *d);
+    must(mkdir(p, 0755), p);
+    free(p);
+  }
+  put(fx, "sandboxes/web-1/stdout", "hello\n");
+  put(fx, "sandboxes/web-1/sub/file", "x");
+  put(fx, "sandboxes/web/stdout", "other\n");
+  put(fx, "secret", "secret\n");
+  plant(fx, "../../secret", "sandboxes/web-1/escape");
+  plant(fx, "/etc/passwd", "sandboxes/web-1/passwd");
+  plant(fx, "..", "sandboxes/web-1/up");
+  plant(fx, "sub/file", "sandboxes/web-1/inside");
+  /* A neighbour whose name starts with this sandbox's name. */
+  plant(fx, "../web-1/stdout", "sandboxes/web/neighbour");
+  *state = fx;
+  return 0;
+}
+
+static int remove_cb(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+  (void)st;
+  (void)ftw;
+  return type == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static int teardown(void **state) {
+  fixture *fx = *state;
+  int rc = nftw(fx->work, remove_cb, 16, FTW_DEPTH | FTW_PHYS);
+  free(fx);
+  return rc;
+}
+
+static void resolves_to(const fixture *fx, const char *path, const char *rel_want) {
+  char *out = NULL;
+  berth_error err = {0};
+  int rc = berth_files_resolve(fx->work, path, &out, &err);
+  if (rc != 0) fail_msg("'%s' refused: %s", path, err.msg);
+  char *want_path = pathf(fx, rel_want);
+  char want[PATH_MAX];
+  if (!realpath(want_path, want)) fail_msg("realpath %s", want_path);
+  assert_string_equal(out, want);
+  free(want_path);
+  free(out);
+}
+
+static void refused(const fixture *fx, const char *path, int code) {
+  char *out = NULL;
+  berth_error err = {0};
+  int rc = berth_files_resolve(fx->work, path, &out, &err);
+  if (rc == 0) {
+    fail_msg("'%s' resolved to %s", path ? path : "(null)", out);
+  }
+  if (rc != code) fail_msg("'%s': code %d (%s), want %d", path ? path : "(null)", rc, err.msg, code);
+  assert_int_equal(err.code, code);
+  assert_null(out);
+  int status = berth_code_http_status(rc);
+  assert_true(status == 400 || status == 404);
+}
+
+static void normal_file_resolves(void **state) {
+  fixture *fx = *state;
+  resolves_to(fx, "/sandboxes/web-1/stdout", "sandboxes/web-1/stdout");
+  resolves_to(fx, "/sandboxes/web-1/sub/file", "sandboxes/web-1/sub/file");
+  resolves_to(fx, "/sandboxes/web-1/./stdout", "sandboxes/web-1/stdout");
+  resolves_to(fx, "/sandboxes/web-1//stdout", "sandboxes/web-1/stdout");
+  resolves_to(fx, "/sandboxes/web/stdout", "sandboxes/web/stdout");
+}
+
+static void sandbox_itself_resolves(void **state) {
+  fixture *fx = *state;
+  resolves_to(fx, "/sandboxes/web-1", "sandboxes/web-1");
+  resolves_to(fx, "/sandboxes/web-1/", "sandboxes/web-1");
+  resolves_to(fx, "/sandboxes/web-1/sub", "sandboxes/web-1/sub");
+}
+
+static void symlink_inside_sandbox_resolves(void **state) {
+  fixture *fx = *state;
+  resolves_to(fx, "/sandboxes/web-1/inside", "sandboxes/web-1/sub/file");
+}
+
+static void dotdot_refused(void **state) {
+  fixture *fx = *state;
+  refused(fx, "/sandboxes/web-1/..", BERTH_EINVAL);
+  refused(fx, "/sandboxes/web-1/../web/stdout", BERTH_EINVAL);
+  refused(fx, "/sandboxes/web-1/sub/../../../secret", BERTH_EINVAL);
+  refused(fx, "/sandboxes/web-1/sub/../stdout", BERTH_EINVAL);
+  refused(fx, "/sandboxes/../secret", BERTH_EINVAL);
+  refused(fx, "/sandboxes/..", BERTH_EINVAL);
+}
+
+static void bad_id_refused(void **state) {
+  fixture *fx = *state;
+  refused(fx, "/sandboxes/", BERTH_EINVAL);
+  refused(fx, "/sandboxes//stdout", BERTH_EINVAL);
+  refused(fx, "/sandboxes/.hidden/stdout", BERTH_EINVAL);
+  refused(fx, "/sandboxes/a b/stdout", BERTH_EINVAL);
+  refused(fx, "/sandboxes/-x/stdout", BERTH_EINVAL);
+  char long_id[128] = "/sandboxes/";
+  memset(long_id + 11, 'x', 65);
+  long_id[11 + 65] = '\0';
+  refused(fx, long_id, BERTH_EINVAL);
+}
+
+static void path_outside_sandboxes_refused(void **state) {
+  fixture *fx = *state;
+  refused(fx, NULL, BERTH_EINVAL);
+  refused(fx, "", BERTH_EINVAL);
+  refused(fx, "/secret", BERTH_EINVAL);
+  refused(fx, "sandboxes/web-1/stdout", BERTH_EINVAL);
+  refused(fx, "/sandboxesweb-1/stdout", BERTH_EINVAL);
+  refused(fx, "/etc/passwd", BERTH_EINVAL);
+}
+
+static void symlink_out_of_sandbox_refused(void **state) {
+  fixture *fx = *state;
+  refused(fx, "/sandboxes/web-1/escape", BERTH_ENOENT);
+  refused(fx, "/sandboxes/web-1/passwd", BERTH_ENOENT);
+  refused(fx, "/sandboxes/web-1/up", BERTH_ENOENT);
+  refused(fx, "/sandboxes/web-1/up/web/stdout", BERTH_ENOENT);
+  refused(fx, "/sandboxes/web-1/up/../secret", BERTH_EINVAL);
+}
+
+static void symlink_into_neighbour_with_shared_prefix_refused(void **state) {
+  fixture *fx = *state;
+  /* <work>/sandboxes/web-1 starts with <work>/sandboxes/web. */
+  refused(fx, "/sandboxes/web/neighbour", BERTH_ENOENT);
+}
+
+static void missing_file_is_not_found(void **state) {
+  fixture *fx = *state;
+  refused(fx, "/sandboxes/web-1/missing", BERTH_ENOENT);
+  refused(fx, "/sandboxes/web-1/sub/missing/deeper", BERTH_ENOENT);
+  refused(fx, "/sandboxes/nosuch/stdout", BERTH_ENOENT);
+  refused(fx, "/sandboxes/nosuch", BERTH_ENOENT);
+  assert_int_equal(berth_code_http_status(BERTH_ENOENT), 404);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(normal_file_resolves, setup, teardown),
+      cmocka_unit_test_setup_teardown(sandbox_itself_resolves, setup, teardown),
+      cmocka_unit_test_setup_teardown(symlink_inside_sandbox_resolves, setup, teardown),
+      cmocka_unit_test_setup_teardown(dotdot_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(bad_id_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(path_outside_sandboxes_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(symlink_out_of_sandbox_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(symlink_into_neighbour_with_shared_prefix_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(missing_file_is_not_found, setup, teardown),
+  };
+  return cmocka_run_group_tests_name("files", tests, NULL, NULL);
+}

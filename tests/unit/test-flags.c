@@ -1,0 +1,360 @@
+/* Unit tests for daemon/flags: defaults, argv forms, environment
+ * fallback and precedence, lists, errors and /flags. */
+#include <stdbool.h>
+
+#include "testutil.h"
+
+#include "daemon/flags.h"
+
+#define ARGV(...) ((char *[]){"berthd", __VA_ARGS__, NULL})
+#define NO_ARGS ((char *[]){"berthd", NULL})
+#define ENV(...) ((char *[]){__VA_ARGS__, NULL})
+
+/* The flags under test: every test's teardown frees them, so a failing
+ * assertion does not show up as a leak under valgrind. */
+static berth_flags f;
+
+static int free_flags(void **state) {
+  (void)state;
+  berth_flags_free(&f);
+  return 0;
+}
+
+static int argc_of(char **argv) {
+  int n = 0;
+  while (argv[n]) n++;
+  return n;
+}
+
+static void parse_ok(char **argv, char **envp, berth_flags *out) {
+  berth_error err = {0};
+  int rc = berth_flags_parse(argc_of(argv), argv, envp, out, &err);
+  if (rc != 0) fail_msg("refused: %s", err.msg);
+}
+
+/* Expects a 400-class error whose message contains want; frees flags. */
+static void parse_refused(char **argv, char **envp, const char *want) {
+  berth_flags tmp;
+  berth_error err = {0};
+  int rc = berth_flags_parse(argc_of(argv), argv, envp, &tmp, &err);
+  berth_flags_free(&tmp);
+  if (rc == 0) fail_msg("accepted, want an error containing '%s'", want);
+  assert_int_equal(rc, BERTH_EINVAL);
+  assert_int_equal(err.code, BERTH_EINVAL);
+  tu_assert_contains(err.msg, want);
+}
+
+static size_t list_len(char **list) {
+  size_t n = 0;
+  while (list && list[n]) n++;
+  return n;
+}
+
+static void defaults(void **state) {
+  (void)state;
+  parse_ok(NO_ARGS, NULL, &f);
+  assert_string_equal(f.work_dir, "/var/lib/berth");
+  assert_int_equal(list_len(f.listen), 1);
+  assert_string_equal(f.listen[0], "unix:/run/berth/berthd.sock");
+  assert_null(f.token_file);
+  assert_null(f.agent_id);
+  assert_string_equal(f.docker_socket, "/var/run/docker.sock");
+  assert_int_equal(f.docker_remove_delay_ns, 6LL * 3600 * 1000000000LL);
+  assert_int_equal(f.docker_stop_timeout_ns, 0);
+  assert_true(f.docker_kill_orphans);
+  assert_null(f.docker_config);
+  assert_string_equal(f.sandbox_directory, "/mnt/mesos/sandbox");
+  assert_false(f.cgroups_enable_cfs);
+  assert_null(f.nvidia_gpu_devices);
+  assert_string_equal(f.nvidia_device_root, "/dev");
+  assert_int_equal(list_len(f.allowed_host_paths), 0);
+  assert_false(f.allow_privileged);
+  assert_string_equal(f.log_level, "info");
+  assert_false(f.help);
+  berth_flags_free(&f);
+}
+
+static void flag_equals_value(void **state) {
+  (void)state;
+  parse_ok(ARGV("--work_dir=/tmp/w", "--docker_stop_timeout=10secs", "--agent_id=a1", "--token_file=/etc/t"),
+           NULL, &f);
+  assert_string_equal(f.work_dir, "/tmp/w");
+  assert_int_equal(f.docker_stop_timeout_ns, 10000000000LL);
+  assert_string_equal(f.agent_id, "a1");
+  assert_string_equal(f.token_file, "/etc/t");
+  berth_flags_free(&f);
+}
+
+static void flag_space_value(void **state) {
+  (void)state;
+  parse_ok(ARGV("--work_dir", "/tmp/w", "--docker_remove_delay", "500ms", "--sandbox_directory", "/sb"), NULL, &f);
+  assert_string_equal(f.work_dir, "/tmp/w");
+  assert_int_equal(f.docker_remove_delay_ns, 500000000LL);
+  assert_string_equal(f.sandbox_directory, "/sb");
+  berth_flags_free(&f);
+}
+
+static void value_with_equals_sign_kept_whole(void **state) {
+  (void)state;
+  parse_ok(ARGV("--work_dir=/a=b"), NULL, &f);
+  assert_string_equal(f.work_dir, "/a=b");
+  berth_flags_free(&f);
+}
+
+static void later_flag_wins(void **state) {
+  (void)state;
+  parse_ok(ARGV("--work_dir=/one", "--work_dir=/two"), NULL, &f);
+  assert_string_equal(f.work_dir, "/two");
+  berth_flags_free(&f);
+}
+
+static void bool_flag_forms(void **state) {
+  (void)state;
+  parse_ok(ARGV("--allow_privileged", "--cgroups_enable_cfs=true", "--no-docker_kill_orphans"), NULL, &f);
+  assert_true(f.allow_privileged);
+  assert_true(f.cgroups_enable_cfs);
+  assert_false(f.docker_kill_orphans);
+  berth_flags_free(&f);
+
+  parse_ok(ARGV("--docker_kill_orphans=false", "--allow_privileged=1", "--cgroups_enable_cfs=0"), NULL, &f);
+  assert_false(f.docker_kill_orphans);
+  assert_true(f.allow_privileged);
+  assert_false(f.cgroups_enable_cfs);
+  berth_flags_free(&f);
+
+  parse_ok(ARGV("--no-docker_kill_orphans", "--docker_kill_orphans"), NULL, &f);
+  assert_true(f.docker_kill_orphans);
+  berth_flags_free(&f);
+}
+
+static void bool_flag_does_not_take_next_argument(void **state) {
+  (void)state;
+  parse_refused(ARGV("--allow_privileged", "false"), NULL, "unexpected argument 'false'");
+}
+
+static void bad_bool_value_refused(void **state) {
+  (void)state;
+  parse_refused(ARGV("--allow_privileged=yes"), NULL, "--allow_privileged");
+}
+
+static void env_fallback(void **state) {
+  (void)state;
+  parse_ok(NO_ARGS,
+           ENV("PATH=/bin", "BERTH_WORK_DIR=/env/w", "BERTH_DOCKER_STOP_TIMEOUT=3secs", "BERTH_ALLOW_PRIVILEGED=true",
+               "BERTH_LISTEN=tcp:127.0.0.1:5051,unix:/tmp/b.sock", "BERTH_DOCKER_KILL_ORPHANS=false"),
+           &f);
+  assert_string_equal(f.work_dir, "/env/w");
+  assert_int_equal(f.docker_stop_timeout_ns, 3000000000LL);
+  assert_true(f.allow_privileged);
+  assert_false(f.docker_kill_orphans);
+  assert_int_equal(list_len(f.listen), 2);
+  assert_string_equal(f.listen[0], "tcp:127.0.0.1:5051");
+  assert_string_equal(f.listen[1], "unix:/tmp/b.sock");
+  berth_flags_free(&f);
+}
+
+static void env_unknown_berth_variables_ignored(void **state) {
+  (void)state;
+  /* BERTH_ADDR and BERTH_TOKEN belong to the CLI. */
+  parse_ok(NO_ARGS, ENV("BERTH_ADDR=unix:/x", "BERTH_TOKEN=s3cret", "BERTH_", "BERTHX=1", "WORK_DIR=/no"), &f);
+  assert_string_equal(f.work_dir, "/var/lib/berth");
+  berth_flags_free(&f);
+}
+
+static void argv_takes_precedence_over_env(void **state) {
+  (void)state;
+  parse_ok(ARGV("--work_dir=/argv", "--no-allow_privileged", "--docker_stop_timeout=1secs"),
+           ENV("BERTH_WORK_DIR=/env", "BERTH_ALLOW_PRIVILEGED=true", "BERTH_DOCKER_STOP_TIMEOUT=9secs"), &f);
+  assert_string_equal(f.work_dir, "/argv");
+  assert_false(f.allow_privileged);
+  assert_int_equal(f.docker_stop_timeout_ns, 1000000000LL);
+  berth_flags_free(&f);
+}
+
+static void argv_listen_replaces_env_listen(void **state) {
+  (void)state;
+  parse_ok(ARGV("--listen=unix:/argv.sock"), ENV("BERTH_LISTEN=unix:/env.sock"), &f);
+  assert_int_equal(list_len(f.listen), 1);
+  assert_string_equal(f.listen[0], "unix:/argv.sock");
+  berth_flags_free(&f);
+}
+
+/* Like --listen, a list given on the command line overrides the
+ * environment's instead of widening it: an operator restricting host
+ * paths on the command line must not inherit BERTH_ALLOWED_HOST_PATHS=/. */
+static void argv_list_replaces_env_list(void **state) {
+  (void)state;
+  parse_ok(ARGV("--allowed_host_paths=/srv"), ENV("BERTH_ALLOWED_HOST_PATHS=/"), &f);
+  assert_int_equal(list_len(f.allowed_host_paths), 1);
+  assert_string_equal(f.allowed_host_paths[0], "/srv");
+  berth_flags_free(&f);
+}
+
+static void repeated_listen_replaces_default_then_appends(void **state) {
+  (void)state;
+  parse_ok(ARGV("--listen=unix:/a.sock"), NULL, &f);
+  assert_int_equal(list_len(f.listen), 1);
+  assert_string_equal(f.listen[0], "unix:/a.sock");
+  berth_flags_free(&f);
+
+  parse_ok(ARGV("--listen", "unix:/a.sock", "--listen=tcp:127.0.0.1:5051,tcp:[::1]:5052"), NULL, &f);
+  assert_int_equal(list_len(f.listen), 3);
+  assert_string_equal(f.listen[0], "unix:/a.sock");
+  assert_string_equal(f.listen[1], "tcp:127.0.0.1:5051");
+  assert_string_equal(f.listen[2], "tcp:[::1]:5052");
+  berth_flags_free(&f);
+}
+
+static void list_flag_splits_commas_and_appends(void **state) {
+  (void)state;
+  parse_ok(ARGV("--allowed_host_paths=/srv,,/data", "--allowed_host_paths", "/opt"), NULL, &f);
+  assert_int_equal(list_len(f.allowed_host_paths), 3);
+  assert_string_equal(f.allowed_host_paths[0], "/srv");
+  assert_string_equal(f.allowed_host_paths[1], "/data");
+  assert_string_equal(f.allowed_host_paths[2], "/opt");
+  berth_flags_free(&f);
+}
+
+static void unknown_flag_refused(void **state) {
+  (void)state;
+  parse_refused(ARGV("--bogus=1"), NULL, "unknown flag '--bogus'");
+  parse_refused(ARGV("--bogus"), NULL, "unknown flag '--bogus'");
+  parse_refused(ARGV("--work-dir=/x"), NULL, "unknown flag '--work-dir'");
+  parse_refused(ARGV("--no-bogus"), NULL, "unknown flag");
+  parse_refused(ARGV("--no-allow_privileged=true"), NULL, "unknown flag");
+}
+
+/* --no- is only for booleans: "--no-work_dir /x" must not set work_dir. */
+static void no_prefix_on_non_bool_refused(void **state) {
+  (void)state;
+  parse_refused(ARGV("--no-work_dir"), NULL, "unknown flag '--no-work_dir'");
+  parse_refused(ARGV("--no-work_dir", "/tmp/x"), NULL, "unknown flag '--no-work_dir'");
+}
+
+static void positional_argument_refused(void **state) {
+  (void)state;
+  parse_refused(ARGV("work"), NULL, "unexpected argument 'work'");
+  parse_refused(ARGV("-w"), NULL, "unexpected argument '-w'");
+}
+
+static void missing_value_refused(void **state) {
+  (void)state;
+  parse_refused(ARGV("--work_dir"), NULL, "--work_dir needs a value");
+  parse_refused(ARGV("--docker_stop_timeout"), NULL, "--docker_stop_timeout needs a value");
+}
+
+static void bad_duration_refused(void **state) {
+  (void)state;
+  parse_refused(ARGV("--docker_stop_timeout=10"), NULL, "--docker_stop_timeout");
+  parse_refused(ARGV("--docker_remove_delay", "soon"), NULL, "--docker_remove_delay");
+  parse_refused(ARGV("--docker_remove_delay=-1secs"), NULL, "--docker_remove_delay");
+}
+
+static void bad_env_value_names_the_variable(void **state) {
+  (void)state;
+  parse_refused(NO_ARGS, ENV("BERTH_DOCKER_STOP_TIMEOUT=10"), "BERTH_DOCKER_STOP_TIMEOUT");
+  parse_refused(NO_ARGS, ENV("BERTH_ALLOW_PRIVILEGED=maybe"), "BERTH_ALLOW_PRIVILEGED");
+}
+
+static void help_flag(void **state) {
+  (void)state;
+  parse_ok(ARGV("--help"), NULL, &f);
+  assert_true(f.help);
+  berth_flags_free(&f);
+  parse_ok(ARGV("-h"), NULL, &f);
+  assert_true(f.help);
+  berth_flags_free(&f);
+}
+
+static void flags_json_shows_effective_values(void **state) {
+  (void)state;
+  parse_ok(ARGV("--listen=unix:/a.sock", "--listen=tcp:127.0.0.1:5051", "--token_file=/etc/berth/token",
+                "--docker_stop_timeout=90secs", "--allowed_host_paths=/srv"),
+           NULL, &f);
+  json_t *j = berth_flags_json(&f);
+  tu_assert_json_eq(j, "{\"work_dir\": \"/var/lib/berth\","
+                       " \"listen\": [\"unix:/a.sock\", \"tcp:127.0.0.1:5051\"],"
+                       " \"token_file\": \"/etc/berth/token\","
+                       " \"socket_group\": null,"
+                       " \"agent_id\": null,"
+                       " \"docker_socket\": \"/var/run/docker.sock\","
+                       " \"docker_remove_delay\": \"6hrs\","
+                       " \"docker_stop_timeout\": \"90secs\","
+                       " \"docker_kill_orphans\": true,"
+                       " \"docker_config\": null,"
+                       " \"sandbox_directory\": \"/mnt/mesos/sandbox\","
+                       " \"cgroups_enable_cfs\": false,"
+                       " \"nvidia_gpu_devices\": null,"
+                       " \"nvidia_device_root\": \"/dev\","
+                       " \"allowed_host_paths\": [\"/srv\"],"
+                       " \"allow_privileged\": false,"
+                       " \"log_level\": \"info\"}");
+  json_decref(j);
+  berth_flags_free(&f);
+}
+
+static void flags_json_never_contains_the_token(void **state) {
+  (void)state;
+  parse_ok(NO_ARGS, ENV("BERTH_TOKEN=s3cret-token"), &f);
+  json_t *j = berth_flags_json(&f);
+  char *text = json_dumps(j, 0);
+  assert_null(strstr(text, "s3cret-token"));
+  free(text);
+  json_decref(j);
+  berth_flags_free(&f);
+}
+
+static void usage_lists_every_flag(void **state) {
+  (void)state;
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *out = open_memstream(&buf, &len);
+  assert_non_null(out);
+  berth_flags_usage(out);
+  fclose(out);
+  static const char *const names[] = {"--work_dir", "--listen", "--token_file", "--docker_socket",
+                                      "--docker_remove_delay", "--docker_stop_timeout", "--docker_kill_orphans",
+                                      "--sandbox_directory", "--cgroups_enable_cfs", "--allowed_host_paths",
+                                      "--allow_privileged", "(default 6hrs)"};
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) tu_assert_contains(buf, names[i]);
+  free(buf);
+}
+
+static void free_twice_is_safe(void **state) {
+  (void)state;
+  parse_ok(NO_ARGS, NULL, &f);
+  berth_flags_free(&f);
+  berth_flags_free(&f);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_teardown(defaults, free_flags),
+      cmocka_unit_test_teardown(flag_equals_value, free_flags),
+      cmocka_unit_test_teardown(flag_space_value, free_flags),
+      cmocka_unit_test_teardown(value_with_equals_sign_kept_whole, free_flags),
+      cmocka_unit_test_teardown(later_flag_wins, free_flags),
+      cmocka_unit_test_teardown(bool_flag_forms, free_flags),
+      cmocka_unit_test_teardown(bool_flag_does_not_take_next_argument, free_flags),
+      cmocka_unit_test_teardown(bad_bool_value_refused, free_flags),
+      cmocka_unit_test_teardown(env_fallback, free_flags),
+      cmocka_unit_test_teardown(env_unknown_berth_variables_ignored, free_flags),
+      cmocka_unit_test_teardown(argv_takes_precedence_over_env, free_flags),
+      cmocka_unit_test_teardown(argv_listen_replaces_env_listen, free_flags),
+      cmocka_unit_test_teardown(argv_list_replaces_env_list, free_flags),
+      cmocka_unit_test_teardown(repeated_listen_replaces_default_then_appends, free_flags),
+      cmocka_unit_test_teardown(list_flag_splits_commas_and_appends, free_flags),
+      cmocka_unit_test_teardown(unknown_flag_refused, free_flags),
+      cmocka_unit_test_teardown(no_prefix_on_non_bool_refused, free_flags),
+      cmocka_unit_test_teardown(positional_argument_refused, free_flags),
+      cmocka_unit_test_teardown(missing_value_refused, free_flags),
+      cmocka_unit_test_teardown(bad_duration_refused, free_flags),
+      cmocka_unit_test_teardown(bad_env_value_names_the_variable, free_flags),
+      cmocka_unit_test_teardown(help_flag, free_flags),
+      cmocka_unit_test_teardown(flags_json_shows_effective_values, free_flags),
+      cmocka_unit_test_teardown(flags_json_never_contains_the_token, free_flags),
+      cmocka_unit_test_teardown(usage_lists_every_flag, free_flags),
+      cmocka_unit_test_teardown(free_twice_is_safe, free_flags),
+  };
+  return cmocka_run_group_tests_name("flags", tests, NULL, NULL);
+}
