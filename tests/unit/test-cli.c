@@ -579,11 +579,13 @@ static void files_read_path_escapes_the_query(void **state) {
   free(escaped);
 }
 
-static void files_read_reply_decodes_and_defaults_offset(void **state) {
+static void files_read_reply_decodes_and_checks_offset(void **state) {
   berth_chunk chunk;
   berth_error err = {0};
   json_t *reply = parse("{\"data\":\"aGk=\",\"offset\":7}");
-  assert_int_equal(berth_files_parse_read(reply, 0, &chunk, &err), 0);
+  assert_int_equal(berth_files_parse_read(reply, 0, &chunk, &err), BERTH_EIO);
+  assert_null(chunk.data);
+  assert_int_equal(berth_files_parse_read(reply, 7, &chunk, &err), 0);
   assert_int_equal(chunk.len, 2);
   assert_memory_equal(chunk.data, "hi", 2);
   assert_int_equal(chunk.offset, 7);
@@ -636,7 +638,7 @@ int main(void) {
       cmocka_unit_test(base64_decodes_padded_unpadded_and_binary),
       cmocka_unit_test(base64_rejects_garbage),
       cmocka_unit_test(files_read_path_escapes_the_query),
-      cmocka_unit_test(files_read_reply_decodes_and_defaults_offset),
+      cmocka_unit_test(files_read_reply_decodes_and_checks_offset),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,144 @@
+"""Resources (issue: limits, live updates, usage from cgroups, OOM).
+
+Each check reads the container's own cgroup files on the host (this machine
+runs cgroup v1) or berthd's resource_statistics, not only docker's config.
+"""
+
+import time
+
+import pytest
+
+from berthlib import docker_inspect, launch_call, poll, scalar
+
+CG = "/sys/fs/cgroup"
+
+
+def cgroup_file(berthd, cid, controller, name):
+    full_id = docker_inspect(berthd.docker_name(cid))["Id"]
+    with open("%s/%s/docker/%s/%s" % (CG, controller, full_id, name)) as f:
+        return int(f.read().strip())
+
+
+def stats_of(client, cid):
+    c = client.container(cid)
+    assert c is not None, "container %s not listed" % cid
+    return c.get("resource_statistics")
+
+
+def update_call(cid, resources=None, limits=None):
+    u = {"container_id": {"value": cid}}
+    if resources is not None:
+        u["resources"] = resources
+    if limits is not None:
+        u["limits"] = limits
+    return {"type": "UPDATE_CONTAINER", "update_container": u}
+
+
+def test_update_up_and_down_reaches_the_cgroup(berthd, client, new_id):
+    cid = new_id("upd")
+    client.launch_ok(launch_call(cid, "sleep 300", resources=[scalar("cpus", 0.5), scalar("mem", 64)]))
+    assert cgroup_file(berthd, cid, "cpu", "cpu.shares") == 512
+    assert cgroup_file(berthd, cid, "memory", "memory.limit_in_bytes") == 64 << 20
+
+    r = client.post_call(update_call(cid, [scalar("cpus", 2), scalar("mem", 256)]))
+    assert r.status == 200, r
+    assert cgroup_file(berthd, cid, "cpu", "cpu.shares") == 2048
+    assert cgroup_file(berthd, cid, "memory", "memory.limit_in_bytes") == 256 << 20
+
+    r = client.post_call(update_call(cid, [scalar("cpus", 0.25), scalar("mem", 48)],
+                                     limits={"cpus": {"value": 0.5}}))
+    assert r.status == 200, r
+    assert cgroup_file(berthd, cid, "cpu", "cpu.shares") == 256
+    assert cgroup_file(berthd, cid, "cpu", "cpu.cfs_quota_us") == 50000
+    assert cgroup_file(berthd, cid, "memory", "memory.limit_in_bytes") == 48 << 20
+
+    # Reflected in GET_CONTAINERS: the resources and the cgroup's numbers.
+    c = client.container(cid)
+    got = {r["name"]: r["scalar"]["value"] for r in c["resources"]}
+    assert got == {"cpus": 0.25, "mem": 48}, c
+    st = stats_of(client, cid)
+    assert st["mem_limit_bytes"] == 48 << 20, st
+    assert st["cpus_limit"] == pytest.approx(0.5), st
+
+
+def test_update_applies_mesos_minimums(berthd, client, new_id):
+    cid = new_id("updmin")
+    client.launch_ok(launch_call(cid, "sleep 300", resources=[scalar("cpus", 1), scalar("mem", 64)]))
+    r = client.post_call(update_call(cid, [scalar("cpus", 0.0001), scalar("mem", 1)]))
+    assert r.status == 200, r
+    assert cgroup_file(berthd, cid, "cpu", "cpu.shares") == 2
+    assert cgroup_file(berthd, cid, "memory", "memory.limit_in_bytes") == 32 << 20
+
+
+def test_update_errors(berthd, client, new_id):
+    r = client.post_call(update_call("nope-upd", [scalar("cpus", 1)]))
+    assert r.status == 404, r
+    cid = new_id("upddone")
+    client.run(launch_call(cid, "true"))
+    r = client.post_call(update_call(cid, [scalar("cpus", 1)]))
+    assert r.status == 409, r
+    cid2 = new_id("updbad")
+    client.launch_ok(launch_call(cid2, "sleep 300"))
+    r = client.post_call(update_call(cid2, [scalar("cpus", -1)]))
+    assert r.status == 400, r
+    assert "cpus" in r.text, r
+
+
+def test_usage_grows_under_a_busy_loop(berthd, client, new_id):
+    cid = new_id("busy")
+    client.launch_ok(launch_call(cid, "while true; do :; done", resources=[scalar("cpus", 1), scalar("mem", 64)]))
+    first = poll(lambda: stats_of(client, cid), 10, what="resource_statistics")
+    time.sleep(1.5)
+    second = stats_of(client, cid)
+    used = lambda s: s["cpus_user_time_secs"] + s["cpus_system_time_secs"]
+    assert used(second) > used(first) + 0.3, (first, second)
+    assert second["timestamp"] > first["timestamp"]
+    assert second["processes"] >= 1 and second["threads"] >= 1, second
+    assert second["mem_limit_bytes"] == 64 << 20, second
+    assert second["mem_total_bytes"] > 0, second
+
+
+def test_throttling_counted_under_a_low_quota(berthd, client, new_id):
+    cid = new_id("throttle")
+    client.launch_ok(launch_call(cid, "while true; do :; done", resources=[scalar("cpus", 0.1)],
+                                 limits={"cpus": {"value": 0.1}}))
+    st = poll(lambda: (lambda s: s if s and s["cpus_nr_throttled"] > 3 else None)(stats_of(client, cid)),
+              10, what="throttled periods")
+    assert st["cpus_limit"] == pytest.approx(0.1), st
+    assert st["cpus_nr_periods"] >= st["cpus_nr_throttled"] > 0, st
+    assert st["cpus_throttled_time_secs"] > 0, st
+
+
+def test_network_counters_come_from_the_container(berthd, client, new_id):
+    cid = new_id("net")
+    # Traffic on the container's own loopback does not count; its eth0 gets
+    # at least the bridge's own traffic, so rx is read from its namespace.
+    client.launch_ok(launch_call(cid, "sleep 300", network="BRIDGE"))
+    st = poll(lambda: stats_of(client, cid), 10, what="resource_statistics")
+    assert "net_rx_bytes" in st and "net_tx_bytes" in st, st
+    pid = client.container(cid)["container_status"]["executor_pid"]
+    with open("/proc/%d/net/dev" % pid) as f:
+        lines = [l for l in f.read().splitlines()[2:] if not l.strip().startswith("lo:")]
+    rx = sum(int(l.split(":")[1].split()[0]) for l in lines)
+    assert st["net_rx_bytes"] <= rx, (st, rx)
+
+
+def test_oom_is_reported_as_memory_limitation(berthd, client, new_id):
+    cid = new_id("oom")
+    # tail buffers its whole input: /dev/zero has no newline, so it grows
+    # until the kernel's OOM killer ends it at the 32 MB limit.
+    w = client.run(launch_call(cid, "tail /dev/zero", resources=[scalar("mem", 32)]), timeout=60)
+    assert w["state"] == "TASK_FAILED", w
+    assert w["reason"] == "REASON_CONTAINER_LIMITATION_MEMORY", w
+    assert [r["name"] for r in w["limitation"]["resources"]] == ["mem"], w
+    assert "32 MB" in w["message"], w
+    m = client.get("/metrics/snapshot").json()
+    assert m["containerizer/docker/ooms"] >= 1, m
+
+
+def test_exit_137_on_its_own_is_not_oom(berthd, client, new_id):
+    cid = new_id("e137")
+    w = client.run(launch_call(cid, "exit 137", resources=[scalar("mem", 64)]))
+    assert w["exit_code"] == 137, w
+    assert w["state"] == "TASK_FAILED", w
+    assert "reason" not in w and "limitation" not in w, w
