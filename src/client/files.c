@@ -61,6 +61,15 @@ int berth_files_parse_read(json_t *reply, int64_t requested, berth_chunk *out, b
                                 &out->len, err);
   if (ret < 0) return berth_error_prefix(err, "/files/read reply from berthd");
   out->offset = json_is_integer(offset) ? (int64_t)json_integer_value(offset) : requested;
+  /* Mesos answers at the offset asked for; anything else would make the
+   * follower repeat or skip output, or loop forever on the same bytes. */
+  if (out->offset != requested) {
+    int64_t got = out->offset;
+    berth_chunk_clear(out);
+    return berth_error_set(err, BERTH_EIO,
+                           "berthd answered a read at offset %" PRId64 " with offset %" PRId64,
+                           requested, got);
+  }
   return 0;
 }
 

@@ -38,7 +38,7 @@ char *berth_files_read_path(const char *container_id, const char *file, int64_t 
                             size_t length);
 
 /* Decodes a /files/read reply {"data": base64, "offset": N}; a missing
- * offset means the requested one. */
+ * offset means the requested one, a different one is an error. */
 int berth_files_parse_read(json_t *reply, int64_t requested, berth_chunk *out, berth_error *err);
 
 /* Reads up to length bytes of the sandbox file at offset.  A file that

@@ -64,6 +64,7 @@ typedef struct container {
   int out_fd[3];
   uint64_t written[3];
   uint64_t skip[3];
+  uint64_t drain_mark; /* bytes written at the last drain check */
   bool exited, exit_inspected, logs_ended;
   int exit_code;
   bool oom_killed;

@@ -19,10 +19,12 @@
 #include "util/log.h"
 
 /* After docker reports the exit, a following log stream normally ends
- * within milliseconds.  dockerd 20.10 sometimes keeps one open after the
- * container stopped (seen on streams opened by a restarted berthd); past
- * this grace the stream is dropped and the rest read without follow. */
-#define LOG_DRAIN_GRACE_MS 2000
+ * within milliseconds, but dockerd 20.10 sometimes keeps it open after a
+ * container that exits right after its start (about one in four here).
+ * Once the stream has delivered nothing for this long after the exit, it is
+ * dropped and the rest is read without follow: by the time /wait answers,
+ * docker has flushed the container's output into its log. */
+#define LOG_DRAIN_IDLE_MS 200
 /* Delay before re-arming a watcher that ended while the container runs
  * (dockerd restarting, a dropped connection). */
 #define REARM_DELAY_MS 1000
@@ -259,8 +261,14 @@ static void logs_done_cb(int rc, const berth_error *err, void *data);
 
 static void drain_timeout_cb(uv_timer_t *timer) {
   container *c = timer->data;
-  log_warn("container %s: log stream still open %d ms after exit; reading the rest without follow", c->id,
-           LOG_DRAIN_GRACE_MS);
+  uint64_t total = c->written[1] + c->written[2];
+  if (total != c->drain_mark) { /* still catching up: let it run */
+    c->drain_mark = total;
+    uv_timer_start(&c->timer, drain_timeout_cb, LOG_DRAIN_IDLE_MS, 0);
+    return;
+  }
+  log_debug("container %s: log stream idle %d ms after exit; reading the rest without follow", c->id,
+            LOG_DRAIN_IDLE_MS);
   berth_docker_cancel(c->logs_req);
   c->skip[1] = c->written[1];
   c->skip[2] = c->written[2];
@@ -296,7 +304,10 @@ static void exit_inspect_cb(int rc, json_t *answer, const berth_error *err, void
     log_warn("container %s: inspect after exit: %s", c->id, err->msg);
   }
   c->exit_inspected = true;
-  if (!c->logs_ended) uv_timer_start(&c->timer, drain_timeout_cb, LOG_DRAIN_GRACE_MS, 0);
+  if (!c->logs_ended) {
+    c->drain_mark = c->written[1] + c->written[2];
+    uv_timer_start(&c->timer, drain_timeout_cb, LOG_DRAIN_IDLE_MS, 0);
+  }
   maybe_finish(c);
 }
 
