@@ -1,13 +1,15 @@
 /* berth: the command-line client of berthd.
  *
  * Thin on purpose: argument parsing lives in src/client/cli_args.c, the
- * calls in src/client/calls.c, output following in src/client/files.c;
+ * calls in src/client/calls.c, output following in src/client/files.c,
+ * stats computations in src/client/stats.c;
  * this file picks the command, prints, and chooses the exit code. */
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -16,6 +18,7 @@
 #include "client/cli_args.h"
 #include "client/client.h"
 #include "client/files.h"
+#include "client/stats.h"
 #include "util/alloc.h"
 #include "util/error.h"
 
@@ -42,6 +45,8 @@ static const char main_help[] =
     "  rm        Forget terminated containers\n"
     "  logs      Print a container's stdout or stderr\n"
     "  inspect   Print a container's state as JSON\n"
+    "  stats     Show containers' cpu, memory, network and process usage\n"
+    "  update    Change a running container's cpu and memory settings\n"
     "\n"
     "Global options (before COMMAND):\n"
     "  --addr ADDR        berthd's address: unix:PATH, tcp:HOST:PORT or a socket\n"
@@ -137,6 +142,40 @@ static const char inspect_help[] =
     "\n"
     "Print berthd's JSON object for the container: stage, docker name,\n"
     "status, resource statistics and, once terminated, the termination.\n";
+
+static const char stats_help[] =
+    "Usage: berth stats [--no-stream] [--json] [ID...]\n"
+    "\n"
+    "Show containers' resource usage as docker stats does: every RUNNING\n"
+    "container, or the ones named.  The numbers are berthd's, read from each\n"
+    "container's cgroup and network namespace.  CPU % is the cpu time used\n"
+    "over the last second (100% is one whole cpu), so it takes two samples:\n"
+    "the first table comes after a second.  Until SIGINT or SIGTERM, berth\n"
+    "clears the screen and redraws the table every second.\n"
+    "\n"
+    "  --no-stream   print one table and exit\n"
+    "  --json        print a JSON array of {\"container_id\", \"cpu_percent\",\n"
+    "                \"resource_statistics\"} instead; one line a second when\n"
+    "                streaming\n"
+    "\n"
+    "CPU LIMIT is the cfs quota in cpus, or the cpu share when there is no\n"
+    "quota.  MEM USAGE leaves the page cache out.  '-' means no limit and\n"
+    "'--' a value not known (yet).  An unknown ID is an error (exit 1) before\n"
+    "anything is shown.\n";
+
+static const char update_help[] =
+    "Usage: berth update ID [--cpus N] [--mem MB] [--cpu-limit N|inf]\n"
+    "                       [--mem-limit MB|inf]\n"
+    "\n"
+    "Change a running container's cpu and memory settings, mapped to docker\n"
+    "as for 'berth run'.  Docker keeps the settings that are not given.\n"
+    "Prints nothing on success.  At least one option is required.\n"
+    "\n"
+    "  --cpus N             cpus resource (docker CpuShares = 1024 x N)\n"
+    "  --mem MB             memory resource in MB (docker Memory, or\n"
+    "                       MemoryReservation under a larger --mem-limit)\n"
+    "  --cpu-limit N|inf    hard cpu limit in cpus (docker CpuQuota); inf: none\n"
+    "  --mem-limit MB|inf   hard memory limit in MB (docker Memory); inf: none\n";
 
 /* ---- shared state ---- */
 
@@ -310,7 +349,10 @@ static int cmd_run(cli *c, int argc, char **argv) {
 
 /* ---- the other commands: shared option handling ---- */
 
-enum { OPT_HELP = 1, OPT_ALL, OPT_JSON, OPT_SIGNAL, OPT_FOLLOW, OPT_STDERR, OPT_COUNT };
+enum {
+  OPT_HELP = 1, OPT_ALL, OPT_JSON, OPT_SIGNAL, OPT_FOLLOW, OPT_STDERR, OPT_NO_STREAM,
+  OPT_CPUS, OPT_MEM, OPT_CPU_LIMIT, OPT_MEM_LIMIT, OPT_COUNT
+};
 
 typedef struct cmd_args {
   bool set[OPT_COUNT];
@@ -318,6 +360,7 @@ typedef struct cmd_args {
   char **operands; /* into argv */
   int n_operands;
   int signo; /* kill -s, parsed; 0: destroy */
+  berth_update_opts update; /* update's options, parsed */
 } cmd_args;
 
 static const berth_opt ps_opts[] = {
@@ -332,6 +375,16 @@ static const berth_opt logs_opts[] = {{"help", 'h', false, OPT_HELP},
                                       {"follow", 'f', false, OPT_FOLLOW},
                                       {"stderr", 0, false, OPT_STDERR},
                                       {NULL, 0, false, 0}};
+static const berth_opt stats_opts[] = {{"help", 'h', false, OPT_HELP},
+                                       {"no-stream", 0, false, OPT_NO_STREAM},
+                                       {"json", 0, false, OPT_JSON},
+                                       {NULL, 0, false, 0}};
+static const berth_opt update_opts[] = {{"help", 'h', false, OPT_HELP},
+                                        {"cpus", 0, true, OPT_CPUS},
+                                        {"mem", 0, true, OPT_MEM},
+                                        {"cpu-limit", 0, true, OPT_CPU_LIMIT},
+                                        {"mem-limit", 0, true, OPT_MEM_LIMIT},
+                                        {NULL, 0, false, 0}};
 
 /* Options may come before or after operands here (`berth logs ID -f`):
  * unlike run, these commands have no command line of their own to keep. */
@@ -375,15 +428,20 @@ static void ps_row(json_t *container, char cells[PS_COLUMNS][256]) {
   snprintf(cells[4], 256, "%s", name ? name : "");
 }
 
-static void print_table(char (*rows)[PS_COLUMNS][256], size_t n_rows) {
-  size_t width[PS_COLUMNS] = {0};
+/* Left-aligned columns three spaces apart.  cells holds n_rows × n_cols
+ * NUL-terminated cells of cell_size bytes each, row after row. */
+static void print_table(const char *cells, size_t cell_size, size_t n_rows, size_t n_cols) {
+  cleanup_free size_t *width = berth_calloc(n_cols, sizeof(*width));
   for (size_t r = 0; r < n_rows; r++)
-    for (int col = 0; col < PS_COLUMNS; col++)
-      if (strlen(rows[r][col]) > width[col]) width[col] = strlen(rows[r][col]);
+    for (size_t col = 0; col < n_cols; col++) {
+      size_t len = strlen(cells + (r * n_cols + col) * cell_size);
+      if (len > width[col]) width[col] = len;
+    }
   for (size_t r = 0; r < n_rows; r++) {
-    for (int col = 0; col < PS_COLUMNS - 1; col++)
-      printf("%-*s   ", (int)width[col], rows[r][col]);
-    printf("%s\n", rows[r][PS_COLUMNS - 1]);
+    const char *row = cells + r * n_cols * cell_size;
+    for (size_t col = 0; col + 1 < n_cols; col++)
+      printf("%-*s   ", (int)width[col], row + col * cell_size);
+    printf("%s\n", row + (n_cols - 1) * cell_size);
   }
 }
 
@@ -407,12 +465,12 @@ static int cmd_ps(cli *c, cmd_args *a) {
     return 0;
   }
   size_t n = json_array_size(shown) + 1;
-  cleanup_free char(*rows)[PS_COLUMNS][256] = berth_calloc(n, sizeof(*rows));
+  cleanup_free char(*cells)[256] = berth_calloc(n * PS_COLUMNS, sizeof(*cells));
   static const char *const headers[PS_COLUMNS] = {"CONTAINER ID", "IMAGE", "STAGE", "STATUS",
                                                   "DOCKER NAME"};
-  for (int col = 0; col < PS_COLUMNS; col++) snprintf(rows[0][col], 256, "%s", headers[col]);
-  json_array_foreach(shown, i, container) ps_row(container, rows[i + 1]);
-  print_table(rows, n);
+  for (int col = 0; col < PS_COLUMNS; col++) snprintf(cells[col], 256, "%s", headers[col]);
+  json_array_foreach(shown, i, container) ps_row(container, cells + (i + 1) * PS_COLUMNS);
+  print_table(cells[0], sizeof(*cells), n, PS_COLUMNS);
   return 0;
 }
 
@@ -430,6 +488,106 @@ static int cmd_inspect(cli *c, cmd_args *a) {
   }
   json_dumpf(container, stdout, JSON_INDENT(2));
   putchar('\n');
+  return 0;
+}
+
+/* ---- stats ---- */
+
+static void print_stats(json_t *entries, bool as_json, bool stream) {
+  if (as_json) {
+    json_dumpf(entries, stdout, JSON_COMPACT);
+    putchar('\n');
+  } else {
+    size_t n = json_array_size(entries) + 1;
+    cleanup_free char(*cells)[BERTH_STATS_CELL] =
+        berth_calloc(n * BERTH_STATS_COLUMNS, sizeof(*cells));
+    for (int col = 0; col < BERTH_STATS_COLUMNS; col++)
+      snprintf(cells[col], BERTH_STATS_CELL, "%s", berth_stats_headers[col]);
+    size_t i;
+    json_t *entry;
+    json_array_foreach(entries, i, entry) {
+      berth_stats_row(entry, cells + (i + 1) * BERTH_STATS_COLUMNS);
+    }
+    if (stream) fputs("\033[2J\033[H", stdout); /* clear the screen, cursor home */
+    print_table(cells[0], sizeof(*cells), n, BERTH_STATS_COLUMNS);
+  }
+  fflush(stdout); /* each table or line as it is made, even into a pipe */
+}
+
+/* A signal while streaming is how the user stops it: not an error. */
+static int stats_failed(const berth_error *err) {
+  if (err->code == BERTH_ECANCELED) return 0;
+  print_error(err);
+  return EXIT_ERROR;
+}
+
+static int cmd_stats(cli *c, cmd_args *a) {
+  bool stream = !a->set[OPT_NO_STREAM];
+  if (stream) {
+    install_signal_handlers();
+    berth_client_set_cancel(c->client, &signal_count);
+  }
+  berth_error err = {0};
+  cleanup_json json_t *prev = NULL;
+  if (berth_call_list_containers(c->client, &prev, &err) < 0) return stats_failed(&err);
+  /* Every unknown id is reported before anything is shown. */
+  int rc = 0;
+  for (int i = 0; i < a->n_operands; i++) {
+    if (berth_containers_find(prev, a->operands[i])) continue;
+    fprintf(stderr, "berth: no container '%s' in berthd\n", a->operands[i]);
+    rc = EXIT_ERROR;
+  }
+  if (rc != 0) return rc;
+  for (;;) {
+    /* CPU % is a rate: it needs a second sample.  A signal ends the sleep
+     * early (the handlers have no SA_RESTART); that EINTR is ignored on
+     * purpose, signal_count says why the sleep ended. */
+    nanosleep(&(struct timespec){.tv_sec = 1}, NULL);
+    if (signal_count > 0) return 0;
+    cleanup_json json_t *cur = NULL;
+    if (berth_call_list_containers(c->client, &cur, &err) < 0) return stats_failed(&err);
+    cleanup_json json_t *entries =
+        berth_stats_entries(prev, cur, a->operands, (size_t)a->n_operands);
+    print_stats(entries, a->set[OPT_JSON], stream);
+    if (!stream) return 0;
+    json_decref(prev);
+    prev = json_incref(cur);
+  }
+}
+
+/* ---- update ---- */
+
+static int check_update(cmd_args *a, berth_error *err) {
+  berth_update_opts *u = &a->update;
+  int ret = 0;
+  if (a->set[OPT_CPUS]) {
+    u->has_cpus = true;
+    ret = berth_cli_parse_positive(a->value[OPT_CPUS], "--cpus", &u->cpus, err);
+  }
+  if (ret == 0 && a->set[OPT_MEM]) {
+    u->has_mem = true;
+    ret = berth_cli_parse_positive(a->value[OPT_MEM], "--mem", &u->mem_mb, err);
+  }
+  if (ret == 0 && a->set[OPT_CPU_LIMIT]) {
+    u->has_cpus_limit = true;
+    ret = berth_cli_parse_limit(a->value[OPT_CPU_LIMIT], "--cpu-limit", &u->cpus_limit, err);
+  }
+  if (ret == 0 && a->set[OPT_MEM_LIMIT]) {
+    u->has_mem_limit = true;
+    ret = berth_cli_parse_limit(a->value[OPT_MEM_LIMIT], "--mem-limit", &u->mem_limit_mb, err);
+  }
+  if (ret == 0 && !u->has_cpus && !u->has_mem && !u->has_cpus_limit && !u->has_mem_limit)
+    ret = berth_error_set(err, BERTH_EINVAL,
+                          "update needs --cpus, --mem, --cpu-limit or --mem-limit");
+  return ret;
+}
+
+static int cmd_update(cli *c, cmd_args *a) {
+  berth_error err = {0};
+  if (simple_call(c, berth_request_update(a->operands[0], &a->update), &err) < 0) {
+    print_error(&err);
+    return EXIT_ERROR;
+  }
   return 0;
 }
 
@@ -529,6 +687,8 @@ static const command commands[] = {
     {"rm", NULL, cmd_rm, help_opts, 1, -1, NULL, rm_help},
     {"logs", NULL, cmd_logs, logs_opts, 1, 1, NULL, logs_help},
     {"inspect", NULL, cmd_inspect, help_opts, 1, 1, NULL, inspect_help},
+    {"stats", NULL, cmd_stats, stats_opts, 0, -1, NULL, stats_help},
+    {"update", NULL, cmd_update, update_opts, 1, 1, check_update, update_help},
 };
 
 static int check_operands(const command *cmd, const cmd_args *a, berth_error *err) {

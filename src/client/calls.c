@@ -1,6 +1,7 @@
 #include "client/calls.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -150,6 +151,35 @@ json_t *berth_request_remove(const char *container_id) {
 
 json_t *berth_request_get_containers(void) { return call("GET_CONTAINERS", NULL, NULL); }
 
+/* Mesos's limits are {"value": N}, and "inf" where a number cannot say
+ * unlimited (JSON has no infinity). */
+static json_t *limit_json(double value) {
+  return json_pack("{s:o}", "value", isinf(value) ? json_string("inf") : json_real(value));
+}
+
+json_t *berth_request_update(const char *container_id, const berth_update_opts *o) {
+  const char *bad = NULL;
+  json_t *update = json_object();
+  json_object_set_new(update, "container_id", id_json(container_id, &bad));
+  if (o->has_cpus || o->has_mem) {
+    json_t *res = json_array();
+    if (o->has_cpus) json_array_append_new(res, scalar("cpus", o->cpus));
+    if (o->has_mem) json_array_append_new(res, scalar("mem", o->mem_mb));
+    json_object_set_new(update, "resources", res);
+  }
+  if (o->has_cpus_limit || o->has_mem_limit) {
+    json_t *limits = json_object();
+    if (o->has_cpus_limit) json_object_set_new(limits, "cpus", limit_json(o->cpus_limit));
+    if (o->has_mem_limit) json_object_set_new(limits, "mem", limit_json(o->mem_limit_mb));
+    json_object_set_new(update, "limits", limits);
+  }
+  if (bad) {
+    json_decref(update);
+    return NULL;
+  }
+  return call("UPDATE_CONTAINER", "update_container", update);
+}
+
 /* ---- replies ---- */
 
 int berth_reply_containers(json_t *reply, json_t **containers, berth_error *err) {
@@ -243,6 +273,17 @@ int berth_call_get_containers(berth_client *client, json_t **containers, berth_e
   int ret = berth_client_call(client, request, BERTH_CALL_TIMEOUT_MS, NULL, &reply, err);
   if (ret < 0) return ret;
   return berth_reply_containers(reply, containers, err);
+}
+
+int berth_call_list_containers(berth_client *client, json_t **containers, berth_error *err) {
+  cleanup_json json_t *reply = NULL;
+  int ret = berth_client_get_json(client, "/containers", BERTH_CALL_TIMEOUT_MS, &reply, err);
+  if (ret < 0) return ret;
+  if (!json_is_array(reply))
+    return berth_error_set(err, BERTH_EIO,
+                           "unexpected reply from berthd: /containers is not an array");
+  *containers = json_incref(reply);
+  return 0;
 }
 
 int berth_call_wait(berth_client *client, const char *container_id, json_t **wait,

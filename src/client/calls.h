@@ -21,6 +21,9 @@ json_t *berth_request_wait(const char *container_id);
 json_t *berth_request_kill(const char *container_id, int signo);
 json_t *berth_request_remove(const char *container_id);
 json_t *berth_request_get_containers(void);
+/* UPDATE_CONTAINER (a berth extension, API.md §3): the options that are
+ * set become `resources` and `limits`; an infinite limit is "inf". */
+json_t *berth_request_update(const char *container_id, const berth_update_opts *opts);
 
 /* ---- replies ---- */
 
@@ -50,6 +53,10 @@ int berth_wait_exit_code(json_t *wait, int *code, berth_error *err);
 
 /* GET_CONTAINERS; *containers is a new reference to the array. */
 int berth_call_get_containers(berth_client *client, json_t **containers, berth_error *err);
+
+/* GET /containers (API.md §4); *containers is a new reference to the
+ * array, the same objects GET_CONTAINERS lists. */
+int berth_call_list_containers(berth_client *client, json_t **containers, berth_error *err);
 
 /* WAIT_CONTAINER, blocking with no timeout; *wait is a new reference to
  * the wait_container object. */

@@ -279,6 +279,19 @@ int berth_cli_parse_positive(const char *text, const char *what, double *out, be
   return 0;
 }
 
+int berth_cli_parse_limit(const char *text, const char *what, double *out, berth_error *err) {
+  if (strcasecmp(text, "inf") == 0) {
+    *out = INFINITY;
+    return 0;
+  }
+  double value;
+  if (berth_cli_parse_positive(text, what, &value, NULL) < 0)
+    return berth_error_set(err, BERTH_EINVAL,
+                           "invalid %s '%s': expected a positive number or inf", what, text);
+  *out = value;
+  return 0;
+}
+
 /* ---- berth run ---- */
 
 enum {

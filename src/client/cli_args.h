@@ -86,6 +86,10 @@ int berth_cli_parse_network(const char *text, const char **out, berth_error *err
 /* A positive finite number ("0.5", "64"). */
 int berth_cli_parse_positive(const char *text, const char *what, double *out, berth_error *err);
 
+/* A limit: a positive finite number, or "inf" (any case) for no limit,
+ * which gives INFINITY (Mesos's spelling of an unlimited limit). */
+int berth_cli_parse_limit(const char *text, const char *what, double *out, berth_error *err);
+
 /* ---- berth run ---- */
 
 typedef struct berth_run_opts {
@@ -113,5 +117,15 @@ typedef struct berth_run_opts {
  * (also after a failure). */
 int berth_cli_parse_run(int argc, char **argv, berth_run_opts *out, berth_error *err);
 void berth_run_opts_clear(berth_run_opts *opts);
+
+/* ---- berth update ---- */
+
+typedef struct berth_update_opts {
+  bool has_cpus, has_mem, has_cpus_limit, has_mem_limit;
+  double cpus;
+  double mem_mb;
+  double cpus_limit;   /* INFINITY: unlimited */
+  double mem_limit_mb; /* INFINITY: unlimited */
+} berth_update_opts;
 
 #endif

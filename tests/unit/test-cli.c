@@ -1,5 +1,7 @@
 /* Unit tests for the CLI's pure parts: argument parsing, addresses,
- * request JSON, reply interpretation, base64 and file-read paths. */
+ * request JSON, reply interpretation, base64, file-read paths and the
+ * numbers `berth stats` shows. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +19,7 @@
 #include "client/cli_args.h"
 #include "client/client.h"
 #include "client/files.h"
+#include "client/stats.h"
 
 /* ---- helpers ---- */
 
@@ -391,6 +394,69 @@ static void container_calls_have_the_mesos_shape(void **state) {
   assert_null(berth_request_wait("\xc3"));
 }
 
+/* ---- berth update ---- */
+
+static void limit_accepts_positive_numbers_and_inf(void **state) {
+  double v = 0;
+  berth_error err = {0};
+  assert_int_equal(berth_cli_parse_limit("1.5", "--cpu-limit", &v, &err), 0);
+  assert_true(v == 1.5);
+  assert_int_equal(berth_cli_parse_limit("inf", "--cpu-limit", &v, &err), 0);
+  assert_true(isinf(v) && v > 0);
+  assert_int_equal(berth_cli_parse_limit("INF", "--mem-limit", &v, &err), 0);
+  assert_true(isinf(v));
+  const char *bad[] = {"0", "-1", "x", "", "nan", "infinity", "1e999"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    v = 7;
+    assert_int_equal(berth_cli_parse_limit(bad[i], "--mem-limit", &v, &err), BERTH_EINVAL);
+    assert_true(v == 7);
+  }
+  berth_cli_parse_limit("x", "--mem-limit", &v, &err);
+  assert_string_equal(err.msg, "invalid --mem-limit 'x': expected a positive number or inf");
+}
+
+static void update_request_carries_resources_and_limits(void **state) {
+  berth_update_opts o = {.has_cpus = true, .cpus = 1, .has_mem = true, .mem_mb = 128,
+                         .has_cpus_limit = true, .cpus_limit = 2.5,
+                         .has_mem_limit = true, .mem_limit_mb = 256};
+  json_t *req = berth_request_update("web-1", &o);
+  assert_json_eq(req, "{\"type\":\"UPDATE_CONTAINER\",\"update_container\":{"
+                      "\"container_id\":{\"value\":\"web-1\"},"
+                      "\"resources\":["
+                      "{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":1.0}},"
+                      "{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":128.0}}],"
+                      "\"limits\":{\"cpus\":{\"value\":2.5},\"mem\":{\"value\":256.0}}}}");
+  json_decref(req);
+}
+
+static void update_request_leaves_out_what_is_not_given(void **state) {
+  berth_update_opts o = {.has_cpus = true, .cpus = 0.5};
+  json_t *req = berth_request_update("a", &o);
+  assert_json_eq(req, "{\"type\":\"UPDATE_CONTAINER\",\"update_container\":{"
+                      "\"container_id\":{\"value\":\"a\"},\"resources\":["
+                      "{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":0.5}}]}}");
+  json_decref(req);
+  o = (berth_update_opts){.has_mem_limit = true, .mem_limit_mb = 64};
+  req = berth_request_update("a", &o);
+  assert_json_eq(req, "{\"type\":\"UPDATE_CONTAINER\",\"update_container\":{"
+                      "\"container_id\":{\"value\":\"a\"},"
+                      "\"limits\":{\"mem\":{\"value\":64.0}}}}");
+  json_decref(req);
+}
+
+static void update_request_spells_unlimited_as_inf(void **state) {
+  berth_update_opts o = {.has_cpus_limit = true, .cpus_limit = INFINITY,
+                         .has_mem = true, .mem_mb = 64,
+                         .has_mem_limit = true, .mem_limit_mb = INFINITY};
+  json_t *req = berth_request_update("a", &o);
+  assert_json_eq(req, "{\"type\":\"UPDATE_CONTAINER\",\"update_container\":{"
+                      "\"container_id\":{\"value\":\"a\"},\"resources\":["
+                      "{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":64.0}}],"
+                      "\"limits\":{\"cpus\":{\"value\":\"inf\"},\"mem\":{\"value\":\"inf\"}}}}");
+  json_decref(req);
+  assert_null(berth_request_update("\xc3", &o));
+}
+
 /* ---- replies ---- */
 
 static void wait_exit_code_prefers_exit_code_then_signal_then_killed(void **state) {
@@ -602,6 +668,158 @@ static void files_read_reply_decodes_and_checks_offset(void **state) {
   json_decref(reply);
 }
 
+/* ---- berth stats ---- */
+
+static void stats_bytes_use_docker_units(void **state) {
+  const struct {
+    double bytes;
+    berth_units units;
+    const char *text;
+  } cases[] = {
+      {0, BERTH_UNITS_BINARY, "0B"},
+      {512, BERTH_UNITS_BINARY, "512B"},
+      {1023, BERTH_UNITS_BINARY, "1023B"},
+      {1024, BERTH_UNITS_BINARY, "1KiB"},
+      {12595, BERTH_UNITS_BINARY, "12.3KiB"},
+      {1.2 * 1024 * 1024, BERTH_UNITS_BINARY, "1.2MiB"},
+      {1.17 * 1024 * 1024, BERTH_UNITS_BINARY, "1.17MiB"},
+      {64.0 * 1024 * 1024, BERTH_UNITS_BINARY, "64MiB"},
+      {123456789, BERTH_UNITS_BINARY, "118MiB"},
+      {1048575, BERTH_UNITS_BINARY, "1MiB"}, /* 1023.999KiB would print as 1024KiB */
+      {3.0 * 1024 * 1024 * 1024, BERTH_UNITS_BINARY, "3GiB"},
+      {648, BERTH_UNITS_DECIMAL, "648B"},
+      {1500, BERTH_UNITS_DECIMAL, "1.5kB"},
+      {999999, BERTH_UNITS_DECIMAL, "1MB"},
+      {2345678, BERTH_UNITS_DECIMAL, "2.35MB"},
+      {-5, BERTH_UNITS_DECIMAL, "0B"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    char buf[32];
+    berth_stats_format_bytes(cases[i].bytes, cases[i].units, buf, sizeof(buf));
+    assert_string_equal(buf, cases[i].text);
+  }
+}
+
+static void stats_cpu_percent_is_cpu_time_over_elapsed_time(void **state) {
+  json_t *a = parse("{\"timestamp\":100.0,\"cpus_user_time_secs\":1.0,"
+                    "\"cpus_system_time_secs\":0.5}");
+  json_t *b = parse("{\"timestamp\":102.0,\"cpus_user_time_secs\":1.8,"
+                    "\"cpus_system_time_secs\":0.7}");
+  double p = -1;
+  assert_true(berth_stats_cpu_percent(a, b, &p));
+  assert_float_equal(p, 50.0, 1e-9); /* 1 cpu second over 2 seconds */
+  json_t *c = parse("{\"timestamp\":103,\"cpus_user_time_secs\":3,"
+                    "\"cpus_system_time_secs\":1}"); /* integers count too */
+  assert_true(berth_stats_cpu_percent(b, c, &p));
+  assert_float_equal(p, 150.0, 1e-9);
+  json_decref(a);
+  json_decref(b);
+  json_decref(c);
+}
+
+static void stats_cpu_percent_unknown_without_progress_or_fields(void **state) {
+  json_t *a = parse("{\"timestamp\":100.0,\"cpus_user_time_secs\":1.0,"
+                    "\"cpus_system_time_secs\":0.5}");
+  json_t *same_time = parse("{\"timestamp\":100.0,\"cpus_user_time_secs\":2.0,"
+                            "\"cpus_system_time_secs\":0.5}");
+  json_t *backwards = parse("{\"timestamp\":101.0,\"cpus_user_time_secs\":0.1,"
+                            "\"cpus_system_time_secs\":0.1}");
+  json_t *missing = parse("{\"timestamp\":101.0,\"cpus_user_time_secs\":2.0}");
+  double p = -1;
+  assert_false(berth_stats_cpu_percent(a, same_time, &p));
+  assert_false(berth_stats_cpu_percent(a, backwards, &p));
+  assert_false(berth_stats_cpu_percent(a, missing, &p));
+  assert_false(berth_stats_cpu_percent(NULL, a, &p));
+  assert_true(p == -1);
+  json_decref(a);
+  json_decref(same_time);
+  json_decref(backwards);
+  json_decref(missing);
+}
+
+#define STATS(t, user, rss_etc)                                                                  \
+  "{\"timestamp\":" t ",\"cpus_user_time_secs\":" user ",\"cpus_system_time_secs\":0.0" rss_etc "}"
+
+static void stats_entries_without_ids_are_the_running_containers(void **state) {
+  json_t *prev = parse("[{\"container_id\":{\"value\":\"a\"},\"stage\":\"RUNNING\","
+                       "\"resource_statistics\":" STATS("10.0", "1.0", "") "}]");
+  json_t *cur = parse("[{\"container_id\":{\"value\":\"a\"},\"stage\":\"RUNNING\","
+                      "\"resource_statistics\":" STATS("11.0", "1.25", "") "},"
+                      "{\"container_id\":{\"value\":\"b\"},\"stage\":\"TERMINATED\"},"
+                      "{\"container_id\":{\"value\":\"c\"},\"stage\":\"PULLING\"},"
+                      "{\"container_id\":{\"value\":\"d\"},\"stage\":\"RUNNING\","
+                      "\"resource_statistics\":" STATS("11.0", "0.5", "") "}]");
+  json_t *entries = berth_stats_entries(prev, cur, NULL, 0);
+  /* d started between the samples: no rate yet. */
+  assert_json_eq(entries, "[{\"container_id\":\"a\",\"cpu_percent\":25.0,"
+                          "\"resource_statistics\":" STATS("11.0", "1.25", "") "},"
+                          "{\"container_id\":\"d\",\"cpu_percent\":null,"
+                          "\"resource_statistics\":" STATS("11.0", "0.5", "") "}]");
+  json_decref(entries);
+  entries = berth_stats_entries(NULL, cur, NULL, 0);
+  assert_int_equal(json_array_size(entries), 2);
+  assert_true(json_is_null(json_object_get(json_array_get(entries, 0), "cpu_percent")));
+  json_decref(entries);
+  json_decref(prev);
+  json_decref(cur);
+}
+
+static void stats_entries_with_ids_follow_their_order(void **state) {
+  json_t *cur = parse("[{\"container_id\":{\"value\":\"a\"},\"stage\":\"RUNNING\","
+                      "\"resource_statistics\":" STATS("11.0", "1.25", "") "},"
+                      "{\"container_id\":{\"value\":\"b\"},\"stage\":\"TERMINATED\"}]");
+  char *ids[] = {"b", "a", "gone"};
+  json_t *entries = berth_stats_entries(cur, cur, ids, 3);
+  /* The same sample twice: no time passed, so no rate. */
+  assert_json_eq(entries, "[{\"container_id\":\"b\",\"cpu_percent\":null,"
+                          "\"resource_statistics\":null},"
+                          "{\"container_id\":\"a\",\"cpu_percent\":null,"
+                          "\"resource_statistics\":" STATS("11.0", "1.25", "") "},"
+                          "{\"container_id\":\"gone\",\"cpu_percent\":null,"
+                          "\"resource_statistics\":null}]");
+  json_decref(entries);
+  json_decref(cur);
+}
+
+static void stats_row_formats_every_column(void **state) {
+  json_t *entry = parse(
+      "{\"container_id\":\"web-1\",\"cpu_percent\":99.456,\"resource_statistics\":"
+      "{\"processes\":3,\"cpus_limit\":0.5,\"mem_total_bytes\":1363149,"
+      "\"mem_cache_bytes\":104857,\"mem_limit_bytes\":67108864,"
+      "\"net_rx_bytes\":1500,\"net_tx_bytes\":648}}");
+  char cells[BERTH_STATS_COLUMNS][BERTH_STATS_CELL];
+  berth_stats_row(entry, cells);
+  assert_string_equal(cells[0], "web-1");
+  assert_string_equal(cells[1], "99.46%");
+  assert_string_equal(cells[2], "0.5");
+  assert_string_equal(cells[3], "1.2MiB / 64MiB"); /* 1.3 MiB used, 0.1 MiB of it cache */
+  assert_string_equal(cells[4], "1.88%");
+  assert_string_equal(cells[5], "1.5kB / 648B");
+  assert_string_equal(cells[6], "3");
+  json_decref(entry);
+}
+
+static void stats_row_marks_absent_limits_and_unknown_values(void **state) {
+  json_t *entry = parse("{\"container_id\":\"a\",\"cpu_percent\":null,\"resource_statistics\":"
+                        "{\"processes\":1,\"cpus_limit\":0,\"mem_total_bytes\":2048,"
+                        "\"mem_cache_bytes\":4096,\"mem_limit_bytes\":0,"
+                        "\"net_rx_bytes\":0,\"net_tx_bytes\":0}}");
+  char cells[BERTH_STATS_COLUMNS][BERTH_STATS_CELL];
+  berth_stats_row(entry, cells);
+  assert_string_equal(cells[1], "--");
+  assert_string_equal(cells[2], "-");
+  assert_string_equal(cells[3], "0B / -"); /* cache above total: never negative */
+  assert_string_equal(cells[4], "--");
+  assert_string_equal(cells[5], "0B / 0B");
+  assert_string_equal(cells[6], "1");
+  json_decref(entry);
+  entry = parse("{\"container_id\":\"b\",\"cpu_percent\":null,\"resource_statistics\":null}");
+  berth_stats_row(entry, cells);
+  assert_string_equal(cells[0], "b");
+  for (int col = 1; col < BERTH_STATS_COLUMNS; col++) assert_string_equal(cells[col], "--");
+  json_decref(entry);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(signal_names_with_and_without_sig_prefix_in_any_case),
@@ -626,6 +844,10 @@ int main(void) {
       cmocka_unit_test(launch_request_carries_every_flag),
       cmocka_unit_test(launch_request_refuses_invalid_utf8),
       cmocka_unit_test(container_calls_have_the_mesos_shape),
+      cmocka_unit_test(limit_accepts_positive_numbers_and_inf),
+      cmocka_unit_test(update_request_carries_resources_and_limits),
+      cmocka_unit_test(update_request_leaves_out_what_is_not_given),
+      cmocka_unit_test(update_request_spells_unlimited_as_inf),
       cmocka_unit_test(wait_exit_code_prefers_exit_code_then_signal_then_killed),
       cmocka_unit_test(wait_without_code_fails_with_the_message),
       cmocka_unit_test(container_status_shows_state_and_code),
@@ -639,6 +861,13 @@ int main(void) {
       cmocka_unit_test(base64_rejects_garbage),
       cmocka_unit_test(files_read_path_escapes_the_query),
       cmocka_unit_test(files_read_reply_decodes_and_checks_offset),
+      cmocka_unit_test(stats_bytes_use_docker_units),
+      cmocka_unit_test(stats_cpu_percent_is_cpu_time_over_elapsed_time),
+      cmocka_unit_test(stats_cpu_percent_unknown_without_progress_or_fields),
+      cmocka_unit_test(stats_entries_without_ids_are_the_running_containers),
+      cmocka_unit_test(stats_entries_with_ids_follow_their_order),
+      cmocka_unit_test(stats_row_formats_every_column),
+      cmocka_unit_test(stats_row_marks_absent_limits_and_unknown_values),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
