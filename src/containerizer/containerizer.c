@@ -664,6 +664,22 @@ typedef struct update_call {
   void *data;
 } update_call;
 
+/* The launch's resources with those named in the update replaced: docker
+ * keeps what an update leaves out, so the record must too. */
+static json_t *merge_resources(json_t *old, json_t *update) {
+  json_t *merged = json_array();
+  size_t i, j;
+  json_t *r, *u;
+  json_array_foreach(old, i, r) {
+    const char *name = json_string_value(json_object_get(r, "name"));
+    bool replaced = false;
+    json_array_foreach(update, j, u) replaced |= name && json_equal(json_object_get(u, "name"), json_object_get(r, "name"));
+    if (!replaced) json_array_append(merged, r);
+  }
+  json_array_extend(merged, update);
+  return merged;
+}
+
 static void update_cb(int rc, json_t *answer, const berth_error *err, void *data) {
   update_call *call = data;
   container *c = find(call->cz, call->id);
@@ -672,7 +688,7 @@ static void update_cb(int rc, json_t *answer, const berth_error *err, void *data
     /* The store keeps the launch as it now stands, so a restart and
      * GET_CONTAINERS both see the new values. */
     json_t *launch = json_deep_copy(c->launch);
-    if (call->resources) json_object_set(launch, "resources", call->resources);
+    if (call->resources) json_object_set_new(launch, "resources", merge_resources(json_object_get(launch, "resources"), call->resources));
     /* Docker's update only changes what it is given: limits left out of
      * the update stay in force, and so in the record. */
     if (call->limits) json_object_set(launch, "limits", call->limits);

@@ -142,3 +142,13 @@ def test_exit_137_on_its_own_is_not_oom(berthd, client, new_id):
     assert w["exit_code"] == 137, w
     assert w["state"] == "TASK_FAILED", w
     assert "reason" not in w and "limitation" not in w, w
+
+
+def test_update_of_cpus_alone_keeps_mem_in_the_record(berthd, client, new_id):
+    cid = new_id("updkeep")
+    client.launch_ok(launch_call(cid, "sleep 300", resources=[scalar("cpus", 0.5), scalar("mem", 64)]))
+    r = client.post_call(update_call(cid, [scalar("cpus", 1)]))
+    assert r.status == 200, r
+    got = {r["name"]: r["scalar"]["value"] for r in client.container(cid)["resources"]}
+    assert got == {"cpus": 1, "mem": 64}, got
+    assert cgroup_file(berthd, cid, "memory", "memory.limit_in_bytes") == 64 << 20
