@@ -10,7 +10,6 @@
 
 /* Plain calls get this long; streams and waits have no limit. */
 #define CALL_TIMEOUT_MS 60000L
-/* /stop blocks for the grace period, so it gets that on top. */
 #define MAX_PULL_LINE (1024u * 1024u)
 
 typedef struct json_call {
@@ -194,12 +193,6 @@ berth_docker_req *berth_docker_container_kill(berth_docker *d, const char *id, i
                                               berth_docker_json_cb cb, void *data) {
   cleanup_free char *path = berth_asprintf("/containers/%s/kill?signal=%d", id, signal);
   return json_request(d, "POST", path, NULL, CALL_TIMEOUT_MS, 0, cb, data);
-}
-
-berth_docker_req *berth_docker_container_stop(berth_docker *d, const char *id, long timeout_secs,
-                                              berth_docker_json_cb cb, void *data) {
-  cleanup_free char *path = berth_asprintf("/containers/%s/stop?t=%ld", id, timeout_secs);
-  return json_request(d, "POST", path, NULL, CALL_TIMEOUT_MS + timeout_secs * 1000L, 0, cb, data);
 }
 
 berth_docker_req *berth_docker_container_remove(berth_docker *d, const char *id, berth_docker_json_cb cb,

@@ -42,9 +42,6 @@ berth_docker_req *berth_docker_container_start(berth_docker *d, const char *id, 
                                                void *data);
 berth_docker_req *berth_docker_container_kill(berth_docker *d, const char *id, int signal,
                                               berth_docker_json_cb cb, void *data);
-/* POST /stop?t=: SIGTERM (the image's StopSignal), SIGKILL after t seconds. */
-berth_docker_req *berth_docker_container_stop(berth_docker *d, const char *id, long timeout_secs,
-                                              berth_docker_json_cb cb, void *data);
 berth_docker_req *berth_docker_container_remove(berth_docker *d, const char *id, berth_docker_json_cb cb,
                                                 void *data);
 /* POST /update with resource fields (CpuShares, Memory, ...). */
