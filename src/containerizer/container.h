@@ -65,6 +65,8 @@ typedef struct container {
   uint64_t written[3];
   uint64_t skip[3];
   uint64_t drain_mark; /* bytes written at the last drain check */
+  double follow_opened_at;
+  bool final_read_needed, final_read_done;
   bool exited, exit_inspected, logs_ended;
   int exit_code;
   bool oom_killed;

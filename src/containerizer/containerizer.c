@@ -15,6 +15,7 @@
 #include "containerizer/termination.h"
 #include "docker/api.h"
 #include "util/alloc.h"
+#include "util/text.h"
 #include "util/crashpoint.h"
 #include "util/log.h"
 
@@ -25,6 +26,12 @@
  * dropped and the rest is read without follow: by the time /wait answers,
  * docker has flushed the container's output into its log. */
 #define LOG_DRAIN_IDLE_MS 200
+/* Docker closes a stopped container's log (flushing a last line without a
+ * newline) just after /wait answers; a snapshot read waits this long. */
+#define FINAL_READ_DELAY_MS 50
+/* How much earlier than docker's FinishedAt a follow stream must have been
+ * opened to count as live (same host clock; covers request latency). */
+#define FOLLOW_MARGIN_SECS 0.05
 /* Delay before re-arming a watcher that ended while the container runs
  * (dockerd restarting, a dropped connection). */
 #define REARM_DELAY_MS 1000
@@ -245,8 +252,32 @@ static int output_cb(int stream, const char *buf, size_t len, void *data) {
   return 0;
 }
 
+static void logs_done_cb(int rc, const berth_error *err, void *data);
+
+/* A plain (non-follow) read of the rest of the output, after the exit. */
+static void read_rest(container *c) {
+  berth_docker_cancel(c->logs_req);
+  c->final_read_done = true;
+  c->logs_ended = false;
+  c->skip[1] = c->written[1];
+  c->skip[2] = c->written[2];
+  c->logs_req = berth_docker_container_logs(c->cz->docker, c->docker_name, 0, output_cb, logs_done_cb, c);
+}
+
+static void read_rest_cb(uv_timer_t *timer) { read_rest(timer->data); }
+
 static void maybe_finish(container *c) {
   if (!c->exited || !c->exit_inspected || !c->logs_ended) return;
+  if (c->final_read_needed && !c->final_read_done) {
+    /* The stream was opened after the container stopped, so it was a
+     * snapshot that may predate docker's flush of a last partial line
+     * (it happens just after /wait answers): read once more, a moment
+     * later. */
+    c->final_read_done = true;
+    c->logs_ended = false;
+    uv_timer_start(&c->timer, read_rest_cb, FINAL_READ_DELAY_MS, 0);
+    return;
+  }
   berth_crashpoint("before-terminated");
   berth_exit_info info = {
       .exit_code = c->exit_code,
@@ -256,8 +287,6 @@ static void maybe_finish(container *c) {
   };
   cz_terminate(c, berth_termination_from_exit(&info));
 }
-
-static void logs_done_cb(int rc, const berth_error *err, void *data);
 
 static void drain_timeout_cb(uv_timer_t *timer) {
   container *c = timer->data;
@@ -269,10 +298,7 @@ static void drain_timeout_cb(uv_timer_t *timer) {
   }
   log_debug("container %s: log stream idle %d ms after exit; reading the rest without follow", c->id,
             LOG_DRAIN_IDLE_MS);
-  berth_docker_cancel(c->logs_req);
-  c->skip[1] = c->written[1];
-  c->skip[2] = c->written[2];
-  c->logs_req = berth_docker_container_logs(c->cz->docker, c->docker_name, 0, output_cb, logs_done_cb, c);
+  read_rest(c);
 }
 
 static void rearm_cb(uv_timer_t *timer) { cz_arm_watchers(timer->data); }
@@ -300,7 +326,12 @@ static void exit_inspect_cb(int rc, json_t *answer, const berth_error *err, void
     c->oom_killed = json_is_true(json_object_get(state, "OOMKilled"));
     json_t *code = json_object_get(state, "ExitCode");
     if (json_is_integer(code)) c->exit_code = (int)json_integer_value(code);
+    double finished = berth_rfc3339_parse(json_string_value(json_object_get(state, "FinishedAt")));
+    /* A follow stream opened before the stop is docker's live feed and ends
+     * only after the last byte; one opened at or after it is a snapshot. */
+    c->final_read_needed = finished <= 0 || c->follow_opened_at > finished - FOLLOW_MARGIN_SECS;
   } else {
+    c->final_read_needed = true;
     log_warn("container %s: inspect after exit: %s", c->id, err->msg);
   }
   c->exit_inspected = true;
@@ -340,6 +371,7 @@ void cz_arm_watchers(container *c) {
   if (!c->logs_req && !c->logs_ended) {
     c->skip[1] = c->written[1];
     c->skip[2] = c->written[2];
+    c->follow_opened_at = now_secs();
     c->logs_req = berth_docker_container_logs(c->cz->docker, c->docker_name, 1, output_cb, logs_done_cb, c);
   }
 }

@@ -1,6 +1,8 @@
 #include "util/text.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util/alloc.h"
 
@@ -66,4 +68,19 @@ char *berth_utf8_sanitize(const char *data, size_t len, size_t *out_len) {
   out[o] = '\0';
   *out_len = o;
   return out;
+}
+
+double berth_rfc3339_parse(const char *text) {
+  struct tm tm = {0};
+  const char *rest = text ? strptime(text, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+  if (!rest) return 0;
+  double frac = 0;
+  if (*rest == '.') {
+    char *end;
+    frac = strtod(rest, &end);
+    rest = end;
+  }
+  if (*rest != 'Z') return 0; /* docker writes UTC */
+  time_t secs = timegm(&tm);
+  return secs <= 0 ? 0 : (double)secs + frac;
 }

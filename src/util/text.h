@@ -12,4 +12,8 @@ char *berth_base64_encode(const unsigned char *data, size_t len);
  * the result's length. */
 char *berth_utf8_sanitize(const char *data, size_t len, size_t *out_len);
 
+/* Seconds since the epoch of an RFC 3339 UTC time as docker writes it
+ * ("2026-11-25T19:01:27.509123456Z"); 0 when it cannot be read. */
+double berth_rfc3339_parse(const char *text);
+
 #endif
