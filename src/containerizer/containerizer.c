@@ -524,6 +524,7 @@ int berth_cz_launch(berth_containerizer *cz, json_t *launch, berth_cz_done_cb cb
   c->launch_data = data;
   c->stage = BERTH_STAGE_FETCHING;
   cz_persist(c);
+  berth_crashpoint("after-FETCHING");
   log_info("container %s: launching image %s as %s", c->id, c->spec.image, c->docker_name);
   enter_fetching(c);
   return 0;
@@ -537,7 +538,13 @@ static void destroy_kill_cb(int rc, json_t *answer, const berth_error *err, void
   container *c = data;
   c->kill_req = NULL;
   /* 409 "is not running": it already ended; the wait reports it. */
-  if (rc < 0 && rc != BERTH_ECONFLICT) log_warn("container %s: kill: %s", c->id, err->msg);
+  if (rc < 0 && rc != BERTH_ECONFLICT && rc != BERTH_ENOENT) {
+    log_warn("container %s: kill: %s; retrying with SIGKILL", c->id, err->msg);
+    /* dockerd did not take it (an outage): unless the grace timer will
+     * send SIGKILL anyway, try again until it does. */
+    if (!uv_is_active((uv_handle_t *)&c->kill_timer))
+      uv_timer_start(&c->kill_timer, kill_escalate_cb, REARM_DELAY_MS, 0);
+  }
 }
 
 static void kill_escalate_cb(uv_timer_t *timer) {

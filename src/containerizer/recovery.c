@@ -13,6 +13,10 @@
 
 #define RECOVER_BACKOFF_MIN_MS 250
 #define RECOVER_BACKOFF_MAX_MS 5000
+/* After recovery, docker is listed again this often to catch what no
+ * callback can see: a create that a crashed berthd sent and dockerd
+ * finished after recovery looked, or an orphan made behind berthd's back. */
+#define SWEEP_INTERVAL_MS 5000
 
 static berth_stage stage_from_name(const char *name) {
   for (int s = 0; s < BERTH_STAGE_COUNT; s++)
@@ -118,6 +122,54 @@ static void finish_recovery(berth_containerizer *cz, int rc, const berth_error *
 }
 
 static void list_cb(int rc, json_t *answer, const berth_error *err, void *data);
+static void sweep_cb(uv_timer_t *t);
+
+/* Docker containers of this agent id that no record accounts for: orphans
+ * (no record) and leftovers of a TERMINATED record whose docker container
+ * berthd believes gone.  Returns how many orphans it saw. */
+static size_t sweep_entries(berth_containerizer *cz, json_t *list, bool log_kept) {
+  size_t i, orphans = 0;
+  json_t *e;
+  json_array_foreach(list, i, e) {
+    const char *cid = json_string_value(json_object_get(json_object_get(e, "Labels"), "berth.container_id"));
+    const char *name = json_string_value(json_array_get(json_object_get(e, "Names"), 0));
+    const char *id = json_string_value(json_object_get(e, "Id"));
+    container *c = NULL;
+    for (container *k = cz->containers; k && cid && !c; k = k->next)
+      if (!strcmp(k->id, cid)) c = k;
+    if (c) {
+      if (c->stage == BERTH_STAGE_TERMINATED && !c->docker_created && !c->op && !c->recovering) {
+        log_warn("container %s: docker container %s appeared after it ended; removing it", c->id,
+                 name ? name : id);
+        c->docker_created = true;
+        cz_remove_docker(c);
+      }
+      continue;
+    }
+    if (!id) continue;
+    orphans++;
+    if (cz->config.docker_kill_orphans) {
+      log_warn("killing orphan docker container %s", name ? name : id);
+      cz_docker_remove_detached(cz, id);
+    } else if (log_kept) {
+      log_warn("leaving orphan docker container %s (--docker_kill_orphans=false)", name ? name : id);
+    }
+  }
+  return orphans;
+}
+
+static void sweep_list_cb(int rc, json_t *answer, const berth_error *err, void *data) {
+  berth_containerizer *cz = data;
+  cz->recover_req = NULL;
+  if (rc == 0) sweep_entries(cz, answer, false);
+  uv_timer_start(&cz->recover_timer, sweep_cb, SWEEP_INTERVAL_MS, 0);
+}
+
+static void sweep_cb(uv_timer_t *t) {
+  berth_containerizer *cz = t->data;
+  cleanup_free char *label = berth_asprintf("berth.agent_id=%s", cz->config.agent_id);
+  cz->recover_req = berth_docker_container_list(cz->docker, label, sweep_list_cb, cz);
+}
 
 static void retry_cb(uv_timer_t *t) {
   berth_containerizer *cz = t->data;
@@ -137,7 +189,7 @@ static void list_cb(int rc, json_t *answer, const berth_error *err, void *data) 
     finish_recovery(cz, rc, err); /* the API serves meanwhile */
     return;
   }
-  size_t restored = 0, orphans = 0;
+  size_t restored = 0, orphans;
   for (container *c = cz->containers, *next; c; c = next) {
     next = c->next;
     if (!c->recovering) continue;
@@ -145,25 +197,10 @@ static void list_cb(int rc, json_t *answer, const berth_error *err, void *data) 
     restored++;
     reconcile_one(cz, c, find_entry(answer, c->id));
   }
-  size_t i;
-  json_t *e;
-  json_array_foreach(answer, i, e) {
-    const char *cid = json_string_value(json_object_get(json_object_get(e, "Labels"), "berth.container_id"));
-    const char *name = json_string_value(json_array_get(json_object_get(e, "Names"), 0));
-    const char *id = json_string_value(json_object_get(e, "Id"));
-    bool known = false;
-    for (container *c = cz->containers; c && cid && !known; c = c->next) known = !strcmp(c->id, cid);
-    if (known || !id) continue;
-    orphans++;
-    if (cz->config.docker_kill_orphans) {
-      log_warn("recovery: killing orphan docker container %s", name ? name : id);
-      cz_docker_remove_detached(cz, id);
-    } else {
-      log_warn("recovery: leaving orphan docker container %s (--docker_kill_orphans=false)", name ? name : id);
-    }
-  }
+  orphans = sweep_entries(cz, answer, true);
   log_info("recovery: %zu containers reconciled, %zu orphans", restored, orphans);
   cz->recovered = true;
+  uv_timer_start(&cz->recover_timer, sweep_cb, SWEEP_INTERVAL_MS, 0);
   finish_recovery(cz, 0, NULL);
 }
 

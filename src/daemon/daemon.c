@@ -104,9 +104,10 @@ static int resolve_agent_id(daemon_state *d, berth_error *err) {
              rnd[5]);
     id = generated;
   }
-  /* It becomes part of docker names: the container id's alphabet. */
-  if (!berth_container_id_valid(id) || strlen(id) > 32)
-    return berth_error_set(err, BERTH_EINVAL, "--agent_id: '%s' must match [A-Za-z0-9][A-Za-z0-9_.-]{0,31}", id);
+  /* It becomes part of docker names, "berth-<agent>.<id>": without a '.'
+   * of its own, no two (agent, id) pairs can make the same name. */
+  if (!berth_container_id_valid(id) || strlen(id) > 32 || strchr(id, '.'))
+    return berth_error_set(err, BERTH_EINVAL, "--agent_id: '%s' must match [A-Za-z0-9][A-Za-z0-9_-]{0,31}", id);
   if ((!stored || strcmp(stored, id) != 0) && berth_store_meta_set(d->store, "agent_id", id, err) < 0)
     return err->code;
   d->agent_id = berth_strdup(id);
