@@ -73,6 +73,8 @@ typedef struct container {
   double mem_limit_mb;
   int pid;
   char *ip;
+  int gpus[BERTH_GPU_MAX]; /* allocated minors, freed when TERMINATED */
+  size_t n_gpus;
 
   uv_timer_t timer;      /* watcher re-arm, log drain, remove delay */
   uv_timer_t kill_timer; /* grace period */

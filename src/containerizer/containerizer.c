@@ -55,7 +55,9 @@ static container *find(berth_containerizer *cz, const char *id) {
 }
 
 void cz_persist(container *c) {
+  cleanup_free char *gpus = berth_gpu_format(c->gpus, c->n_gpus);
   berth_record rec = {
+      .gpus = gpus,
       .id = c->id,
       .stage = stage_names[c->stage],
       .docker_name = c->docker_name,
@@ -181,6 +183,9 @@ void cz_terminate(container *c, json_t *termination) {
   uv_timer_stop(&c->timer);
   uv_timer_stop(&c->kill_timer);
   close_outputs(c);
+  /* Freed in memory first; the TERMINATED row below drops them on disk. */
+  berth_gpu_release(c->cz->config.gpus, c->id);
+  c->n_gpus = 0;
   c->termination = termination;
   c->finished_at = now_secs();
   cz_set_stage(c, BERTH_STAGE_TERMINATED);
@@ -450,7 +455,11 @@ static void enter_mounting(container *c) {
       .volumes_dir = volumes_dir,
       .cgroups_enable_cfs = cz->config.cgroups_enable_cfs,
   };
+  char **devices = berth_gpu_devices(cz->config.gpus, c->gpus, c->n_gpus);
+  ctx.devices = (const char *const *)devices;
   json_t *config = berth_mapping_create_config(&c->spec, &ctx);
+  for (char **d = devices; *d; d++) free(*d);
+  free(devices);
   json_t *memory = json_object_get(json_object_get(config, "HostConfig"), "Memory");
   c->mem_limit_mb = memory ? (double)json_integer_value(memory) / (1024.0 * 1024.0) : 0;
   c->op = berth_docker_container_create(cz->docker, c->docker_name, config, create_cb, c);
@@ -519,7 +528,15 @@ int berth_cz_launch(berth_containerizer *cz, json_t *launch, berth_cz_done_cb cb
   if (find(cz, id)) return BERTH_LAUNCH_DUPLICATE;
   berth_launch_spec spec;
   if (berth_spec_parse(launch, &policy, &spec, err) < 0) return err->code;
+  int gpus[BERTH_GPU_MAX];
+  size_t n_gpus = (size_t)spec.res.gpus;
+  if (n_gpus > 0 && berth_gpu_allocate(cz->config.gpus, n_gpus, spec.id, gpus, err) < 0) {
+    berth_spec_free(&spec);
+    return err->code;
+  }
   container *c = cz_container_new(cz, &spec, launch);
+  memcpy(c->gpus, gpus, n_gpus * sizeof(int));
+  c->n_gpus = n_gpus;
   c->launch_cb = cb;
   c->launch_data = data;
   c->stage = BERTH_STAGE_FETCHING;

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "docker/client.h"
+#include "gpu/gpu.h"
 #include "store/store.h"
 #include "util/error.h"
 
@@ -30,6 +31,7 @@ typedef struct berth_cz_config {
   int64_t docker_remove_delay_ns;
   const char *proc_root;   /* "/proc" */
   const char *cgroup_root; /* "/sys/fs/cgroup" */
+  berth_gpu_pool *gpus;    /* owned by the caller */
 } berth_cz_config;
 
 /* rc 0 on success, else a berth code with err. */

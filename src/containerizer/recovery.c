@@ -53,6 +53,12 @@ static void restore_row(const berth_record *rec, void *data) {
   c->termination = rec->termination ? json_incref(rec->termination) : NULL;
   if (c->stage == BERTH_STAGE_TERMINATED && !c->termination)
     c->termination = berth_termination_gone("termination record lost");
+  if (c->stage != BERTH_STAGE_TERMINATED) {
+    c->n_gpus = berth_gpu_parse(rec->gpus, c->gpus, BERTH_GPU_MAX);
+    for (size_t i = 0; i < c->n_gpus; i++)
+      if (berth_gpu_claim(cz->config.gpus, c->gpus[i], c->id, &err) < 0)
+        log_error("container %s: %s", c->id, err.msg);
+  }
   c->written[1] = c->skip[1] = file_size(cz->config.work_dir, c->id, "stdout");
   c->written[2] = c->skip[2] = file_size(cz->config.work_dir, c->id, "stderr");
 }

@@ -32,6 +32,7 @@ typedef struct daemon_state {
   berth_containerizer *cz;
   berth_http_server *http;
   berth_api api;
+  berth_gpu_pool gpus;
   char docker_version[16];
   char *agent_id;
   char *token;
@@ -148,6 +149,7 @@ static int start(daemon_state *d, berth_error *err) {
   cleanup_free char *db = berth_asprintf("%s/meta/berth.db", f->work_dir);
   if (berth_store_open(db, &d->store, err) < 0 || resolve_agent_id(d, err) < 0) return err->code;
 
+  if (berth_gpu_pool_init(&d->gpus, f->nvidia_gpu_devices, f->nvidia_device_root, err) < 0) return err->code;
   d->docker = berth_docker_new(d->loop, f->docker_socket);
   berth_cz_config config = {
       .work_dir = f->work_dir,
@@ -161,6 +163,7 @@ static int start(daemon_state *d, berth_error *err) {
       .docker_remove_delay_ns = f->docker_remove_delay_ns,
       .proc_root = "/proc",
       .cgroup_root = "/sys/fs/cgroup",
+      .gpus = &d->gpus,
   };
   d->cz = berth_cz_new(d->loop, d->docker, d->store, &config);
   d->api = (berth_api){.cz = d->cz, .work_dir = f->work_dir, .flags = berth_flags_json(f),
@@ -207,6 +210,7 @@ int berth_daemon_run(berth_flags *flags) {
   berth_store_close(d.store);
   json_decref(d.api.flags);
   free(d.api.deferred);
+  berth_gpu_pool_free(&d.gpus);
   free(d.agent_id);
   free(d.token);
   return code;

@@ -9,7 +9,7 @@
 
 #include "util/error.h"
 
-#define BERTH_STORE_SCHEMA_VERSION 1
+#define BERTH_STORE_SCHEMA_VERSION 2
 
 typedef struct berth_store berth_store;
 
@@ -23,6 +23,7 @@ typedef struct berth_record {
   json_t *termination; /* NULL until terminated */
   double created_at;
   double finished_at; /* 0 until terminated */
+  const char *gpus;   /* allocated GPU minors, "0,1"; "" for none */
 } berth_record;
 
 /* Opens (creating and migrating) the database at path. */
