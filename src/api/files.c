@@ -16,7 +16,7 @@
  * cannot make berthd build a huge answer. */
 #define MAX_READ_LENGTH (4u * 1024u * 1024u)
 
-int berth_files_resolve(const char *work_dir, const char *path, char **out, berth_error *err) {
+int berth_files_open(const char *work_dir, const char *path, int *out_fd, berth_error *err) {
   static const char prefix[] = "/sandboxes/";
   if (!path || strncmp(path, prefix, sizeof(prefix) - 1) != 0)
     return berth_error_set(err, BERTH_EINVAL, "path: must start with /sandboxes/<container id>");
@@ -29,7 +29,7 @@ int berth_files_resolve(const char *work_dir, const char *path, char **out, bert
   id[id_len] = '\0';
   if (!berth_container_id_valid(id)) return berth_error_set(err, BERTH_EINVAL, "path: bad container id");
   const char *rel = slash ? slash + 1 : "";
-  /* Refuse '..' components outright, before touching the disk. */
+  /* Refuse '..' outright, before touching the disk. */
   for (const char *p = rel; *p;) {
     const char *e = strchr(p, '/');
     size_t n = e ? (size_t)(e - p) : strlen(p);
@@ -37,16 +37,22 @@ int berth_files_resolve(const char *work_dir, const char *path, char **out, bert
     p += n + (e ? 1 : 0);
   }
   cleanup_free char *sandbox = berth_asprintf("%s/sandboxes/%s", work_dir, id);
-  cleanup_free char *joined = berth_asprintf("%s/%s", sandbox, rel);
-  char real_sandbox[PATH_MAX], real[PATH_MAX];
-  if (!realpath(sandbox, real_sandbox)) return berth_error_set(err, BERTH_ENOENT, "path: no sandbox for '%s'", id);
-  /* A task may plant symlinks in its sandbox: the resolved path must still
-   * be inside it. */
-  if (!realpath(joined, real)) return berth_error_set(err, BERTH_ENOENT, "path: '%s' not found", path);
-  size_t n = strlen(real_sandbox);
-  if (strncmp(real, real_sandbox, n) != 0 || (real[n] != '\0' && real[n] != '/'))
-    return berth_error_set(err, BERTH_ENOENT, "path: '%s' not found", path);
-  *out = berth_strdup(real);
+  int fd = open(sandbox, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return berth_error_set(err, BERTH_ENOENT, "path: no sandbox for '%s'", id);
+  cleanup_free char *copy = berth_strdup(rel);
+  char *save = NULL;
+  for (char *comp = strtok_r(copy, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
+    if (!strcmp(comp, ".")) continue;
+    int next = openat(fd, comp, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    int saved = errno;
+    close(fd);
+    if (next < 0) {
+      if (saved == ELOOP) return berth_error_set(err, BERTH_ENOENT, "path: '%s' goes through a symlink", path);
+      return berth_error_set(err, BERTH_ENOENT, "path: '%s' not found", path);
+    }
+    fd = next;
+  }
+  *out_fd = fd;
   return 0;
 }
 
@@ -65,10 +71,10 @@ static int parse_long(const char *s, long long def, long long *out) {
 
 void berth_api_files_read(berth_api *api, berth_http_request *req) {
   berth_error err = {0};
-  cleanup_free char *path = NULL;
+  cleanup_close int fd = -1;
   long long offset, length;
   const char *encoding = berth_http_query(req, "encoding");
-  if (berth_files_resolve(api->work_dir, berth_http_query(req, "path"), &path, &err) < 0) {
+  if (berth_files_open(api->work_dir, berth_http_query(req, "path"), &fd, &err) < 0) {
     berth_http_respond_error(req, berth_code_http_status(err.code), err.msg);
     return;
   }
@@ -81,10 +87,9 @@ void berth_api_files_read(berth_api *api, berth_http_request *req) {
     berth_http_respond_error(req, 400, "encoding: must be base64 or text");
     return;
   }
-  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   struct stat st;
-  if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-    berth_http_respond_error(req, fd < 0 ? 404 : 400, "path: not a readable file");
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    berth_http_respond_error(req, 400, "path: not a regular file");
     return;
   }
   if (offset == -1) {
@@ -112,12 +117,13 @@ void berth_api_files_read(berth_api *api, berth_http_request *req) {
 
 void berth_api_files_browse(berth_api *api, berth_http_request *req) {
   berth_error err = {0};
-  cleanup_free char *path = NULL;
-  if (berth_files_resolve(api->work_dir, berth_http_query(req, "path"), &path, &err) < 0) {
+  int fd = -1;
+  if (berth_files_open(api->work_dir, berth_http_query(req, "path"), &fd, &err) < 0) {
     berth_http_respond_error(req, berth_code_http_status(err.code), err.msg);
     return;
   }
-  DIR *dir = opendir(path);
+  DIR *dir = fdopendir(fd); /* owns fd from here on success */
+  if (!dir) close(fd);
   if (!dir) {
     berth_http_respond_error(req, 404, "path: not a directory");
     return;

@@ -45,6 +45,7 @@ typedef struct container {
   bool docker_created; /* a docker container may exist under docker_name */
   bool destroy_requested;
   bool removing;
+  bool started; /* the start request was sent */
   bool updating;
   bool recovering; /* restored from the store, not yet reconciled */
 
@@ -66,6 +67,7 @@ typedef struct container {
   uint64_t skip[3];
   uint64_t drain_mark; /* bytes written at the last drain check */
   double follow_opened_at;
+  bool live_attach; /* output comes from an attach made before start */
   bool final_read_needed, final_read_done;
   bool exited, exit_inspected, logs_ended;
   int exit_code;

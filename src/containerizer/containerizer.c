@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
 
 #include "cgroups/cgroups.h"
 #include "containerizer/container.h"
@@ -334,7 +336,8 @@ static void exit_inspect_cb(int rc, json_t *answer, const berth_error *err, void
     double finished = berth_rfc3339_parse(json_string_value(json_object_get(state, "FinishedAt")));
     /* A follow stream opened before the stop is docker's live feed and ends
      * only after the last byte; one opened at or after it is a snapshot. */
-    c->final_read_needed = finished <= 0 || c->follow_opened_at > finished - FOLLOW_MARGIN_SECS;
+    c->final_read_needed =
+        !c->live_attach && (finished <= 0 || c->follow_opened_at > finished - FOLLOW_MARGIN_SECS);
   } else {
     c->final_read_needed = true;
     log_warn("container %s: inspect after exit: %s", c->id, err->msg);
@@ -416,6 +419,47 @@ static void start_cb(int rc, json_t *answer, const berth_error *err, void *data)
   reply_launch(c, 0, NULL);
 }
 
+static void start_now(container *c) {
+  if (c->op || c->stage != BERTH_STAGE_MOUNTING || c->started) return;
+  if (c->destroy_requested) {
+    launch_killed(c);
+    return;
+  }
+  c->started = true;
+  c->op = berth_docker_container_start(c->cz->docker, c->docker_name, start_cb, c);
+}
+
+static void start_now_cb(uv_timer_t *timer) { start_now(timer->data); }
+
+/* Inside a curl callback: the start request is made on the next turn. */
+static void attach_ready_cb(void *data) {
+  container *c = data;
+  uv_timer_start(&c->timer, start_now_cb, 0, 0);
+}
+
+static void attach_done_cb(int rc, const berth_error *err, void *data) {
+  container *c = data;
+  c->logs_req = NULL;
+  if (!c->started) {
+    /* No attach (an old or odd dockerd): start anyway, output then comes
+     * from the log as after a restart. */
+    log_warn("container %s: attach: %s; capturing from docker's log instead", c->id, err ? err->msg : "ended");
+    c->live_attach = false;
+    start_now(c);
+    return;
+  }
+  if (rc == 0) {
+    c->logs_ended = true; /* the container's streams closed: all is here */
+    uv_timer_stop(&c->timer);
+    maybe_finish(c);
+    return;
+  }
+  log_warn("container %s: attach stream: %s; reading docker's log from where it broke", c->id, err->msg);
+  c->live_attach = false;
+  if (c->exited) read_rest(c);
+  else uv_timer_start(&c->timer, rearm_cb, REARM_DELAY_MS, 0);
+}
+
 static void create_cb(int rc, json_t *answer, const berth_error *err, void *data) {
   container *c = data;
   c->op = NULL;
@@ -432,7 +476,12 @@ static void create_cb(int rc, json_t *answer, const berth_error *err, void *data
     launch_killed(c);
     return;
   }
-  c->op = berth_docker_container_start(c->cz->docker, c->docker_name, start_cb, c);
+  /* Attach before start: docker then hands over every byte, raw, and ends
+   * the stream only after the last one, with no log file in between that
+   * could rotate under a reader. */
+  c->live_attach = true;
+  c->logs_req = berth_docker_container_attach(c->cz->docker, c->docker_name, output_cb, attach_ready_cb,
+                                              attach_done_cb, c);
 }
 
 static void enter_mounting(container *c) {
@@ -498,12 +547,23 @@ static void enter_pulling(container *c) {
   c->op = berth_docker_image_inspect(c->cz->docker, c->spec.image, image_inspect_cb, c);
 }
 
+/* The sandbox is writable by the task, which may have replaced stdout with
+ * a symlink (to a host file) or a FIFO before a restart reopens it: only a
+ * regular file directly in the sandbox is written to. */
 int cz_open_outputs(container *c, berth_error *err) {
   static const char *names[] = {NULL, "stdout", "stderr"};
+  cleanup_free char *dir = berth_asprintf("%s/sandboxes/%s", c->cz->config.work_dir, c->id);
+  cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dfd < 0) return berth_error_errno(err, errno, "open sandbox '%s'", dir);
   for (int i = 1; i <= 2; i++) {
-    cleanup_free char *path = berth_asprintf("%s/sandboxes/%s/%s", c->cz->config.work_dir, c->id, names[i]);
-    c->out_fd[i] = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (c->out_fd[i] < 0) return berth_error_errno(err, errno, "open '%s'", path);
+    int fd = openat(dfd, names[i], O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+    struct stat st;
+    if (fd < 0) return berth_error_errno(err, errno, "open '%s/%s'", dir, names[i]);
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+      close(fd);
+      return berth_error_set(err, BERTH_EIO, "'%s/%s' is not a regular file", dir, names[i]);
+    }
+    c->out_fd[i] = fd;
   }
   return 0;
 }
@@ -520,6 +580,37 @@ static void enter_fetching(container *c) {
   enter_pulling(c);
 }
 
+static bool under_prefix(const char *path, const char *prefix) {
+  size_t n = strlen(prefix);
+  while (n > 1 && prefix[n - 1] == '/') n--;
+  return !strncmp(path, prefix, n) && (path[n] == '\0' || path[n] == '/' || (n == 1 && prefix[0] == '/'));
+}
+
+/* The spec checked host paths as strings; docker follows symlinks, so each
+ * is resolved here and the resolved path must still be under an allowed
+ * prefix (itself resolved).  Docker then mounts the resolved path.  A
+ * host path that does not exist is refused rather than created. */
+static int resolve_host_volumes(berth_containerizer *cz, berth_launch_spec *spec, berth_error *err) {
+  for (size_t i = 0; i < spec->n_volumes; i++) {
+    char real[PATH_MAX];
+    if (!realpath(spec->volumes[i].host_path, real))
+      return berth_error_set(err, BERTH_EINVAL, "container.volumes[%zu].host_path: '%.200s': %s", i,
+                             spec->volumes[i].host_path, strerror(errno));
+    bool allowed = false;
+    for (const char *const *p = cz->config.allowed_host_paths; p && *p && !allowed; p++) {
+      char real_prefix[PATH_MAX];
+      allowed = under_prefix(real, realpath(*p, real_prefix) ? real_prefix : *p);
+    }
+    if (!allowed)
+      return berth_error_set(err, BERTH_EINVAL,
+                             "container.volumes[%zu].host_path: '%.200s' resolves to '%.200s', outside --allowed_host_paths",
+                             i, spec->volumes[i].host_path, real);
+    free(spec->volumes[i].host_path);
+    spec->volumes[i].host_path = berth_strdup(real);
+  }
+  return 0;
+}
+
 int berth_cz_launch(berth_containerizer *cz, json_t *launch, berth_cz_done_cb cb, void *data, berth_error *err) {
   berth_launch_policy policy = {cz->config.allowed_host_paths, cz->config.allow_privileged};
   char id[BERTH_ID_MAX + 1];
@@ -528,6 +619,10 @@ int berth_cz_launch(berth_containerizer *cz, json_t *launch, berth_cz_done_cb cb
   if (find(cz, id)) return BERTH_LAUNCH_DUPLICATE;
   berth_launch_spec spec;
   if (berth_spec_parse(launch, &policy, &spec, err) < 0) return err->code;
+  if (resolve_host_volumes(cz, &spec, err) < 0) {
+    berth_spec_free(&spec);
+    return err->code;
+  }
   int gpus[BERTH_GPU_MAX];
   size_t n_gpus = (size_t)spec.res.gpus;
   if (n_gpus > 0 && berth_gpu_allocate(cz->config.gpus, n_gpus, spec.id, gpus, err) < 0) {

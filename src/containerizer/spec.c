@@ -49,8 +49,13 @@ static bool domain_valid(const char *s, size_t n) {
   const char *colon = memchr(s, ':', n);
   size_t host_len = colon ? (size_t)(colon - s) : n;
   if (host_len == 0) return false;
-  for (size_t i = 0; i < host_len; i++)
+  /* Host labels: alphanumerics and inner '-', joined by single dots, so
+   * "." and ".." (which would become path segments) are not hosts. */
+  if (!isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[host_len - 1])) return false;
+  for (size_t i = 0; i < host_len; i++) {
     if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '-') return false;
+    if (s[i] == '.' && (s[i + 1] == '.' || s[i + 1] == '-' || s[i - 1] == '-')) return false;
+  }
   if (colon) {
     size_t plen = n - host_len - 1;
     if (plen == 0 || plen > 5) return false;
@@ -402,8 +407,17 @@ static int parse_network(json_t *container, json_t *docker, berth_launch_spec *s
     json_t *first = json_array_get(infos, 0);
     if (json_is_object(first) && get_string(first, "name", "container.network_infos[0].name", false, &name, err) < 0)
       return err->code;
-    if (!name || !*name)
-      return berth_error_set(err, BERTH_EINVAL, "container.network_infos[0].name: required with network USER");
+    /* A docker network's own name, never a mode: "container:<x>" would
+     * join another container's namespace, "host" the node's. */
+    static const char *const modes[] = {"host", "bridge", "none", "default", NULL};
+    bool valid = name && isalnum((unsigned char)name[0]) && strlen(name) <= 128;
+    for (const char *ch = name; valid && *ch; ch++)
+      valid = isalnum((unsigned char)*ch) || *ch == '_' || *ch == '.' || *ch == '-';
+    for (const char *const *m = modes; valid && *m; m++) valid = strcmp(name, *m) != 0;
+    if (!valid)
+      return berth_error_set(err, BERTH_EINVAL,
+                             "container.network_infos[0].name: '%.80s' is not a user network name (network USER)",
+                             name ? name : "");
     spec->network_name = berth_strdup(name);
   }
   if (get_array(docker, "port_mappings", "container.docker.port_mappings", &ports, err) < 0) return err->code;

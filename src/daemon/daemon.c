@@ -119,9 +119,12 @@ static int read_token(daemon_state *d, berth_error *err) {
   if (!d->flags->token_file) return 0;
   FILE *f = fopen(d->flags->token_file, "re");
   if (!f) return berth_error_errno(err, errno, "--token_file: open '%s'", d->flags->token_file);
-  char buf[512];
+  char buf[4097];
   size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+  bool more = fgetc(f) != EOF;
   fclose(f);
+  /* A token cut short would let in whoever knows its prefix. */
+  if (more) return berth_error_set(err, BERTH_EINVAL, "--token_file: '%s' is longer than 4096 bytes", d->flags->token_file);
   buf[n] = '\0';
   while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) buf[--n] = '\0';
   if (n == 0) return berth_error_set(err, BERTH_EINVAL, "--token_file: '%s' is empty", d->flags->token_file);

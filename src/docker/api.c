@@ -231,6 +231,7 @@ berth_docker_req *berth_docker_container_list(berth_docker *d, const char *label
 
 typedef struct logs_call {
   berth_demux demux;
+  void (*attached)(void *data);
   berth_docker_output_cb out;
   berth_docker_result_cb cb;
   void *data;
@@ -266,15 +267,36 @@ static void logs_done_cb(int status, const char *body, size_t len, const berth_e
   call->cb(rc, rc ? &err : NULL, call->data);
 }
 
-berth_docker_req *berth_docker_container_logs(berth_docker *d, const char *id, int follow,
-                                              berth_docker_output_cb out, berth_docker_result_cb done, void *data) {
-  cleanup_free char *path = berth_asprintf("/containers/%s/logs?follow=%d&stdout=1&stderr=1", id, follow ? 1 : 0);
+/* The logs and attach streams share the demultiplexing reader. */
+static berth_docker_req *output_stream(berth_docker *d, const char *method, const char *path,
+                                       berth_docker_output_cb out, berth_docker_result_cb done, void *data) {
   logs_call *call = berth_calloc(1, sizeof(*call));
   call->out = out;
   call->cb = done;
   call->data = data;
   berth_demux_init(&call->demux, logs_frame_cb, call);
-  berth_docker_req *req = berth_docker_request(d, "GET", path, NULL, 0, 0, logs_chunk_cb, logs_done_cb, call);
+  berth_docker_req *req = berth_docker_request(d, method, path, NULL, 0, 0, logs_chunk_cb, logs_done_cb, call);
   berth_docker_req_set_release(req, free);
   return req;
+}
+
+static void attach_headers_cb(void *data) {
+  logs_call *call = data;
+  call->attached(call->data);
+}
+
+berth_docker_req *berth_docker_container_attach(berth_docker *d, const char *id, berth_docker_output_cb out,
+                                                void (*attached)(void *data), berth_docker_result_cb done,
+                                                void *data) {
+  cleanup_free char *path = berth_asprintf("/containers/%s/attach?stream=1&stdout=1&stderr=1", id);
+  berth_docker_req *req = output_stream(d, "POST", path, out, done, data);
+  berth_docker_req_set_headers_cb(req, attach_headers_cb);
+  ((logs_call *)berth_docker_req_data(req))->attached = attached;
+  return req;
+}
+
+berth_docker_req *berth_docker_container_logs(berth_docker *d, const char *id, int follow,
+                                              berth_docker_output_cb out, berth_docker_result_cb done, void *data) {
+  cleanup_free char *path = berth_asprintf("/containers/%s/logs?follow=%d&stdout=1&stderr=1", id, follow ? 1 : 0);
+  return output_stream(d, "GET", path, out, done, data);
 }

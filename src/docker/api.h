@@ -60,6 +60,14 @@ berth_docker_req *berth_docker_container_list(berth_docker *d, const char *label
 berth_docker_req *berth_docker_container_logs(berth_docker *d, const char *id, int follow,
                                               berth_docker_output_cb out, berth_docker_result_cb done, void *data);
 
+/* POST /attach?stream=1: the container's output from now on, raw and
+ * demultiplexed, until its streams close (after the last byte, when it
+ * stops).  attached runs (inside a curl callback) once dockerd holds the
+ * stream: a container started after that loses nothing. */
+berth_docker_req *berth_docker_container_attach(berth_docker *d, const char *id, berth_docker_output_cb out,
+                                                void (*attached)(void *data), berth_docker_result_cb done,
+                                                void *data);
+
 /* Splits an image reference into repository and tag-or-digest for pulls
  * ("reg:5000/a/b:t" → "reg:5000/a/b", "t"; no tag → "latest"). */
 void berth_docker_split_ref(const char *ref, char **repo, char **tag);

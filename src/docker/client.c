@@ -26,6 +26,8 @@ struct berth_docker_req {
   berth_docker_done_cb done;
   void *data;
   void (*release)(void *data);
+  void (*headers_cb)(void *data);
+  bool headers_done;
   berth_docker_req *next, *prev; /* in-flight list */
 };
 
@@ -96,6 +98,22 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
     return n;
   }
   append(req, ptr, n);
+  return n;
+}
+
+static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
+  berth_docker_req *req = userdata;
+  size_t n = size * nmemb;
+  if (req->cancelled) return 0;
+  bool blank = (n == 2 && ptr[0] == '\r' && ptr[1] == '\n') || (n == 1 && ptr[0] == '\n');
+  if (blank && req->headers_cb && !req->headers_done) {
+    long status = 0;
+    curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 200 && status < 300) {
+      req->headers_done = true;
+      req->headers_cb(req->data);
+    }
+  }
   return n;
 }
 
@@ -287,6 +305,8 @@ berth_docker_req *berth_docker_request(berth_docker *docker, const char *method,
   curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
   curl_easy_setopt(e, CURLOPT_PRIVATE, req);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
@@ -317,6 +337,10 @@ berth_docker_req *berth_docker_request(berth_docker *docker, const char *method,
 void berth_docker_req_set_release(berth_docker_req *req, void (*release)(void *data)) {
   req->release = release;
 }
+
+void *berth_docker_req_data(const berth_docker_req *req) { return req->data; }
+
+void berth_docker_req_set_headers_cb(berth_docker_req *req, void (*headers)(void *data)) { req->headers_cb = headers; }
 
 void berth_docker_cancel(berth_docker_req *req) {
   if (!req || req->cancelled) return;

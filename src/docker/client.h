@@ -63,6 +63,14 @@ void berth_docker_cancel(berth_docker_req *req);
  * above keep per-request state without caring how it ended. */
 void berth_docker_req_set_release(berth_docker_req *req, void (*release)(void *data));
 
+/* Called once when a 2xx answer's headers are complete, before any body:
+ * for hijacked streams (attach) that is when dockerd is ready.  Runs inside
+ * a curl callback, so it must not start or cancel requests itself. */
+void berth_docker_req_set_headers_cb(berth_docker_req *req, void (*headers)(void *data));
+
+/* The data pointer given to berth_docker_request. */
+void *berth_docker_req_data(const berth_docker_req *req);
+
 /* Number of requests in flight (for metrics and tests). */
 size_t berth_docker_inflight(const berth_docker *docker);
 

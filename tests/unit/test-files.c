@@ -1,5 +1,5 @@
-/* Unit tests for api/files: berth_files_resolve keeps every files-API path
- * inside its sandbox. */
+/* Unit tests for api/files: berth_files_open keeps every files-API path
+ * inside its sandbox and follows no symlink. */
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
@@ -84,29 +84,33 @@ static int teardown(void **state) {
   return rc;
 }
 
+/* The opened fd is the very file (device and inode) at rel_want. */
 static void resolves_to(const fixture *fx, const char *path, const char *rel_want) {
-  char *out = NULL;
+  int fd = -1;
   berth_error err = {0};
-  int rc = berth_files_resolve(fx->work, path, &out, &err);
+  int rc = berth_files_open(fx->work, path, &fd, &err);
   if (rc != 0) fail_msg("'%s' refused: %s", path, err.msg);
   char *want_path = pathf(fx, rel_want);
-  char want[PATH_MAX];
-  if (!realpath(want_path, want)) fail_msg("realpath %s", want_path);
-  assert_string_equal(out, want);
+  struct stat got, want;
+  must(fstat(fd, &got), "fstat");
+  must(lstat(want_path, &want), want_path);
+  assert_int_equal(got.st_ino, want.st_ino);
+  assert_int_equal(got.st_dev, want.st_dev);
   free(want_path);
-  free(out);
+  close(fd);
 }
 
 static void refused(const fixture *fx, const char *path, int code) {
-  char *out = NULL;
+  int fd = -1;
   berth_error err = {0};
-  int rc = berth_files_resolve(fx->work, path, &out, &err);
+  int rc = berth_files_open(fx->work, path, &fd, &err);
   if (rc == 0) {
-    fail_msg("'%s' resolved to %s", path ? path : "(null)", out);
+    close(fd);
+    fail_msg("'%s' was opened", path ? path : "(null)");
   }
   if (rc != code) fail_msg("'%s': code %d (%s), want %d", path ? path : "(null)", rc, err.msg, code);
   assert_int_equal(err.code, code);
-  assert_null(out);
+  assert_int_equal(fd, -1);
   int status = berth_code_http_status(rc);
   assert_true(status == 400 || status == 404);
 }
@@ -127,9 +131,19 @@ static void sandbox_itself_resolves(void **state) {
   resolves_to(fx, "/sandboxes/web-1/sub", "sandboxes/web-1/sub");
 }
 
-static void symlink_inside_sandbox_resolves(void **state) {
+static void symlink_inside_sandbox_is_not_followed(void **state) {
   fixture *fx = *state;
-  resolves_to(fx, "/sandboxes/web-1/inside", "sandboxes/web-1/sub/file");
+  /* Even one that stays inside: the task could swap its target later. */
+  refused(fx, "/sandboxes/web-1/inside", BERTH_ENOENT);
+}
+
+static void fifo_opens_without_blocking(void **state) {
+  fixture *fx = *state;
+  char *p = pathf(fx, "sandboxes/web-1/pipe");
+  must(mkfifo(p, 0644), p);
+  free(p);
+  /* No writer: a blocking open would hang here (and berthd's loop). */
+  resolves_to(fx, "/sandboxes/web-1/pipe", "sandboxes/web-1/pipe");
 }
 
 static void dotdot_refused(void **state) {
@@ -172,6 +186,7 @@ static void symlink_out_of_sandbox_refused(void **state) {
   refused(fx, "/sandboxes/web-1/up", BERTH_ENOENT);
   refused(fx, "/sandboxes/web-1/up/web/stdout", BERTH_ENOENT);
   refused(fx, "/sandboxes/web-1/up/../secret", BERTH_EINVAL);
+  refused(fx, "/sandboxes/web-1/up/web-1/stdout", BERTH_ENOENT);
 }
 
 static void symlink_into_neighbour_with_shared_prefix_refused(void **state) {
@@ -193,7 +208,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(normal_file_resolves, setup, teardown),
       cmocka_unit_test_setup_teardown(sandbox_itself_resolves, setup, teardown),
-      cmocka_unit_test_setup_teardown(symlink_inside_sandbox_resolves, setup, teardown),
+      cmocka_unit_test_setup_teardown(symlink_inside_sandbox_is_not_followed, setup, teardown),
+      cmocka_unit_test_setup_teardown(fifo_opens_without_blocking, setup, teardown),
       cmocka_unit_test_setup_teardown(dotdot_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(bad_id_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(path_outside_sandboxes_refused, setup, teardown),
