@@ -44,11 +44,19 @@ void berth_api_set_ready(berth_api *api) {
   api->n_deferred = 0;
 }
 
+void berth_api_abandon(berth_http_request *req, void *data) {
+  berth_api *api = data;
+  berth_cz_forget(api->cz, req);
+  for (size_t i = 0; i < api->n_deferred; i++)
+    if (api->deferred[i] == req) api->deferred[i] = api->deferred[--api->n_deferred];
+}
+
 void berth_api_handle(berth_http_request *req, void *data) {
   berth_api *api = data;
   if (!api->ready) {
     api->deferred = berth_realloc(api->deferred, (api->n_deferred + 1) * sizeof(*api->deferred));
     api->deferred[api->n_deferred++] = req;
+    berth_http_mark_abandonable(req);
     return;
   }
   const char *method = berth_http_method(req);

@@ -27,6 +27,9 @@ void berth_api_set_ready(berth_api *api);
 /* The server's handler; data is a berth_api. */
 void berth_api_handle(berth_http_request *req, void *data);
 
+/* The server's abandon callback: forgets req everywhere. */
+void berth_api_abandon(berth_http_request *req, void *data);
+
 /* POST /api/v1 */
 void berth_api_call(berth_api *api, berth_http_request *req);
 

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <poll.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdbool.h>
@@ -19,6 +20,8 @@
 /* A client that sends nothing for this long is dropped (slowloris). */
 #define CONNECTION_TIMEOUT_SECS 30
 #define CONNECTION_LIMIT 1024
+/* How often unanswered requests are checked for clients that left. */
+#define HANGUP_CHECK_MS 1000
 
 typedef struct listener {
   berth_http_server *server;
@@ -41,6 +44,10 @@ struct berth_http_server {
   uv_mutex_t lock;
   berth_http_request *queue_head, *queue_tail; /* guarded by lock */
   berth_http_request *pending;                 /* loop thread only */
+  size_t n_pending;
+  uv_timer_t hangup_timer;
+  berth_http_abandon_cb abandon;
+  int open_handles;
 };
 
 struct berth_http_request {
@@ -55,6 +62,7 @@ struct berth_http_request {
   bool too_big;
   bool authorized;
   bool dispatched;
+  bool abandonable; /* loop thread only */
   /* Set by the loop thread under the lock; taken by MHD's thread. */
   int status;
   struct MHD_Response *response;
@@ -73,6 +81,8 @@ const char *berth_http_query(const berth_http_request *req, const char *key) {
 }
 
 static void pending_remove(berth_http_server *s, berth_http_request *req) {
+  if (!req->pending_prev && s->pending != req) return; /* not pending */
+  s->n_pending--;
   if (req->pending_prev) req->pending_prev->pending_next = req->pending_next;
   else if (s->pending == req) s->pending = req->pending_next;
   if (req->pending_next) req->pending_next->pending_prev = req->pending_prev;
@@ -146,6 +156,7 @@ static void async_cb(uv_async_t *handle) {
     req->pending_next = s->pending;
     if (s->pending) s->pending->pending_prev = req;
     s->pending = req;
+    s->n_pending++;
     if (!req->authorized) {
       berth_http_respond_error(req, 401, "missing or wrong bearer token");
     } else if (req->too_big) {
@@ -157,6 +168,32 @@ static void async_cb(uv_async_t *handle) {
     }
     req = next;
   }
+}
+
+/* One poll(2) over every unanswered request's socket: a peer that hung up
+ * shows POLLRDHUP/POLLHUP while its request waits (it sent everything). */
+static void hangup_check_cb(uv_timer_t *timer) {
+  berth_http_server *s = timer->data;
+  size_t n = s->n_pending, i = 0;
+  if (n == 0 || !s->abandon) return;
+  struct pollfd *fds = berth_calloc(n, sizeof(*fds));
+  berth_http_request **reqs = berth_calloc(n, sizeof(*reqs));
+  for (berth_http_request *r = s->pending; r && i < n; r = r->pending_next) {
+    if (!r->abandonable) continue;
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!info) continue;
+    fds[i] = (struct pollfd){.fd = info->connect_fd, .events = POLLRDHUP};
+    reqs[i++] = r;
+  }
+  if (poll(fds, i, 0) > 0) {
+    for (size_t k = 0; k < i; k++) {
+      if (!(fds[k].revents & (POLLRDHUP | POLLHUP | POLLERR))) continue;
+      s->abandon(reqs[k], s->data);
+      berth_http_respond_error(reqs[k], 499, "client went away");
+    }
+  }
+  free(fds);
+  free(reqs);
 }
 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -315,6 +352,9 @@ berth_http_server *berth_http_server_new(uv_loop_t *loop, berth_http_handler han
   uv_mutex_init(&s->lock);
   uv_async_init(loop, &s->async, async_cb);
   s->async.data = s;
+  uv_timer_init(loop, &s->hangup_timer);
+  s->hangup_timer.data = s;
+  uv_timer_start(&s->hangup_timer, hangup_check_cb, HANGUP_CHECK_MS, HANGUP_CHECK_MS);
   return s;
 }
 
@@ -353,9 +393,14 @@ int berth_http_server_listen(berth_http_server *server, const char *spec, const 
 
 static void server_closed_cb(uv_handle_t *handle) {
   berth_http_server *server = handle->data;
+  if (--server->open_handles > 0) return;
   uv_mutex_destroy(&server->lock);
   free(server);
 }
+
+void berth_http_mark_abandonable(berth_http_request *req) { req->abandonable = true; }
+
+void berth_http_server_on_abandon(berth_http_server *server, berth_http_abandon_cb cb) { server->abandon = cb; }
 
 void berth_http_server_free(berth_http_server *server) {
   if (!server) return;
@@ -379,5 +424,7 @@ void berth_http_server_free(berth_http_server *server) {
     free(l->unix_path);
     free(l);
   }
+  server->open_handles = 2;
   uv_close((uv_handle_t *)&server->async, server_closed_cb);
+  uv_close((uv_handle_t *)&server->hangup_timer, server_closed_cb);
 }

@@ -27,6 +27,16 @@ berth_http_server *berth_http_server_new(uv_loop_t *loop, berth_http_handler han
 int berth_http_server_listen(berth_http_server *server, const char *spec, const char *token,
                              const char *socket_group, berth_error *err);
 
+/* Called when the client of an unanswered request has gone away; the
+ * owner must drop every reference to req before returning (the server
+ * then answers it, to free the connection).  Without this, a WAIT whose
+ * client left would hold its connection until the container ends. */
+typedef void (*berth_http_abandon_cb)(berth_http_request *req, void *data);
+/* Only requests marked so are checked: those whose owner can forget them
+ * (long polls), not ones a callback will answer in a moment. */
+void berth_http_mark_abandonable(berth_http_request *req);
+void berth_http_server_on_abandon(berth_http_server *server, berth_http_abandon_cb cb);
+
 /* Stops every listener; suspended requests are dropped. */
 void berth_http_server_free(berth_http_server *server);
 

@@ -737,6 +737,21 @@ int berth_cz_kill(berth_containerizer *cz, const char *id, int sig, berth_cz_don
   return 0;
 }
 
+void berth_cz_forget(berth_containerizer *cz, void *data) {
+  for (container *c = cz->containers; c; c = c->next) {
+    if (c->launch_data == data) c->launch_cb = NULL;
+    for (waiter **w = &c->waiters; *w;) {
+      if ((*w)->data != data) {
+        w = &(*w)->next;
+        continue;
+      }
+      waiter *gone = *w;
+      *w = gone->next;
+      free(gone);
+    }
+  }
+}
+
 int berth_cz_wait(berth_containerizer *cz, const char *id, berth_cz_wait_cb cb, void *data, berth_error *err) {
   container *c = lookup(cz, id, err);
   if (!c) return err->code;

@@ -79,6 +79,10 @@ int berth_cz_remove(berth_containerizer *cz, const char *id, berth_cz_done_cb cb
  * docker's answer. */
 int berth_cz_update(berth_containerizer *cz, json_t *update, berth_cz_done_cb cb, void *data, berth_error *err);
 
+/* Drops every callback registered with this data pointer (a caller that
+ * went away): waiters are removed, a pending launch goes on unreported. */
+void berth_cz_forget(berth_containerizer *cz, void *data);
+
 /* The GET_CONTAINERS list with usage read from each running container's
  * cgroup (new reference). */
 json_t *berth_cz_containers(berth_containerizer *cz);

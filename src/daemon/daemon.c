@@ -174,6 +174,7 @@ static int start(daemon_state *d, berth_error *err) {
   json_object_set_new(d->api.flags, "agent_id", json_string(d->agent_id));
 
   d->http = berth_http_server_new(d->loop, berth_api_handle, &d->api);
+  berth_http_server_on_abandon(d->http, berth_api_abandon);
   for (char **l = f->listen; l && *l; l++)
     if (berth_http_server_listen(d->http, *l, d->token, f->socket_group, err) < 0) return err->code;
 
