@@ -27,10 +27,14 @@ PACKAGES=(
   meson ninja-build gcc libc6-dev pkg-config
   python3-pytest python3-pytest-timeout python3-requests
   git ca-certificates iproute2 curl procps util-linux
+  clang libclang-rt-14-dev llvm valgrind
 )
 # libc6-dev: only a Recommends of gcc, which --no-install-recommends drops.
 # curl: health checks of dockerd/registry/berthd here and in demo.sh.
 # procps: pgrep/pkill. python3-pytest-timeout: test.sh bounds each test.
+# clang + libclang-rt-14-dev (libFuzzer, ASan/UBSan runtimes): scripts/fuzz.sh;
+# llvm: llvm-symbolizer, so sanitizer reports name files and lines.
+# valgrind: test.sh runs the unit tests under it.
 
 step() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
