@@ -261,7 +261,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
   *con_cls = NULL;
 }
 
-static void mhd_log_cb(void *cls, const char *fmt, va_list ap) {
+__attribute__((format(printf, 2, 0))) static void mhd_log_cb(void *cls, const char *fmt, va_list ap) {
   char line[512];
   vsnprintf(line, sizeof(line), fmt, ap);
   size_t n = strlen(line);

@@ -68,6 +68,8 @@ typedef struct container {
   uint64_t drain_mark; /* bytes written at the last drain check */
   double follow_opened_at;
   bool live_attach; /* output comes from an attach made before start */
+  bool attach_eof_clean;
+  double attach_ended_at;
   bool final_read_needed, final_read_done;
   bool exited, exit_inspected, logs_ended;
   int exit_code;

@@ -34,6 +34,9 @@
 /* How much earlier than docker's FinishedAt a follow stream must have been
  * opened to count as live (same host clock; covers request latency). */
 #define FOLLOW_MARGIN_SECS 0.05
+/* After an attach stream ends, how long /wait gets to report the exit
+ * before capture continues from docker's log. */
+#define ATTACH_SETTLE_MS 300
 /* Delay before re-arming a watcher that ended while the container runs
  * (dockerd restarting, a dropped connection). */
 #define REARM_DELAY_MS 1000
@@ -338,6 +341,12 @@ static void exit_inspect_cb(int rc, json_t *answer, const berth_error *err, void
      * only after the last byte; one opened at or after it is a snapshot. */
     c->final_read_needed =
         !c->live_attach && (finished <= 0 || c->follow_opened_at > finished - FOLLOW_MARGIN_SECS);
+    /* The attach ended cleanly at the stop: it carried everything. */
+    if (!c->logs_ended && !c->logs_req && c->attach_eof_clean && finished > 0 &&
+        c->attach_ended_at >= finished - FOLLOW_MARGIN_SECS) {
+      c->logs_ended = true;
+      c->final_read_needed = false;
+    }
   } else {
     c->final_read_needed = true;
     log_warn("container %s: inspect after exit: %s", c->id, err->msg);
@@ -448,16 +457,25 @@ static void attach_done_cb(int rc, const berth_error *err, void *data) {
     start_now(c);
     return;
   }
-  if (rc == 0) {
-    c->logs_ended = true; /* the container's streams closed: all is here */
-    uv_timer_stop(&c->timer);
-    maybe_finish(c);
+  if (rc < 0) log_warn("container %s: attach stream: %s", c->id, err->msg);
+  c->live_attach = false; /* from here on, the rest comes from docker's log */
+  if (c->exit_inspected) {
+    /* A clean end after the exit is the end of the output. */
+    if (rc == 0) {
+      c->logs_ended = true;
+      maybe_finish(c);
+    } else {
+      read_rest(c);
+    }
     return;
   }
-  log_warn("container %s: attach stream: %s; reading docker's log from where it broke", c->id, err->msg);
-  c->live_attach = false;
-  if (c->exited) read_rest(c);
-  else uv_timer_start(&c->timer, rearm_cb, REARM_DELAY_MS, 0);
+  /* An attach reads like a body that lasts until the connection closes, so
+   * a clean end may be the container stopping or dockerd going away.  If
+   * /wait reports the exit first, exit_inspect_cb tells which by time;
+   * otherwise capture goes on from docker's log, skipping what is here. */
+  c->attach_eof_clean = rc == 0;
+  c->attach_ended_at = now_secs();
+  if (!uv_is_active((uv_handle_t *)&c->timer)) uv_timer_start(&c->timer, rearm_cb, ATTACH_SETTLE_MS, 0);
 }
 
 static void create_cb(int rc, json_t *answer, const berth_error *err, void *data) {
