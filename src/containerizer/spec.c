@@ -30,17 +30,21 @@ static bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' 
  * joined by '.', '_', "__" or runs of '-' (distribution/reference). */
 static bool path_component_valid(const char *s, size_t n) {
   if (n == 0 || !is_lower_alnum(s[0]) || !is_lower_alnum(s[n - 1])) return false;
-  for (size_t i = 0; i < n; i++) {
-    if (is_lower_alnum(s[i])) continue;
-    if (s[i] == '.' || s[i] == '_') {
-      size_t run = 1;
-      while (i + run < n && s[i + run] == s[i]) run++;
-      if ((s[i] == '.' && run > 1) || (s[i] == '_' && run > 2)) return false;
-      i += run - 1;
+  for (size_t i = 0; i < n;) {
+    if (is_lower_alnum(s[i])) {
+      i++;
       continue;
     }
-    if (s[i] == '-') continue;
-    return false;
+    /* One separator between alphanumerics: ".", "_", "__" or a run of
+     * '-' -- never a mix such as ".-" or "._". */
+    size_t run = 1;
+    while (i + run < n && !is_lower_alnum(s[i + run])) run++;
+    bool dashes = true;
+    for (size_t k = 0; k < run; k++) dashes &= s[i + k] == '-';
+    bool ok = dashes || (run == 1 && (s[i] == '.' || s[i] == '_')) ||
+              (run == 2 && s[i] == '_' && s[i + 1] == '_');
+    if (!ok) return false;
+    i += run;
   }
   return true;
 }
@@ -110,6 +114,7 @@ int berth_image_ref_validate(const char *ref, berth_error *err) {
     }
   }
   if (p >= end) goto bad; /* a registry, tag or digest with no repository */
+  if (end - ref > 255) goto bad; /* distribution's limit on a name */
   while (p < end) {
     const char *s = memchr(p, '/', (size_t)(end - p));
     size_t clen = s ? (size_t)(s - p) : (size_t)(end - p);
@@ -477,6 +482,12 @@ static int parse_container(json_t *container, const berth_launch_policy *policy,
   if (type && strcmp(type, "DOCKER"))
     return berth_error_set(err, BERTH_EINVAL, "container.type: '%.40s' is not supported (only DOCKER)", type);
   if (get_string(container, "hostname", "container.hostname", false, &hostname, err) < 0) return err->code;
+  /* The kernel takes at most 64 bytes; RFC 1123 labels are safer still. */
+  bool host_ok = !hostname || (*hostname && strlen(hostname) <= 63 && isalnum((unsigned char)hostname[0]));
+  for (const char *ch = hostname; host_ok && ch && *ch; ch++) host_ok = isalnum((unsigned char)*ch) || *ch == '-' || *ch == '.';
+  if (!host_ok)
+    return berth_error_set(err, BERTH_EINVAL,
+                           "container.hostname: '%.80s' must be 1-63 letters, digits, '-' or '.'", hostname);
   if (hostname) spec->hostname = berth_strdup(hostname);
   if (get_object(container, "docker", "container.docker", &docker, err) < 0) return err->code;
   if (!docker) return berth_error_set(err, BERTH_EINVAL, "container.docker: required");

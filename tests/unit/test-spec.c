@@ -241,6 +241,37 @@ static void image_ref_malformed_digest_refused(void **state) {
   image_bad("busybox@sha 256:" HEX64);
 }
 
+/* Docker's grammar: one separator between alphanumerics (".", "_", "__"
+ * or dashes, never a mix), and at most 255 characters of name. */
+static void image_ref_mixed_separators_and_long_names_refused(void **state) {
+  (void)state;
+  image_bad("a.-b");
+  image_bad("a._b");
+  image_bad("a-_b");
+  image_bad("a___b");
+  image_ok("a--b");
+  image_ok("a__b");
+  char name[300];
+  memset(name, 'a', 256);
+  name[256] = '\0';
+  image_bad(name);
+  name[255] = '\0';
+  image_ok(name);
+}
+
+static void hostname_must_be_a_host_name(void **state) {
+  (void)state;
+  refused(launch_with("'container': {'type': 'DOCKER', 'hostname': 'a b', 'docker': {'image': 'busybox:local'}}"),
+          "container.hostname");
+  char long_host[400];
+  snprintf(long_host, sizeof(long_host),
+           "'container': {'type': 'DOCKER', 'hostname': '%064d', 'docker': {'image': 'busybox:local'}}", 0);
+  refused(launch_with(long_host), "container.hostname");
+  accepted(launch_with("'container': {'type': 'DOCKER', 'hostname': 'web-1.local', 'docker': {'image': 'busybox:local'}}"),
+           &spec);
+  assert_string_equal(spec.hostname, "web-1.local");
+}
+
 /* ---- LAUNCH_CONTAINER: the success path ---- */
 
 static void parse_minimal_launch(void **state) {
@@ -922,6 +953,8 @@ int main(void) {
       cmocka_unit_test_teardown(image_ref_registry_with_trailing_slash_refused, free_spec),
       cmocka_unit_test_teardown(image_ref_without_repository_refused, free_spec),
       cmocka_unit_test_teardown(image_ref_malformed_digest_refused, free_spec),
+      cmocka_unit_test_teardown(image_ref_mixed_separators_and_long_names_refused, free_spec),
+      cmocka_unit_test_teardown(hostname_must_be_a_host_name, free_spec),
       cmocka_unit_test_teardown(parse_minimal_launch, free_spec),
       cmocka_unit_test_teardown(parse_full_launch_decodes_every_field, free_spec),
       cmocka_unit_test_teardown(parse_limits_inf_is_unlimited, free_spec),
