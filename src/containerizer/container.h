@@ -102,7 +102,6 @@ struct berth_containerizer {
   container *containers;
   size_t count;
   /* recovery (recovery.c) */
-  bool recovered;
   berth_cz_done_cb recovered_cb;
   void *recovered_data;
   uv_timer_t recover_timer;

@@ -205,7 +205,6 @@ static void list_cb(int rc, json_t *answer, const berth_error *err, void *data) 
   }
   orphans = sweep_entries(cz, answer, true);
   log_info("recovery: %zu containers reconciled, %zu orphans", restored, orphans);
-  cz->recovered = true;
   uv_timer_start(&cz->recover_timer, sweep_cb, SWEEP_INTERVAL_MS, 0);
   finish_recovery(cz, 0, NULL);
 }

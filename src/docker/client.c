@@ -45,7 +45,6 @@ struct berth_docker {
   char *socket_path;
   char version[16];
   berth_docker_req *inflight;
-  size_t count;
   bool closing;
   int open_handles;
 };
@@ -55,7 +54,6 @@ static void list_remove(berth_docker *docker, berth_docker_req *req) {
   else docker->inflight = req->next;
   if (req->next) req->next->prev = req->prev;
   req->next = req->prev = NULL;
-  docker->count--;
 }
 
 static void req_free(berth_docker_req *req) {
@@ -283,10 +281,6 @@ void berth_docker_set_version(berth_docker *docker, const char *version) {
   snprintf(docker->version, sizeof(docker->version), "%s", version);
 }
 
-const char *berth_docker_version(const berth_docker *docker) { return docker->version; }
-
-size_t berth_docker_inflight(const berth_docker *docker) { return docker->count; }
-
 berth_docker_req *berth_docker_request(berth_docker *docker, const char *method, const char *path,
                                        json_t *body, long timeout_ms, int unversioned,
                                        berth_docker_chunk_cb chunk, berth_docker_done_cb done,
@@ -329,7 +323,6 @@ berth_docker_req *berth_docker_request(berth_docker *docker, const char *method,
   req->next = docker->inflight;
   if (docker->inflight) docker->inflight->prev = req;
   docker->inflight = req;
-  docker->count++;
   curl_multi_add_handle(docker->multi, e);
   return req;
 }

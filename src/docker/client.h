@@ -43,7 +43,6 @@ void berth_docker_free(berth_docker *docker);
 
 /* Sets the API version used as path prefix ("1.41"). */
 void berth_docker_set_version(berth_docker *docker, const char *version);
-const char *berth_docker_version(const berth_docker *docker);
 
 /* Starts a request.  path is relative to the API root ("/containers/json");
  * it is sent with the negotiated "/v1.xx" prefix unless unversioned is set.
@@ -71,7 +70,5 @@ void berth_docker_req_set_headers_cb(berth_docker_req *req, void (*headers)(void
 /* The data pointer given to berth_docker_request. */
 void *berth_docker_req_data(const berth_docker_req *req);
 
-/* Number of requests in flight (for metrics and tests). */
-size_t berth_docker_inflight(const berth_docker *docker);
 
 #endif
