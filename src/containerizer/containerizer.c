@@ -598,12 +598,6 @@ static void enter_fetching(container *c) {
   enter_pulling(c);
 }
 
-static bool under_prefix(const char *path, const char *prefix) {
-  size_t n = strlen(prefix);
-  while (n > 1 && prefix[n - 1] == '/') n--;
-  return !strncmp(path, prefix, n) && (path[n] == '\0' || path[n] == '/' || (n == 1 && prefix[0] == '/'));
-}
-
 /* The spec checked host paths as strings; docker follows symlinks, so each
  * is resolved here and the resolved path must still be under an allowed
  * prefix (itself resolved).  Docker then mounts the resolved path.  A
@@ -617,7 +611,7 @@ static int resolve_host_volumes(berth_containerizer *cz, berth_launch_spec *spec
     bool allowed = false;
     for (const char *const *p = cz->config.allowed_host_paths; p && *p && !allowed; p++) {
       char real_prefix[PATH_MAX];
-      allowed = under_prefix(real, realpath(*p, real_prefix) ? real_prefix : *p);
+      allowed = berth_path_under(real, realpath(*p, real_prefix) ? real_prefix : *p);
     }
     if (!allowed)
       return berth_error_set(err, BERTH_EINVAL,

@@ -213,7 +213,7 @@ static bool path_has_dotdot(const char *path) {
   return false;
 }
 
-static bool path_under(const char *path, const char *prefix) {
+bool berth_path_under(const char *path, const char *prefix) {
   size_t n = strlen(prefix);
   while (n > 1 && prefix[n - 1] == '/') n--;
   if (strncmp(path, prefix, n) != 0) return false;
@@ -386,7 +386,7 @@ static int parse_volumes(json_t *container, const berth_launch_policy *policy, b
     if (mode && strcmp(mode, "RW") && strcmp(mode, "RO"))
       return berth_error_set(err, BERTH_EINVAL, "container.volumes[%zu].mode: must be RW or RO", i);
     bool allowed = false;
-    for (const char *const *p = policy->allowed_host_paths; p && *p && !allowed; p++) allowed = path_under(host, *p);
+    for (const char *const *p = policy->allowed_host_paths; p && *p && !allowed; p++) allowed = berth_path_under(host, *p);
     if (!allowed)
       return berth_error_set(err, BERTH_EINVAL,
                              "container.volumes[%zu].host_path: '%.200s' is not under --allowed_host_paths", i, host);

@@ -93,6 +93,10 @@ typedef struct berth_launch_spec {
 /* True when id is a valid container id (API.md §1). */
 bool berth_container_id_valid(const char *id);
 
+/* True when path is prefix itself or below it ("/srv" covers "/srv/a",
+ * not "/srvx"); "/" covers every absolute path. */
+bool berth_path_under(const char *path, const char *prefix);
+
 /* Validates a docker image reference (registry[:port]/path[:tag][@digest]). */
 int berth_image_ref_validate(const char *ref, berth_error *err);
 
