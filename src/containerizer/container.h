@@ -108,6 +108,8 @@ struct berth_containerizer {
   uint64_t recover_backoff_ms;
   berth_docker_req *recover_req;
   berth_cz_metrics_data metrics;
+  size_t pending_work; /* sandbox removals on the thread pool */
+  bool closing, timer_closed;
 };
 
 void berth_cz_metrics_pull(berth_containerizer *cz, double ms);

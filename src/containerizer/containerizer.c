@@ -779,15 +779,53 @@ int berth_cz_wait(berth_containerizer *cz, const char *id, berth_cz_wait_cb cb, 
   return 0;
 }
 
-static void finish_remove(container *c) {
+/* A sandbox may hold any number of files: deleting it runs on libuv's
+ * thread pool, not the loop.  The work item keeps its own copies, since
+ * the containerizer may be freed (shutdown) before it ends. */
+typedef struct sandbox_removal {
+  uv_work_t work;
+  berth_containerizer *cz;
+  char *work_dir;
+  char id[BERTH_ID_MAX + 1];
   berth_error err;
-  berth_cz_done_cb cb = c->remove_cb;
-  void *data = c->remove_data;
-  if (berth_sandbox_remove(c->cz->config.work_dir, c->id, &err) < 0) log_warn("container %s: %s", c->id, err.msg);
-  if (berth_store_delete(c->cz->store, c->id, &err) < 0) log_error("container %s: %s", c->id, err.msg);
-  log_info("container %s: removed", c->id);
-  container_free(c);
-  cb(0, NULL, data);
+  int rc;
+} sandbox_removal;
+
+static void remove_sandbox_work(uv_work_t *work) {
+  sandbox_removal *r = work->data;
+  r->rc = berth_sandbox_remove(r->work_dir, r->id, &r->err);
+}
+
+static void free_cz(berth_containerizer *cz);
+
+static void sandbox_removed_cb(uv_work_t *work, int status) {
+  sandbox_removal *r = work->data;
+  berth_containerizer *cz = r->cz;
+  cz->pending_work--;
+  container *c = cz->closing ? NULL : find(cz, r->id);
+  if (c) {
+    berth_error err;
+    if (r->rc < 0) log_warn("container %s: %s", c->id, r->err.msg);
+    if (berth_store_delete(cz->store, c->id, &err) < 0) log_error("container %s: %s", c->id, err.msg);
+    log_info("container %s: removed", c->id);
+    berth_cz_done_cb cb = c->remove_cb;
+    void *data = c->remove_data;
+    container_free(c);
+    cb(0, NULL, data);
+  }
+  free(r->work_dir);
+  free(r);
+  if (cz->closing && cz->pending_work == 0 && cz->timer_closed) free_cz(cz);
+}
+
+static void finish_remove(container *c) {
+  sandbox_removal *r = berth_calloc(1, sizeof(*r));
+  r->cz = c->cz;
+  r->work_dir = berth_strdup(c->cz->config.work_dir);
+  snprintf(r->id, sizeof(r->id), "%s", c->id);
+  r->work.data = r;
+  c->cz->pending_work++;
+  uv_queue_work(c->cz->loop, &r->work, remove_sandbox_work, sandbox_removed_cb);
 }
 
 /* Every removal of a terminated container's docker container goes through
@@ -964,10 +1002,19 @@ berth_containerizer *berth_cz_new(uv_loop_t *loop, berth_docker *docker, berth_s
   return cz;
 }
 
-static void free_cz_cb(uv_handle_t *handle) { free(handle->data); }
+static void free_cz(berth_containerizer *cz) { free(cz); }
+
+/* The containerizer goes once its timer is closed and no sandbox removal
+ * is still running on the thread pool. */
+static void free_cz_cb(uv_handle_t *handle) {
+  berth_containerizer *cz = handle->data;
+  cz->timer_closed = true;
+  if (cz->pending_work == 0) free_cz(cz);
+}
 
 void berth_cz_free(berth_containerizer *cz) {
   if (!cz) return;
+  cz->closing = true;
   while (cz->containers) {
     container *c = cz->containers;
     while (c->waiters) {
