@@ -11,6 +11,7 @@ Environment:
   BERTH_TEST_LOG_DIR   where daemon logs are kept (default /tmp/berth-it-logs)
 """
 
+import http.client
 import os
 import secrets
 import shutil
@@ -80,34 +81,49 @@ class Berthd:
         return "unix:" + self.sock
 
     # -- lifecycle ---------------------------------------------------------
-    def start(self):
+    def spawn(self, env=None, header=""):
+        """Start the process, its output appended to the log."""
         if not os.access(BERTHD, os.X_OK):
             pytest.fail("berthd not built: %s is missing (set BERTH_BUILD_DIR)"
                         % BERTHD)
+        log = getattr(self, "_log", None)
+        if log is not None and not log.closed:
+            log.close()
         self._log = open(self.log_path, "ab")
-        self._log.write(("### %s\n" % " ".join([BERTHD] + self.flags)).encode())
+        self._log.write(("### %s%s\n" % (header, " ".join([BERTHD] + self.flags))).encode())
         self._log.flush()
         self.proc = subprocess.Popen(
             [BERTHD] + self.flags, stdin=subprocess.DEVNULL,
-            stdout=self._log, stderr=subprocess.STDOUT,
+            stdout=self._log, stderr=subprocess.STDOUT, env=env,
             start_new_session=True)
-        deadline = time.monotonic() + READY_TIMEOUT
+
+    def wait_ready(self, timeout=READY_TIMEOUT, ready=lambda status: status == 200):
+        """Until /health answers a status `ready` accepts; fails if berthd
+        exits or the time runs out."""
+        deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
                 raise AssertionError(
                     "berthd exited with %s during start-up; log:\n%s"
                     % (self.proc.returncode, self.log_tail()))
             try:
-                if self.client.health(timeout=2.0).status == 200:
+                if ready(self.client.health(timeout=2.0).status):
                     return self
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 pass
             if time.monotonic() > deadline:
-                self.stop()
                 raise AssertionError(
                     "berthd not healthy after %.0fs; log:\n%s"
-                    % (READY_TIMEOUT, self.log_tail()))
-            time.sleep(0.1)
+                    % (timeout, self.log_tail()))
+            time.sleep(0.05)
+
+    def start(self):
+        self.spawn()
+        try:
+            return self.wait_ready()
+        except AssertionError:
+            self.stop()
+            raise
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

@@ -150,59 +150,27 @@ class RecoveryBerthd(_conftest().Berthd):
     # -- lifecycle ----------------------------------------------------------
     def start(self, crash_at=None, ready_timeout=None):
         conftest = _conftest()
-        if not os.access(conftest.BERTHD, os.X_OK):
-            raise AssertionError("berthd not built: %s is missing" % conftest.BERTHD)
-        ready_timeout = ready_timeout or conftest.READY_TIMEOUT
         self.crash_at = crash_at
-        env = dict(os.environ)
-        env.pop("BERTH_CRASH_AT", None)
-        if crash_at:
-            env["BERTH_CRASH_AT"] = crash_at
-        if self._log is not None and not self._log.closed:
-            self._log.close()
-        self._log = open(self.log_path, "ab")
-        self._log.write(("### %s%s\n" % (
-            "BERTH_CRASH_AT=%s " % crash_at if crash_at else "",
-            " ".join([conftest.BERTHD] + self.flags))).encode())
-        self._log.flush()
-        self.proc = subprocess.Popen(
-            [conftest.BERTHD] + self.flags, stdin=subprocess.DEVNULL,
-            stdout=self._log, stderr=subprocess.STDOUT, env=env,
-            start_new_session=True)
+        self.spawn(env=self._env(crash_at),
+                   header="BERTH_CRASH_AT=%s " % crash_at if crash_at else "")
         self.starts += 1
-        deadline = time.monotonic() + ready_timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    "berthd exited with %s during start-up; log:\n%s"
-                    % (self.proc.returncode, self.log_tail()))
-            try:
-                if self.client.health(timeout=2.0).status == 200:
-                    return self
-            except (OSError, http.client.HTTPException):
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    "berthd not healthy %.0fs after start; log:\n%s"
-                    % (ready_timeout, self.log_tail()))
-            time.sleep(0.05)
+        return self.wait_ready(ready_timeout or conftest.READY_TIMEOUT)
 
     def start_serving(self, timeout=20.0):
         """Start and wait only until berthd answers at all (any status): for
         a start while dockerd is unreachable."""
-        conftest = _conftest()
+        self.spawn(env=self._env(None))
+        self.starts += 1
+        self.wait_ready(timeout, ready=lambda status: True)
+        return self.client.health(timeout=2.0)
+
+    @staticmethod
+    def _env(crash_at):
         env = dict(os.environ)
         env.pop("BERTH_CRASH_AT", None)
-        if self._log is not None and not self._log.closed:
-            self._log.close()
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [conftest.BERTHD] + self.flags, stdin=subprocess.DEVNULL,
-            stdout=self._log, stderr=subprocess.STDOUT, env=env,
-            start_new_session=True)
-        self.starts += 1
-        return poll(lambda: self.client.health(timeout=2.0), timeout,
-                    what="berthd answering /health")
+        if crash_at:
+            env["BERTH_CRASH_AT"] = crash_at
+        return env
 
     def restart(self, crash_at=None):
         """Start again, same flags, work dir, socket and agent id (without
