@@ -521,6 +521,8 @@ static void enter_mounting(container *c) {
       .sandbox_directory = cz->config.sandbox_directory,
       .volumes_dir = volumes_dir,
       .cgroups_enable_cfs = cz->config.cgroups_enable_cfs,
+      .runtime = cz->config.docker_runtime,
+      .dns = cz->config.default_dns,
   };
   char **devices = berth_gpu_devices(cz->config.gpus, c->gpus, c->n_gpus);
   ctx.devices = (const char *const *)devices;
@@ -631,7 +633,8 @@ int berth_cz_launch(berth_containerizer *cz, json_t *launch, berth_cz_done_cb cb
   if (find(cz, id)) return BERTH_LAUNCH_DUPLICATE;
   berth_launch_spec spec;
   if (berth_spec_parse(launch, &policy, &spec, err) < 0) return err->code;
-  if (resolve_host_volumes(cz, &spec, err) < 0) {
+  if (berth_params_check_runtime(&spec.params, cz->config.allowed_runtimes, err) < 0 ||
+      resolve_host_volumes(cz, &spec, err) < 0) {
     berth_spec_free(&spec);
     return err->code;
   }
