@@ -59,13 +59,14 @@ static int parse_int(const char *value, int base, int64_t *out, berth_error *err
 int berth_params_parse_size(const char *value, int64_t *out, berth_error *err) {
   const char *p = value;
   size_t digits = 0, dots = 0;
+  cleanup_free char *number = NULL; /* before any goto: cleanup runs at bad: too */
   while (isdigit((unsigned char)*p) || (*p == '.' && digits > 0 && isdigit((unsigned char)p[1]))) {
     if (*p == '.') dots++;
     else digits++;
     p++;
   }
   if (digits == 0 || dots > 1) goto bad;
-  cleanup_free char *number = berth_strndup(value, (size_t)(p - value));
+  number = berth_strndup(value, (size_t)(p - value));
   if (*p == ' ') p++;
   double mul = 1;
   const char *units = "kmgtp";
