@@ -655,6 +655,7 @@ int berth_cz_launch(berth_containerizer *cz, json_t *launch, berth_cz_done_cb cb
   berth_launch_spec spec;
   if (berth_spec_parse(launch, &policy, &spec, err) < 0) return err->code;
   if (berth_params_check_runtime(&spec.params, cz->config.allowed_runtimes, err) < 0 ||
+      berth_mapping_check_params(&spec, err) < 0 ||
       resolve_host_volumes(cz, &spec, err) < 0) {
     berth_spec_free(&spec);
     return err->code;

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "containerizer/mapping.h"
 #include "util/alloc.h"
 
 /* Bounds that keep every later step (and Docker) sane; far above any real
@@ -473,7 +472,10 @@ static int parse_parameters(json_t *docker, const berth_launch_policy *policy, b
     return berth_error_set(err, BERTH_EINVAL,
                            "container.docker.parameters: user '%.80s' contradicts command.user '%.80s'", user,
                            spec->user);
-  return berth_mapping_check_params(spec, err);
+  /* memory-swap against mem is checked at launch (berth_mapping_check_params),
+   * not here: an UPDATE may change mem, and recovery re-reads the stored
+   * launch with this parser. */
+  return 0;
 }
 
 static int parse_container(json_t *container, const berth_launch_policy *policy, berth_launch_spec *spec,

@@ -400,3 +400,24 @@ def test_update_changing_persistent_volumes_is_409(berthd, new_id):
         assert [x["disk"]["persistence"]["id"] for x in res if x["name"] == "disk"] == [pid]
     finally:
         berthd.client.cleanup(cid)
+
+
+def test_memory_swap_task_recovers_after_mem_update(berthd_factory, new_id):
+    """A launch with memory-swap whose mem is later raised above it must
+    still be readable when berthd restarts (the check is the launch's)."""
+    d = berthd_factory()
+    cid = new_id("swaprec")
+    d.client.launch_ok(launch_call(cid, "sleep 30", resources=[scalar("mem", 64)],
+                                   docker_extra=params(("memory-swap", "128m"))))
+    try:
+        r = update(d.client, cid, [scalar("mem", 256)])
+        assert r.status == 200, r.text
+        d.proc.kill()
+        d.proc.wait(timeout=10)
+        d.restart()
+        c = d.client.container(cid)
+        assert c["stage"] == "RUNNING"
+        with open(d.log_path) as f:
+            assert "stored launch unreadable" not in f.read()
+    finally:
+        d.client.cleanup(cid)
