@@ -421,3 +421,22 @@ def test_memory_swap_task_recovers_after_mem_update(berthd_factory, new_id):
             assert "stored launch unreadable" not in f.read()
     finally:
         d.client.cleanup(cid)
+
+
+def test_network_infos_for_user_network(berthd, new_id):
+    net = "berth-h4-" + berthd.agent_id
+    dk("network", "create", "--driver", "bridge", net)
+    cid = new_id("unet")
+    try:
+        berthd.client.launch_ok(launch_call(cid, "sleep 30", network="USER",
+                                            container_extra={"network_infos": [{"name": net}]}))
+        got = berthlib.poll(lambda: berthd.client.container(cid)["container_status"].get("network_infos"), 10,
+                            what="network_infos")
+        assert [i["name"] for i in got] == [net]
+        addr = got[0]["ip_addresses"][0]
+        assert addr["protocol"] == "IPv4"
+        assert addr["ip_address"] == inspect(berthd, cid)["NetworkSettings"]["Networks"][net]["IPAddress"]
+        ipaddress.IPv4Address(addr["ip_address"])
+    finally:
+        berthd.client.cleanup(cid)
+        dk("network", "rm", net, check=False)
