@@ -123,7 +123,8 @@ crun_registered() {
   curl -sf --max-time 5 --unix-socket "$DOCKER_SOCK" http://localhost/info |
     /usr/bin/python3 -c 'import json,sys; sys.exit(0 if "crun" in (json.load(sys.stdin).get("Runtimes") or {}) else 1)'
 }
-step "runtimes: crun in $DAEMON_JSON: $(register_crun)"
+crun_state=$(register_crun) || die "could not register crun in $DAEMON_JSON (see above)"
+step "runtimes: crun in $DAEMON_JSON: $crun_state"
 # crun refuses a hybrid cgroup layout (v1 controllers plus a cgroup2 mount
 # at /sys/fs/cgroup/unified) while any controller sits on the cgroup2 side
 # ("cgroups in hybrid mode not supported, drop all controllers from
