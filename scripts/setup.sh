@@ -28,6 +28,7 @@ PACKAGES=(
   python3-pytest python3-pytest-timeout python3-requests
   git ca-certificates iproute2 curl procps util-linux
   clang libclang-rt-14-dev llvm valgrind
+  crun
 )
 # libc6-dev: only a Recommends of gcc, which --no-install-recommends drops.
 # curl: health checks of dockerd/registry/berthd here and in demo.sh.
@@ -35,6 +36,8 @@ PACKAGES=(
 # clang + libclang-rt-14-dev (libFuzzer, ASan/UBSan runtimes): scripts/fuzz.sh;
 # llvm: llvm-symbolizer, so sanitizer reports name files and lines.
 # valgrind: test.sh runs the unit tests under it.
+# crun: a second OCI runtime registered with dockerd (tasks pick it with the
+# docker parameter `runtime`, see berthd's --docker_allowed_runtimes).
 
 step() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -73,6 +76,73 @@ else
   DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
   step "packages: installed"
 fi
+
+
+# ------------------------------------------------------------ OCI runtimes
+# crun is registered in dockerd's daemon.json under "runtimes", merged into
+# whatever the file already holds (never clobbering it). Done before dockerd
+# is started so a dockerd started here reads it at once; a dockerd already
+# running is told with SIGHUP below, which reloads "runtimes" without a
+# restart (containers and other users of dockerd are not disturbed).
+DAEMON_JSON=/etc/docker/daemon.json
+CRUN_PATH=/usr/bin/crun
+register_crun() {
+  [ -x "$CRUN_PATH" ] || die "$CRUN_PATH missing (package crun)"
+  mkdir -p "${DAEMON_JSON%/*}"
+  /usr/bin/python3 - "$DAEMON_JSON" "$CRUN_PATH" <<'PY'
+import json, os, sys
+path, crun = sys.argv[1], sys.argv[2]
+cfg = {}
+if os.path.exists(path) and os.path.getsize(path) > 0:
+    with open(path) as f:
+        try:
+            cfg = json.load(f)
+        except ValueError as e:
+            sys.exit("%s is not valid JSON (%s); not touching it" % (path, e))
+    if not isinstance(cfg, dict):
+        sys.exit("%s does not hold a JSON object; not touching it" % path)
+runtimes = cfg.setdefault("runtimes", {})
+if not isinstance(runtimes, dict):
+    sys.exit('%s: "runtimes" is not an object; not touching it' % path)
+if runtimes.get("crun") == {"path": crun}:
+    print("unchanged")
+    sys.exit(0)
+runtimes["crun"] = {"path": crun}
+tmp = path + ".berth-tmp"
+with open(tmp, "w") as f:
+    json.dump(cfg, f, indent=2)
+    f.write("\n")
+os.chmod(tmp, 0o644)
+os.rename(tmp, path)
+print("changed")
+PY
+}
+# True when the running dockerd lists crun among its runtimes (asked over
+# the socket: the docker client on PATH may be another version).
+crun_registered() {
+  curl -sf --max-time 5 --unix-socket "$DOCKER_SOCK" http://localhost/info |
+    /usr/bin/python3 -c 'import json,sys; sys.exit(0 if "crun" in (json.load(sys.stdin).get("Runtimes") or {}) else 1)'
+}
+crun_state=$(register_crun) || die "could not register crun in $DAEMON_JSON (see above)"
+step "runtimes: crun in $DAEMON_JSON: $crun_state"
+# crun refuses a hybrid cgroup layout (v1 controllers plus a cgroup2 mount
+# at /sys/fs/cgroup/unified) while any controller sits on the cgroup2 side
+# ("cgroups in hybrid mode not supported, drop all controllers from
+# cgroupv2"). On such hosts a controller no v1 hierarchy took (hugetlb on
+# this CI machine) is mounted as a v1 hierarchy of its own, which moves it
+# off cgroup2; nothing uses it there (subtree_control is empty), and runc
+# simply finds one more v1 hierarchy.
+hybrid_cgroup_fix() {
+  local unified=/sys/fs/cgroup/unified c
+  [ "$(stat -fc %T "$unified" 2>/dev/null)" = cgroup2fs ] || return 0
+  [ -z "$(cat "$unified/cgroup.subtree_control" 2>/dev/null)" ] || return 0
+  for c in $(cat "$unified/cgroup.controllers" 2>/dev/null); do
+    step "runtimes: moving cgroup controller $c from cgroup2 to a v1 hierarchy (crun needs cgroup2 empty in hybrid mode)"
+    mkdir -p "/sys/fs/cgroup/$c"
+    mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c" || die "mount cgroup v1 hierarchy $c failed"
+  done
+}
+hybrid_cgroup_fix
 
 # ----------------------------------------------------------------- dockerd
 docker_up() { curl -sf --max-time 3 --unix-socket "$DOCKER_SOCK" http://localhost/_ping >/dev/null 2>&1; }
@@ -113,6 +183,20 @@ else
   docker_up || die "dockerd does not answer on $DOCKER_SOCK after 60 s; last lines of $DOCKERD_LOG:
 $(tail -n 20 "$DOCKERD_LOG" 2>/dev/null)"
   step "dockerd: up ($(docker version --format '{{.Server.Version}}' 2>/dev/null || echo '?'))"
+fi
+
+
+if crun_registered; then
+  step "runtimes: dockerd lists crun"
+else
+  # Started before the file said so: reload it (SIGHUP reloads "runtimes").
+  pid=$(cat /var/run/docker.pid 2>/dev/null || pgrep -xo dockerd || true)
+  [ -n "$pid" ] || die "no dockerd pid to send SIGHUP to"
+  step "runtimes: sending SIGHUP to dockerd ($pid) to load crun"
+  kill -HUP "$pid"
+  for _ in $(seq 1 20); do crun_registered && break; sleep 0.5; done
+  crun_registered || die "dockerd does not list crun after SIGHUP; see its log (${DOCKERD_LOG} or journalctl -u docker)"
+  step "runtimes: dockerd lists crun"
 fi
 
 # ------------------------------------------------------------ busybox:local

@@ -77,6 +77,7 @@ typedef struct container {
   double mem_limit_mb;
   int pid;
   char *ip;
+  json_t *network_infos; /* Mesos NetworkInfo list from docker's inspect; NULL until read */
   int gpus[BERTH_GPU_MAX]; /* allocated minors, freed when TERMINATED */
   size_t n_gpus;
 

@@ -105,6 +105,7 @@ static void container_closed_cb(uv_handle_t *handle) {
   free(c->docker_id);
   free(c->bind_path);
   free(c->ip);
+  json_decref(c->network_infos);
   free(c);
 }
 
@@ -401,6 +402,26 @@ void cz_status_inspect_cb(int rc, json_t *answer, const berth_error *err, void *
   const char *ip = json_string_value(json_object_get(json_object_get(answer, "NetworkSettings"), "IPAddress"));
   free(c->ip);
   c->ip = ip && *ip ? berth_strdup(ip) : NULL;
+  /* One NetworkInfo per docker network that gave the container an
+   * address (BRIDGE: "bridge", USER: the network's name); HOST and NONE
+   * have none.  Reported only, never connected to. */
+  json_t *infos = json_array();
+  const char *name;
+  json_t *net;
+  json_object_foreach(json_object_get(json_object_get(answer, "NetworkSettings"), "Networks"), name, net) {
+    json_t *addrs = json_array();
+    const char *v4 = json_string_value(json_object_get(net, "IPAddress"));
+    const char *v6 = json_string_value(json_object_get(net, "GlobalIPv6Address"));
+    if (v4 && *v4) json_array_append_new(addrs, json_pack("{s:s,s:s}", "protocol", "IPv4", "ip_address", v4));
+    if (v6 && *v6) json_array_append_new(addrs, json_pack("{s:s,s:s}", "protocol", "IPv6", "ip_address", v6));
+    if (json_array_size(addrs) > 0)
+      json_array_append_new(infos, json_pack("{s:s,s:o}", "name", name, "ip_addresses", addrs));
+    else
+      json_decref(addrs);
+  }
+  json_decref(c->network_infos);
+  c->network_infos = json_array_size(infos) > 0 ? infos : NULL;
+  if (!c->network_infos) json_decref(infos);
 }
 
 /* --- launch stages -------------------------------------------------------- */
@@ -521,6 +542,8 @@ static void enter_mounting(container *c) {
       .sandbox_directory = cz->config.sandbox_directory,
       .volumes_dir = volumes_dir,
       .cgroups_enable_cfs = cz->config.cgroups_enable_cfs,
+      .runtime = cz->config.docker_runtime,
+      .dns = cz->config.default_dns,
   };
   char **devices = berth_gpu_devices(cz->config.gpus, c->gpus, c->n_gpus);
   ctx.devices = (const char *const *)devices;
@@ -631,7 +654,9 @@ int berth_cz_launch(berth_containerizer *cz, json_t *launch, berth_cz_done_cb cb
   if (find(cz, id)) return BERTH_LAUNCH_DUPLICATE;
   berth_launch_spec spec;
   if (berth_spec_parse(launch, &policy, &spec, err) < 0) return err->code;
-  if (resolve_host_volumes(cz, &spec, err) < 0) {
+  if (berth_params_check_runtime(&spec.params, cz->config.allowed_runtimes, err) < 0 ||
+      berth_mapping_check_params(&spec, err) < 0 ||
+      resolve_host_volumes(cz, &spec, err) < 0) {
     berth_spec_free(&spec);
     return err->code;
   }
@@ -919,6 +944,48 @@ static void update_cb(int rc, json_t *answer, const berth_error *err, void *data
   free(call);
 }
 
+static bool same_volume(const berth_persistent_volume *a, const berth_persistent_volume *b) {
+  return !strcmp(a->id, b->id) && !strcmp(a->container_path, b->container_path) && a->read_only == b->read_only;
+}
+
+/* Docker cannot add or remove a bind mount of a running container (its
+ * update call changes resources only), so an update whose persistent
+ * volumes differ from the running ones is refused, naming the difference,
+ * rather than recorded as if it had happened.  An update without disk
+ * resources keeps the volumes, as it keeps any resource it leaves out. */
+static int check_volumes_unchanged(container *c, json_t *resources, const berth_persistent_volume *pv, size_t n,
+                                   berth_error *err) {
+  size_t i;
+  json_t *r;
+  bool has_disk = false;
+  json_array_foreach(resources, i, r) {
+    const char *name = json_string_value(json_object_get(r, "name"));
+    has_disk |= name && !strcmp(name, "disk");
+  }
+  if (!has_disk) return 0;
+  char diff[512] = "";
+  size_t len = 0;
+  for (i = 0; i < n; i++) {
+    bool found = false;
+    for (size_t j = 0; j < c->spec.n_pvolumes && !found; j++) found = same_volume(&pv[i], &c->spec.pvolumes[j]);
+    if (!found && len < sizeof(diff))
+      len += (size_t)snprintf(diff + len, sizeof(diff) - len, "%sadds '%s' at '%s'", len ? ", " : "", pv[i].id,
+                              pv[i].container_path);
+  }
+  for (i = 0; i < c->spec.n_pvolumes; i++) {
+    bool found = false;
+    for (size_t j = 0; j < n && !found; j++) found = same_volume(&c->spec.pvolumes[i], &pv[j]);
+    if (!found && len < sizeof(diff))
+      len += (size_t)snprintf(diff + len, sizeof(diff) - len, "%sdrops '%s' at '%s'", len ? ", " : "",
+                              c->spec.pvolumes[i].id, c->spec.pvolumes[i].container_path);
+  }
+  if (len == 0) return 0;
+  return berth_error_set(err, BERTH_ECONFLICT,
+                         "container '%s': the update %s; Docker cannot add or remove the persistent volume mounts "
+                         "of a running container",
+                         c->id, diff);
+}
+
 int berth_cz_update(berth_containerizer *cz, json_t *update, berth_cz_done_cb cb, void *data, berth_error *err) {
   char id[BERTH_ID_MAX + 1];
   if (berth_spec_container_id(update, id, err) < 0) return err->code;
@@ -927,9 +994,18 @@ int berth_cz_update(berth_containerizer *cz, json_t *update, berth_cz_done_cb cb
   json_t *resources = json_object_get(update, "resources");
   json_t *limits = json_object_get(update, "limits");
   berth_resources res;
-  if (berth_resources_parse(resources, limits, &res, NULL, NULL, err) < 0) return err->code;
-  if (c->stage != BERTH_STAGE_RUNNING)
-    return berth_error_set(err, BERTH_ECONFLICT, "container '%s' is %s, not RUNNING", id, stage_names[c->stage]);
+  berth_persistent_volume *pvolumes = NULL;
+  size_t n_pvolumes = 0;
+  int rc = berth_resources_parse(resources, limits, &res, &pvolumes, &n_pvolumes, err);
+  if (rc == 0 && c->stage != BERTH_STAGE_RUNNING)
+    rc = berth_error_set(err, BERTH_ECONFLICT, "container '%s' is %s, not RUNNING", id, stage_names[c->stage]);
+  if (rc == 0) rc = check_volumes_unchanged(c, resources, pvolumes, n_pvolumes, err);
+  for (size_t i = 0; i < n_pvolumes; i++) {
+    free(pvolumes[i].id);
+    free(pvolumes[i].container_path);
+  }
+  free(pvolumes);
+  if (rc < 0) return rc;
   if (c->updating) return berth_error_set(err, BERTH_ECONFLICT, "container '%s' is being updated", id);
   json_t *hc = json_object();
   berth_mapping_resources(&res, cz->config.cgroups_enable_cfs, hc);
@@ -958,9 +1034,8 @@ static json_t *container_json(container *c) {
   json_t *status = json_pack("{s:O}", "container_id", cid);
   if (c->pid > 0 && c->stage != BERTH_STAGE_TERMINATED)
     json_object_set_new(status, "executor_pid", json_integer(c->pid));
-  if (c->ip)
-    json_object_set_new(status, "network_infos",
-                        json_pack("[{s:[{s:s,s:s}]}]", "ip_addresses", "protocol", "IPv4", "ip_address", c->ip));
+  if (c->network_infos && c->stage != BERTH_STAGE_TERMINATED)
+    json_object_set(status, "network_infos", c->network_infos);
   json_object_set_new(j, "container_status", status);
   json_t *res = json_object_get(c->launch, "resources");
   json_t *limits = json_object_get(c->launch, "limits");

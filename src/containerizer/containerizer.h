@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "containerizer/dns.h"
 #include "docker/client.h"
 #include "gpu/gpu.h"
 #include "store/store.h"
@@ -32,6 +33,9 @@ typedef struct berth_cz_config {
   const char *proc_root;   /* "/proc" */
   const char *cgroup_root; /* "/sys/fs/cgroup" */
   berth_gpu_pool *gpus;    /* owned by the caller */
+  const char *const *allowed_runtimes;  /* --docker_allowed_runtimes */
+  const char *docker_runtime;           /* --docker_runtime */
+  const berth_dns_defaults *default_dns; /* --default_container_dns; owned by the caller */
 } berth_cz_config;
 
 /* rc 0 on success, else a berth code with err. */

@@ -62,6 +62,9 @@ static json_t *environment(const berth_launch_spec *spec, const berth_mapping_ct
   json_t *env = json_array();
   for (size_t i = 0; i < spec->n_env; i++)
     json_array_append_new(env, json_sprintf("%s=%s", spec->env[i].name, spec->env[i].value));
+  /* After the command's: dockerd keeps the last of two equal names. */
+  json_t *params_env = json_object_get(spec->params.config, "Env");
+  if (params_env) json_array_extend(env, params_env);
   json_array_append_new(env, json_sprintf("MESOS_SANDBOX=%s", ctx->sandbox_directory));
   json_array_append_new(env, json_sprintf("MESOS_CONTAINER_NAME=%s", ctx->docker_name));
   json_array_append_new(env, json_sprintf("BERTH_CONTAINER_ID=%s", spec->id));
@@ -110,6 +113,52 @@ static void set_network(const berth_launch_spec *spec, json_t *config, json_t *h
   json_object_set_new(hc, "PortBindings", bindings);
 }
 
+int berth_mapping_check_params(const berth_launch_spec *spec, berth_error *err) {
+  json_t *swap = json_object_get(spec->params.host, "MemorySwap");
+  if (!swap) return 0;
+  json_t *hc = json_object();
+  berth_mapping_resources(&spec->res, false, hc);
+  json_int_t memory = json_integer_value(json_object_get(hc, "Memory"));
+  json_decref(hc);
+  json_int_t value = json_integer_value(swap);
+  /* dockerd refuses a swap limit without a memory limit, and one below it. */
+  if (memory <= 0)
+    return berth_error_set(err, BERTH_EINVAL,
+                           "container.docker.parameters: memory-swap needs a mem resource with a finite limit");
+  if (value != -1 && value < memory)
+    return berth_error_set(err, BERTH_EINVAL,
+                           "container.docker.parameters: memory-swap %lld is below the memory limit %lld (mem)",
+                           (long long)value, (long long)memory);
+  return 0;
+}
+
+/* The task's own dns, dns-search and dns-option win field by field; the
+ * default for the container's network fills the rest. */
+static void set_dns(const berth_launch_spec *spec, const berth_mapping_ctx *ctx, json_t *hc) {
+  const berth_dns_entry *e = berth_dns_defaults_find(ctx->dns, spec->network, spec->network_name);
+  if (!e) return;
+  json_t *defaults[] = {e->nameservers, e->search, e->options};
+  const char *fields[] = {"Dns", "DnsSearch", "DnsOptions"};
+  for (size_t i = 0; i < 3; i++)
+    if (defaults[i] && !json_object_get(hc, fields[i])) json_object_set(hc, fields[i], defaults[i]);
+}
+
+/* The docker parameters' HostConfig fields over berth's own. */
+static void apply_params_host(const berth_launch_spec *spec, json_t *hc) {
+  const char *key;
+  json_t *value;
+  json_object_foreach(spec->params.host, key, value) {
+    if (!strcmp(key, "Devices") && json_object_get(hc, "Devices")) {
+      json_array_extend(json_object_get(hc, "Devices"), value);
+    } else if (!strcmp(key, "Privileged")) {
+      json_object_set_new(hc, key, json_boolean(spec->privileged || json_is_true(value)));
+    } else {
+      /* MemorySwap included: checked against Memory at validation. */
+      json_object_set(hc, key, value);
+    }
+  }
+}
+
 json_t *berth_mapping_create_config(const berth_launch_spec *spec, const berth_mapping_ctx *ctx) {
   json_t *config = json_object();
   json_t *hc = json_object();
@@ -117,7 +166,11 @@ json_t *berth_mapping_create_config(const berth_launch_spec *spec, const berth_m
   set_command(spec, config);
   json_object_set_new(config, "Env", environment(spec, ctx));
   json_object_set_new(config, "WorkingDir", json_string(ctx->sandbox_directory));
+  json_t *workdir = json_object_get(spec->params.config, "WorkingDir");
+  if (workdir) json_object_set(config, "WorkingDir", workdir);
+  json_t *user = json_object_get(spec->params.config, "User"); /* equal to command.user if both are set */
   if (spec->user) json_object_set_new(config, "User", json_string(spec->user));
+  else if (user) json_object_set(config, "User", user);
   if (spec->hostname) json_object_set_new(config, "Hostname", json_string(spec->hostname));
   json_t *labels = json_object();
   for (size_t i = 0; i < spec->n_labels; i++)
@@ -140,6 +193,9 @@ json_t *berth_mapping_create_config(const berth_launch_spec *spec, const berth_m
                                             "CgroupPermissions", "rwm"));
     json_object_set_new(hc, "Devices", devs);
   }
+  apply_params_host(spec, hc);
+  if (ctx->runtime && !json_object_get(hc, "Runtime")) json_object_set_new(hc, "Runtime", json_string(ctx->runtime));
+  set_dns(spec, ctx, hc);
   json_object_set_new(config, "HostConfig", hc);
   return config;
 }

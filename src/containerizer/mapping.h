@@ -7,7 +7,9 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "containerizer/dns.h"
 #include "containerizer/spec.h"
+#include "util/error.h"
 
 /* Mesos's minimums (src/slave/containerizer/docker.cpp). */
 #define BERTH_MIN_CPU_SHARES 2
@@ -24,13 +26,24 @@ typedef struct berth_mapping_ctx {
   const char *volumes_dir;       /* <work_dir>/volumes */
   bool cgroups_enable_cfs;
   const char *const *devices; /* NULL-terminated host device paths (GPUs) */
+  const char *runtime;        /* --docker_runtime: HostConfig.Runtime unless the task picks one */
+  const berth_dns_defaults *dns; /* --default_container_dns; may be NULL */
 } berth_mapping_ctx;
 
 /* Sets CpuShares, CpuPeriod, CpuQuota, Memory, MemoryReservation and
  * MemorySwap in host_config (used by create and by update). */
 void berth_mapping_resources(const berth_resources *res, bool cgroups_enable_cfs, json_t *host_config);
 
-/* The body of POST /containers/create.  Caller owns the result. */
+/* Checks the docker parameters against berth's own mapping: a
+ * memory-swap needs berth's memory limit and may not be below it. */
+int berth_mapping_check_params(const berth_launch_spec *spec, berth_error *err);
+
+/* The body of POST /containers/create: berth's mapping, then the docker
+ * parameters on top (they win, except as below), then the defaults of
+ * --docker_runtime and --default_container_dns for what the task left
+ * unset.  Env: the caller's variables, the env parameters, then berth's
+ * own (which the parameters cannot set); Privileged: either source;
+ * Devices: GPUs plus the device parameters.  Caller owns the result. */
 json_t *berth_mapping_create_config(const berth_launch_spec *spec, const berth_mapping_ctx *ctx);
 
 #endif

@@ -448,27 +448,33 @@ static int parse_network(json_t *container, json_t *docker, berth_launch_spec *s
   return 0;
 }
 
-static int parse_parameters(json_t *docker, berth_launch_spec *spec, berth_error *err) {
-  json_t *params, *p;
-  size_t i;
+static int parse_parameters(json_t *docker, const berth_launch_policy *policy, berth_launch_spec *spec,
+                            berth_error *err) {
+  json_t *params;
   if (get_array(docker, "parameters", "container.docker.parameters", &params, err) < 0) return err->code;
-  spec->labels = berth_calloc(json_array_size(params) + 1, sizeof(*spec->labels));
-  json_array_foreach(params, i, p) {
-    const char *key, *value;
-    if (!json_is_object(p)) return berth_error_set(err, BERTH_EINVAL, "container.docker.parameters[%zu]: must be an object", i);
-    if (get_string(p, "key", "container.docker.parameters[].key", true, &key, err) < 0 ||
-        get_string(p, "value", "container.docker.parameters[].value", true, &value, err) < 0)
-      return err->code;
-    /* Only parameters berth can map faithfully are accepted; silently
-     * dropping one would run the task differently than asked. */
-    if (strcmp(key, "label") != 0)
-      return berth_error_set(err, BERTH_EINVAL, "container.docker.parameters[%zu].key: '%.40s' is not supported (only 'label')", i, key);
-    const char *eq = strchr(value, '=');
-    size_t klen = eq ? (size_t)(eq - value) : strlen(value);
-    if (klen == 0 || !strncmp(value, "berth.", 6))
-      return berth_error_set(err, BERTH_EINVAL, "container.docker.parameters[%zu].value: '%.80s' is not a valid label", i, value);
-    spec->labels[spec->n_labels++] = (berth_label){berth_strndup(value, klen), berth_strdup(eq ? eq + 1 : "")};
+  /* The runtime is checked against --docker_allowed_runtimes by the
+   * containerizer (berth_params_check_runtime), which knows the flag. */
+  berth_params_policy pp = {policy->allow_privileged, NULL};
+  if (berth_params_parse(params, &pp, "container.docker.parameters", &spec->params, err) < 0) return err->code;
+  /* Labels stay in the spec's own list, which the mapping adds berth's
+   * labels to. */
+  json_t *labels = json_object_get(spec->params.config, "Labels");
+  spec->labels = berth_calloc(json_object_size(labels) + 1, sizeof(*spec->labels));
+  const char *key;
+  json_t *value;
+  json_object_foreach(labels, key, value) {
+    spec->labels[spec->n_labels++] = (berth_label){berth_strdup(key), berth_strdup(json_string_value(value))};
   }
+  json_object_del(spec->params.config, "Labels");
+  /* Two users for one container: refuse rather than pick one. */
+  const char *user = json_string_value(json_object_get(spec->params.config, "User"));
+  if (user && spec->user && strcmp(user, spec->user))
+    return berth_error_set(err, BERTH_EINVAL,
+                           "container.docker.parameters: user '%.80s' contradicts command.user '%.80s'", user,
+                           spec->user);
+  /* memory-swap against mem is checked at launch (berth_mapping_check_params),
+   * not here: an UPDATE may change mem, and recovery re-reads the stored
+   * launch with this parser. */
   return 0;
 }
 
@@ -499,7 +505,7 @@ static int parse_container(json_t *container, const berth_launch_policy *policy,
     return err->code;
   if (spec->privileged && !policy->allow_privileged)
     return berth_error_set(err, BERTH_EINVAL, "container.docker.privileged: not allowed (berthd runs without --allow_privileged)");
-  if (parse_network(container, docker, spec, err) < 0 || parse_parameters(docker, spec, err) < 0 ||
+  if (parse_network(container, docker, spec, err) < 0 || parse_parameters(docker, policy, spec, err) < 0 ||
       parse_volumes(container, policy, spec, err) < 0)
     return err->code;
   return 0;
@@ -566,5 +572,6 @@ void berth_spec_free(berth_launch_spec *spec) {
     free(spec->labels[i].value);
   }
   free(spec->labels);
+  berth_params_free(&spec->params);
   memset(spec, 0, sizeof(*spec));
 }

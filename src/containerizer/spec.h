@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "containerizer/parameters.h"
 #include "util/error.h"
 
 #define BERTH_ID_MAX 64
@@ -85,6 +86,7 @@ typedef struct berth_launch_spec {
   bool force_pull;
   berth_label *labels; /* docker parameters "label" */
   size_t n_labels;
+  berth_params params; /* the other docker parameters (labels moved out) */
   bool has_grace;
   int64_t grace_ns;
   size_t n_uris;

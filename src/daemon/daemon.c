@@ -1,5 +1,6 @@
 #include "daemon/daemon.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -33,6 +34,7 @@ typedef struct daemon_state {
   berth_http_server *http;
   berth_api api;
   berth_gpu_pool gpus;
+  berth_dns_defaults dns;
   char docker_version[16];
   char *agent_id;
   char *token;
@@ -148,6 +150,17 @@ static int start(daemon_state *d, berth_error *err) {
     return berth_error_set(err, BERTH_EINVAL, "--sandbox_directory: '%s' must be absolute", f->sandbox_directory);
   for (char **p = f->allowed_host_paths; p && *p; p++)
     if ((*p)[0] != '/') return berth_error_set(err, BERTH_EINVAL, "--allowed_host_paths: '%s' must be absolute", *p);
+  bool runtime_allowed = false;
+  for (char **r = f->docker_allowed_runtimes; r && *r; r++) {
+    const char *c = *r;
+    while (*c && (isalnum((unsigned char)*c) || strchr("._-", *c))) c++;
+    if (*c) return berth_error_set(err, BERTH_EINVAL, "--docker_allowed_runtimes: '%s' is not a runtime name", *r);
+    runtime_allowed |= f->docker_runtime && !strcmp(*r, f->docker_runtime);
+  }
+  if (!runtime_allowed)
+    return berth_error_set(err, BERTH_EINVAL, "--docker_runtime: '%s' is not in --docker_allowed_runtimes",
+                           f->docker_runtime ? f->docker_runtime : "");
+  if (berth_dns_defaults_parse(f->default_container_dns, &d->dns, err) < 0) return err->code;
   if (prepare_work_dir(f->work_dir, err) < 0 || read_token(d, err) < 0) return err->code;
   cleanup_free char *db = berth_asprintf("%s/meta/berth.db", f->work_dir);
   if (berth_store_open(db, &d->store, err) < 0 || resolve_agent_id(d, err) < 0) return err->code;
@@ -167,6 +180,9 @@ static int start(daemon_state *d, berth_error *err) {
       .proc_root = "/proc",
       .cgroup_root = "/sys/fs/cgroup",
       .gpus = &d->gpus,
+      .allowed_runtimes = (const char *const *)f->docker_allowed_runtimes,
+      .docker_runtime = f->docker_runtime,
+      .default_dns = &d->dns,
   };
   d->cz = berth_cz_new(d->loop, d->docker, d->store, &config);
   d->api = (berth_api){.cz = d->cz, .work_dir = f->work_dir, .flags = berth_flags_json(f),
@@ -215,6 +231,7 @@ int berth_daemon_run(berth_flags *flags) {
   json_decref(d.api.flags);
   free(d.api.deferred);
   berth_gpu_pool_free(&d.gpus);
+  berth_dns_defaults_free(&d.dns);
   free(d.agent_id);
   free(d.token);
   return code;

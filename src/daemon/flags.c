@@ -45,6 +45,12 @@ static const flag_def defs[] = {
     {"allowed_host_paths", FLAG_LIST, F(allowed_host_paths), NULL, false,
      "comma-separated prefixes a host volume may come from (default: none)"},
     {"allow_privileged", FLAG_BOOL, F(allow_privileged), "false", false, "allow privileged containers"},
+    {"docker_allowed_runtimes", FLAG_LIST, F(docker_allowed_runtimes), "runc", false,
+     "comma-separated dockerd runtimes a task may pick with the docker parameter runtime"},
+    {"docker_runtime", FLAG_STRING, F(docker_runtime), "runc", false,
+     "runtime of tasks that pick none; must be in --docker_allowed_runtimes"},
+    {"default_container_dns", FLAG_STRING, F(default_container_dns), NULL, false,
+     "Mesos's ContainerDNSInfo JSON: DNS per network mode for tasks that set none (default: dockerd's)"},
     {"log_level", FLAG_STRING, F(log_level), "info", false, "debug, info, warn or error"},
 };
 

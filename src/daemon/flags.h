@@ -27,6 +27,9 @@ typedef struct berth_flags {
   char *nvidia_device_root;
   char **allowed_host_paths; /* NULL-terminated */
   bool allow_privileged;
+  char **docker_allowed_runtimes; /* NULL-terminated */
+  char *docker_runtime;
+  char *default_container_dns;
   char *log_level;
   bool help;
 } berth_flags;

@@ -288,6 +288,9 @@ static void flags_json_shows_effective_values(void **state) {
                        " \"nvidia_device_root\": \"/dev\","
                        " \"allowed_host_paths\": [\"/srv\"],"
                        " \"allow_privileged\": false,"
+                       " \"docker_allowed_runtimes\": [\"runc\"],"
+                       " \"docker_runtime\": \"runc\","
+                       " \"default_container_dns\": null,"
                        " \"log_level\": \"info\"}");
   json_decref(j);
   berth_flags_free(&f);

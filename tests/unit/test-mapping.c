@@ -521,6 +521,160 @@ static void contract_example_matches_fixture(void **state) {
   json_decref(c);
 }
 
+/* ---- docker parameters over berth's mapping ---- */
+
+static berth_launch_spec spec_with_params(const char *params_json, bool allow_privileged) {
+  berth_launch_spec spec = base_spec();
+  json_t *a = tu_json(params_json);
+  berth_params_policy policy = {allow_privileged, NULL};
+  berth_error err = {0};
+  if (berth_params_parse(a, &policy, "parameters", &spec.params, &err) < 0) fail_msg("%s", err.msg);
+  json_decref(a);
+  return spec;
+}
+
+static void params_land_in_host_config(void **state) {
+  (void)state;
+  berth_launch_spec spec = spec_with_params("[{\"key\": \"ulimit\", \"value\": \"nofile=10:20\"},"
+                                            " {\"key\": \"read-only\", \"value\": \"true\"},"
+                                            " {\"key\": \"tmpfs\", \"value\": \"/t:size=1m\"},"
+                                            " {\"key\": \"shm-size\", \"value\": \"64m\"}]",
+                                            false);
+  json_t *c = berth_mapping_create_config(&spec, &ctx);
+  json_t *hc = json_object_get(c, "HostConfig");
+  tu_assert_json_eq(json_object_get(hc, "Ulimits"), "[{\"Name\": \"nofile\", \"Soft\": 10, \"Hard\": 20}]");
+  assert_true(json_is_true(json_object_get(hc, "ReadonlyRootfs")));
+  tu_assert_json_eq(json_object_get(hc, "Tmpfs"), "{\"/t\": \"size=1m\"}");
+  tu_assert_json_int(hc, "ShmSize", 64 * MIB);
+  tu_assert_json_str(json_object_get(hc, "LogConfig"), "Type", "local"); /* berth's own stay */
+  json_decref(c);
+  berth_params_free(&spec.params);
+}
+
+static void params_env_sits_between_caller_and_berth_vars(void **state) {
+  (void)state;
+  berth_launch_spec spec = spec_with_params("[{\"key\": \"env\", \"value\": \"K=param\"}]", false);
+  berth_env_var env[] = {{(char *)"K", (char *)"cmd"}};
+  spec.env = env;
+  spec.n_env = 1;
+  json_t *c = berth_mapping_create_config(&spec, &ctx);
+  tu_assert_json_eq(json_object_get(c, "Env"),
+                    "[\"K=cmd\", \"K=param\", \"MESOS_SANDBOX=/mnt/mesos/sandbox\","
+                    " \"MESOS_CONTAINER_NAME=berth-a1.web-1\", \"BERTH_CONTAINER_ID=web-1\"]");
+  json_decref(c);
+  berth_params_free(&spec.params);
+}
+
+static void params_workdir_and_user(void **state) {
+  (void)state;
+  berth_launch_spec spec = spec_with_params("[{\"key\": \"workdir\", \"value\": \"/tmp\"},"
+                                            " {\"key\": \"user\", \"value\": \"65534\"}]",
+                                            false);
+  json_t *c = berth_mapping_create_config(&spec, &ctx);
+  tu_assert_json_str(c, "WorkingDir", "/tmp");
+  tu_assert_json_str(c, "User", "65534");
+  json_decref(c);
+  berth_params_free(&spec.params);
+}
+
+static void params_devices_add_to_gpus_and_privileged_ors(void **state) {
+  (void)state;
+  berth_launch_spec spec = spec_with_params("[{\"key\": \"device\", \"value\": \"/dev/fuse\"},"
+                                            " {\"key\": \"privileged\", \"value\": \"false\"}]",
+                                            true);
+  spec.privileged = true;
+  const char *const devices[] = {"/dev/nvidia0", NULL};
+  berth_mapping_ctx gctx = ctx;
+  gctx.devices = devices;
+  json_t *c = berth_mapping_create_config(&spec, &gctx);
+  json_t *hc = json_object_get(c, "HostConfig");
+  json_t *devs = json_object_get(hc, "Devices");
+  assert_int_equal(json_array_size(devs), 2);
+  tu_assert_json_str(json_array_get(devs, 0), "PathOnHost", "/dev/nvidia0");
+  tu_assert_json_str(json_array_get(devs, 1), "PathOnHost", "/dev/fuse");
+  assert_true(json_is_true(json_object_get(hc, "Privileged")));
+  json_decref(c);
+  berth_params_free(&spec.params);
+}
+
+static void runtime_default_and_task_choice(void **state) {
+  (void)state;
+  berth_mapping_ctx rctx = ctx;
+  rctx.runtime = "runc";
+  berth_launch_spec spec = spec_with_params("[]", false);
+  json_t *c = berth_mapping_create_config(&spec, &rctx);
+  tu_assert_json_str(json_object_get(c, "HostConfig"), "Runtime", "runc");
+  json_decref(c);
+  berth_params_free(&spec.params);
+  spec = spec_with_params("[{\"key\": \"runtime\", \"value\": \"crun\"}]", false);
+  c = berth_mapping_create_config(&spec, &rctx);
+  tu_assert_json_str(json_object_get(c, "HostConfig"), "Runtime", "crun");
+  json_decref(c);
+  berth_params_free(&spec.params);
+}
+
+static void default_dns_by_network_and_task_wins_per_field(void **state) {
+  (void)state;
+  berth_dns_defaults dns;
+  berth_error err = {0};
+  assert_int_equal(berth_dns_defaults_parse("{\"docker\": [{\"network_mode\": \"BRIDGE\", \"dns\": {"
+                                            "\"nameservers\": [\"10.0.0.1\"], \"search\": [\"corp\"]}}]}",
+                                            &dns, &err),
+                   0);
+  berth_mapping_ctx dctx = ctx;
+  dctx.dns = &dns;
+  berth_launch_spec spec = spec_with_params("[]", false);
+  spec.network = BERTH_NET_BRIDGE;
+  json_t *c = berth_mapping_create_config(&spec, &dctx);
+  json_t *hc = json_object_get(c, "HostConfig");
+  tu_assert_json_eq(json_object_get(hc, "Dns"), "[\"10.0.0.1\"]");
+  tu_assert_json_eq(json_object_get(hc, "DnsSearch"), "[\"corp\"]");
+  assert_null(json_object_get(hc, "DnsOptions"));
+  json_decref(c);
+  berth_params_free(&spec.params);
+  /* The task's own nameservers win; its search list is the default's. */
+  spec = spec_with_params("[{\"key\": \"dns\", \"value\": \"10.9.9.9\"}]", false);
+  spec.network = BERTH_NET_BRIDGE;
+  c = berth_mapping_create_config(&spec, &dctx);
+  hc = json_object_get(c, "HostConfig");
+  tu_assert_json_eq(json_object_get(hc, "Dns"), "[\"10.9.9.9\"]");
+  tu_assert_json_eq(json_object_get(hc, "DnsSearch"), "[\"corp\"]");
+  json_decref(c);
+  /* No entry for HOST: nothing. */
+  spec.network = BERTH_NET_HOST;
+  berth_params_free(&spec.params);
+  spec = spec_with_params("[]", false);
+  c = berth_mapping_create_config(&spec, &dctx);
+  assert_null(json_object_get(json_object_get(c, "HostConfig"), "Dns"));
+  json_decref(c);
+  berth_params_free(&spec.params);
+  berth_dns_defaults_free(&dns);
+}
+
+static void memory_swap_checked_against_memory(void **state) {
+  (void)state;
+  berth_launch_spec spec = spec_with_params("[{\"key\": \"memory-swap\", \"value\": \"256m\"}]", false);
+  berth_error err = {0};
+  assert_int_equal(berth_mapping_check_params(&spec, &err), BERTH_EINVAL); /* no mem at all */
+  tu_assert_contains(err.msg, "memory-swap");
+  spec.res.has_mem = true;
+  spec.res.mem_mb = 512;
+  assert_int_equal(berth_mapping_check_params(&spec, &err), BERTH_EINVAL); /* below Memory */
+  tu_assert_contains(err.msg, "below");
+  spec.res.mem_mb = 128;
+  assert_int_equal(berth_mapping_check_params(&spec, &err), 0);
+  json_t *c = berth_mapping_create_config(&spec, &ctx);
+  tu_assert_json_int(json_object_get(c, "HostConfig"), "Memory", 128 * MIB);
+  tu_assert_json_int(json_object_get(c, "HostConfig"), "MemorySwap", 256 * MIB); /* the parameter wins */
+  json_decref(c);
+  berth_params_free(&spec.params);
+  spec = spec_with_params("[{\"key\": \"memory-swap\", \"value\": \"-1\"}]", false);
+  spec.res.has_mem = true;
+  spec.res.mem_mb = 128;
+  assert_int_equal(berth_mapping_check_params(&spec, &err), 0);
+  berth_params_free(&spec.params);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(cpus_become_cpu_shares),
@@ -562,6 +716,13 @@ int main(void) {
       cmocka_unit_test(resources_land_in_host_config),
       cmocka_unit_test(gpu_devices_become_docker_devices),
       cmocka_unit_test(contract_example_matches_fixture),
+      cmocka_unit_test(params_land_in_host_config),
+      cmocka_unit_test(params_env_sits_between_caller_and_berth_vars),
+      cmocka_unit_test(params_workdir_and_user),
+      cmocka_unit_test(params_devices_add_to_gpus_and_privileged_ors),
+      cmocka_unit_test(runtime_default_and_task_choice),
+      cmocka_unit_test(default_dns_by_network_and_task_wins_per_field),
+      cmocka_unit_test(memory_swap_checked_against_memory),
   };
   return cmocka_run_group_tests_name("mapping", tests, NULL, NULL);
 }

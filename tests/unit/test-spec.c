@@ -865,8 +865,8 @@ static void refuses_unsupported_docker_parameter(void **state) {
   (void)state;
   refused(launch_docker("'parameters': [{'key': 'volume', 'value': '/:/host'}]"),
           "container.docker.parameters[0].key");
-  refused(launch_docker("'parameters': [{'key': 'cap-add', 'value': 'ALL'}]"), "container.docker.parameters[0].key");
-  refused(launch_docker("'parameters': [{'key': 'label', 'value': 'a=b'}, {'key': 'privileged', 'value': 'true'}]"),
+  refused(launch_docker("'parameters': [{'key': 'publish', 'value': '80:80'}]"), "container.docker.parameters[0].key");
+  refused(launch_docker("'parameters': [{'key': 'label', 'value': 'a=b'}, {'key': 'network', 'value': 'host'}]"),
           "container.docker.parameters[1].key");
 }
 
