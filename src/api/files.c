@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "client/base64.h"
 #include "containerizer/sandbox.h"
 #include "containerizer/spec.h"
 #include "util/alloc.h"
@@ -51,6 +52,25 @@ int berth_files_open(const char *work_dir, const char *path, int *out_fd, berth_
   return 0;
 }
 
+/* The path of a files call: `path`, or `path_base64`, its exact bytes in
+ * base64, for names that are not UTF-8 (a query value must be text). */
+static char *query_path(berth_http_request *req, berth_error *err) {
+  const char *b64 = berth_http_query(req, "path_base64");
+  if (!b64) {
+    const char *path = berth_http_query(req, "path");
+    return path ? berth_strdup(path) : NULL;
+  }
+  unsigned char *raw = NULL;
+  size_t len = 0;
+  if (berth_base64_decode(b64, strlen(b64), &raw, &len, err) < 0) return NULL;
+  if (memchr(raw, '\0', len)) {
+    free(raw);
+    berth_error_set(err, BERTH_EINVAL, "path_base64: holds a NUL byte");
+    return NULL;
+  }
+  return (char *)raw;
+}
+
 static int parse_long(const char *s, long long def, long long *out) {
   if (!s) {
     *out = def;
@@ -88,7 +108,8 @@ void berth_api_files_read(berth_api *api, berth_http_request *req) {
   cleanup_close int fd = -1;
   long long offset, length;
   const char *encoding = berth_http_query(req, "encoding");
-  if (berth_files_open(api->work_dir, berth_http_query(req, "path"), &fd, &err) < 0) {
+  cleanup_free char *path = query_path(req, &err);
+  if ((!path && err.msg[0]) || berth_files_open(api->work_dir, path, &fd, &err) < 0) {
     berth_http_respond_error(req, berth_code_http_status(err.code), err.msg);
     return;
   }
@@ -135,18 +156,19 @@ void berth_api_files_read(berth_api *api, berth_http_request *req) {
 }
 
 /* One listing entry.  `path` is valid UTF-8 (a byte that is not becomes
- * U+FFFD); when the name is not valid UTF-8, `name_base64` carries its
- * exact bytes, so no name can hide and each can be read back. */
-static json_t *browse_entry(const char *shown, const char *name, const struct stat *st) {
-  size_t len = strlen(name), clean_len;
-  cleanup_free char *clean = berth_utf8_sanitize(name, len, &clean_len);
-  cleanup_free char *full = berth_asprintf("%s/%.*s", shown, (int)clean_len, clean);
-  json_t *e = json_pack("{s:s,s:I,s:i,s:I,s:b}", "path", full, "size", (json_int_t)st->st_size, "mode",
+ * U+FFFD); when the path is not valid UTF-8, `path_base64` carries its
+ * exact bytes, which /files/read and /files/browse take back as
+ * `path_base64`: no name can hide, and each can be read. */
+static json_t *browse_entry(const char *dir, const char *name, const struct stat *st) {
+  cleanup_free char *raw = berth_asprintf("%s/%s", dir, name);
+  size_t len = strlen(raw), clean_len;
+  cleanup_free char *clean = berth_utf8_sanitize(raw, len, &clean_len);
+  json_t *e = json_pack("{s:s%,s:I,s:i,s:I,s:b}", "path", clean, clean_len, "size", (json_int_t)st->st_size, "mode",
                         (int)st->st_mode, "mtime", (json_int_t)st->st_mtime, "is_dir", S_ISDIR(st->st_mode));
   if (!e) return NULL;
-  if (clean_len != len || memcmp(clean, name, len) != 0) {
-    cleanup_free char *b64 = berth_base64_encode((const unsigned char *)name, len);
-    json_object_set_new(e, "name_base64", json_string(b64));
+  if (clean_len != len || memcmp(clean, raw, len) != 0) {
+    cleanup_free char *b64 = berth_base64_encode((const unsigned char *)raw, len);
+    json_object_set_new(e, "path_base64", json_string(b64));
   }
   return e;
 }
@@ -161,7 +183,8 @@ void berth_api_files_browse(berth_api *api, berth_http_request *req) {
     return;
   }
   if (limit > BROWSE_MAX) limit = BROWSE_MAX;
-  if (berth_files_open(api->work_dir, berth_http_query(req, "path"), &fd, &err) < 0) {
+  cleanup_free char *asked = query_path(req, &err);
+  if ((!asked && err.msg[0]) || berth_files_open(api->work_dir, asked, &fd, &err) < 0) {
     berth_http_respond_error(req, berth_code_http_status(err.code), err.msg);
     return;
   }
@@ -171,11 +194,8 @@ void berth_api_files_browse(berth_api *api, berth_http_request *req) {
     berth_http_respond_error(req, 404, "path: not a directory");
     return;
   }
-  /* The path as asked, made valid UTF-8 once for every entry. */
-  const char *asked = berth_http_query(req, "path");
-  size_t shown_len;
-  cleanup_free char *shown = berth_utf8_sanitize(asked, strlen(asked), &shown_len);
-  while (shown_len > 1 && shown[shown_len - 1] == '/') shown[--shown_len] = '\0';
+  size_t asked_len = strlen(asked);
+  while (asked_len > 1 && asked[asked_len - 1] == '/') asked[--asked_len] = '\0';
   json_t *list = json_array();
   struct dirent *e;
   long long index = 0;
@@ -185,7 +205,7 @@ void berth_api_files_browse(berth_api *api, berth_http_request *req) {
     if (index++ < offset) continue;
     struct stat st;
     if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) memset(&st, 0, sizeof(st));
-    json_t *entry = browse_entry(shown, e->d_name, &st);
+    json_t *entry = browse_entry(asked, e->d_name, &st);
     if (entry) json_array_append_new(list, entry);
   }
   closedir(dir);
