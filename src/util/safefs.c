@@ -25,9 +25,11 @@ static bool force_walk;
 bool berth_safefs_force_walk(bool on) {
   force_walk = on;
   if (have_openat2 == 0) {
-    struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_BENEATH};
-    int fd = (int)syscall(SYS_openat2, AT_FDCWD, ".", &how, sizeof(how));
-    have_openat2 = fd >= 0 || errno != ENOSYS ? 1 : -1;
+    /* Only a success counts: a seccomp filter may answer EPERM rather than
+     * ENOSYS, and the walk is then the way. */
+    struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+    int fd = (int)syscall(SYS_openat2, AT_FDCWD, "/", &how, sizeof(how));
+    have_openat2 = fd >= 0 ? 1 : -1;
     if (fd >= 0) close(fd);
   }
   return have_openat2 == 1;
@@ -39,7 +41,8 @@ static int check_rel(const char *rel, berth_error *err) {
   if (rel[0] == '/') return berth_error_set(err, BERTH_EINVAL, "'%.200s': absolute path", rel);
   for (const char *p = rel; *p;) {
     size_t n = strcspn(p, "/");
-    if (n == 2 && p[0] == '.' && p[1] == '.') return berth_error_set(err, BERTH_EINVAL, "'%.200s': '..' is not allowed", rel);
+    if (n == 2 && p[0] == '.' && p[1] == '.')
+      return berth_error_set(err, BERTH_EINVAL, "'%.200s': '..' is not allowed", rel);
     p += n;
     while (*p == '/') p++;
   }
@@ -169,8 +172,8 @@ int berth_safefs_create(int dirfd, const char *name, mode_t mode, berth_error *e
   /* O_EXCL never follows a link, not even a dangling one; what exists goes
    * through the pinned open.  Something may vanish in between: retry. */
   for (int tries = 0; tries < 8; tries++) {
-    int fd = openat(dirfd, name, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC,
-                    mode);
+    int fd = openat(dirfd, name,
+                    O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC, mode);
     if (fd >= 0) return fd;
     if (errno != EEXIST) return berth_error_errno(err, errno, "create '%.200s'", name);
     fd = berth_safefs_open(dirfd, name, O_WRONLY | O_APPEND, err);
