@@ -283,6 +283,23 @@ def test_browse_pages_and_shows_every_name(berthd, client, new_id):
     assert r.status == 200 and r.json()["data"] == "x", r
 
 
+def test_browse_page_of_longest_worst_names_is_bounded(berthd, client, new_id):
+    """1,200 names of 255 bytes, none of them UTF-8: a page holds 1,000, and
+    its size stays a few MB (each name is shown twice, lossy and exact)."""
+    cid = new_id("longnames")
+    stem = "\\377" * 251
+    script = ("cd $MESOS_SANDBOX && mkdir w && cd w && i=1000; while [ $i -lt 2200 ]; do "
+              ": > \"$(printf '%s')$i\"; i=$((i+1)); done" % stem)
+    assert client.run(launch_call(cid, script), timeout=120)["exit_status"] == 0
+    r = files_get(client, "browse", "/sandboxes/%s/w" % cid)
+    assert r.status == 200
+    page = r.json()
+    assert len(page) == 1000
+    assert all(len(base64.b64decode(e["path_base64"])) == len("/sandboxes/%s/w/" % cid) + 255 for e in page)
+    assert len(r.body) < 4 * 1024 * 1024, len(r.body)
+    print("browse page of 1000 worst names: %d bytes" % len(r.body))
+
+
 def test_read_reply_is_bounded_and_huge_offsets_are_clean(berthd, client, new_id):
     cid = new_id("ctl")
     # 4 MiB of control bytes: each is six bytes of JSON.
