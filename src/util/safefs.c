@@ -258,7 +258,8 @@ static int enter(int dirfd, const char *name, const node_id *want) {
 
 typedef struct level {
   node_id id;
-  char *name; /* in the level above */
+  char *name;      /* in the level above */
+  long parent_pos; /* telldir() of the level above, just past name */
 } level;
 
 /* The removal walk holds two directory fds at most, whatever the depth:
@@ -267,7 +268,12 @@ typedef struct level {
  * inode it left, since a task could have moved things -- and removes it
  * there.  Only the names and inode numbers of the levels above are kept (in
  * memory, not fds), so depth is bounded by memory rather than PATH_MAX or
- * RLIMIT_NOFILE.  A directory whose mount differs from the top's is a
+ * RLIMIT_NOFILE.  Back in a parent, the listing resumes where it left
+ * (seekdir to the position saved on the way down, a cookie that stays
+ * valid across opens on the filesystems berth runs on), and a directory
+ * counts as empty only after one more pass from its start, so a position
+ * that did not hold costs a rescan, never a missed entry -- and a wide tree
+ * is not reread once per subdirectory.  A directory whose mount differs from the top's is a
  * mount point: the walk stops there and fails rather than delete what is
  * mounted.  Each climb rereads the parent from its start; what was removed
  * is gone, so it goes on where it left. */
@@ -287,10 +293,11 @@ int berth_safefs_remove_tree(int parent, const char *name, berth_error *err) {
     free(stack);
     return berth_error_errno(err, -cur, "open '%.200s'", name);
   }
-  stack[depth++] = (level){top, berth_strdup(name)};
+  stack[depth++] = (level){top, berth_strdup(name), 0};
   const char *failed = NULL;
   int failed_errno = 0;
   char *where = NULL; /* the name the walk failed at */
+  long resume = 0; /* where to take up the listing of cur; 0: its start */
   for (;;) {
     DIR *d = fdopendir(cur);
     if (!d) {
@@ -299,7 +306,9 @@ int berth_safefs_remove_tree(int parent, const char *name, berth_error *err) {
       break;
     }
     cur = -1;
+    if (resume) seekdir(d, resume);
     struct dirent *e;
+  rescan:
     while ((errno = 0, e = readdir(d))) {
       if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
       node_id child;
@@ -315,14 +324,20 @@ int berth_safefs_remove_tree(int parent, const char *name, berth_error *err) {
         failed = "open", failed_errno = -cur;
       } else {
         if (depth == cap) stack = berth_realloc(stack, (cap *= 2) * sizeof(*stack));
-        stack[depth++] = (level){child, berth_strdup(e->d_name)};
+        stack[depth++] = (level){child, berth_strdup(e->d_name), telldir(d)};
         break;
       }
       where = berth_strdup(e->d_name);
       break;
     }
     if (!e && errno) failed = "list", failed_errno = errno;
+    if (!failed && cur < 0 && resume) {
+      resume = 0;
+      rewinddir(d);
+      goto rescan;
+    }
     if (failed || cur >= 0) {
+      resume = 0;
       closedir(d);
       if (failed) break;
       continue;
@@ -349,6 +364,7 @@ int berth_safefs_remove_tree(int parent, const char *name, berth_error *err) {
     free(where);
     where = NULL;
     cur = up;
+    resume = done.parent_pos;
   }
   int out = 0;
   /* The full path may be far beyond PATH_MAX: name the entry and depth. */

@@ -298,6 +298,32 @@ static void removes_past_path_max_with_few_fds(void **state) {
   assert_int_equal(berth_safefs_remove_tree(fx->box, "missing", &err), 0);
 }
 
+/* Many subdirectories, each with files and one more level: the walk
+ * resumes each parent's listing after a climb and misses nothing. */
+static void removes_a_wide_tree(void **state) {
+  fixture *fx = *state;
+  must(mkdirat(fx->box, "wide", 0755), "mkdir wide");
+  int wide = openat(fx->box, "wide", O_RDONLY | O_DIRECTORY);
+  must(wide, "open wide");
+  for (int i = 0; i < 500; i++) {
+    char name[32];
+    snprintf(name, sizeof(name), "d%d", i);
+    must(mkdirat(wide, name, 0755), name);
+    int d = openat(wide, name, O_RDONLY | O_DIRECTORY);
+    must(d, name);
+    must(mkdirat(d, "inner", 0755), "inner");
+    close(openat(d, "inner/f", O_WRONLY | O_CREAT, 0644));
+    close(openat(d, "f", O_WRONLY | O_CREAT, 0644));
+    close(d);
+    snprintf(name, sizeof(name), "f%d", i);
+    close(openat(wide, name, O_WRONLY | O_CREAT, 0644));
+  }
+  close(wide);
+  berth_error err = {0};
+  if (berth_safefs_remove_tree(fx->box, "wide", &err) < 0) fail_msg("remove: %s", err.msg);
+  assert_false(exists(fx, "box/wide"));
+}
+
 static void removal_stops_at_a_mount_point(void **state) {
   fixture *fx = *state;
   char *p = pathf(fx, "box/sub/mnt");
@@ -332,6 +358,7 @@ int main(void) {
       BOTH(create_refuses_planted_links),
       BOTH(mkdirat_refuses_a_link),
       cmocka_unit_test_setup_teardown(removes_past_path_max_with_few_fds, setup_openat2, teardown),
+      cmocka_unit_test_setup_teardown(removes_a_wide_tree, setup_openat2, teardown),
       cmocka_unit_test_setup_teardown(removal_stops_at_a_mount_point, setup_openat2, teardown),
   };
   return cmocka_run_group_tests_name("safefs", tests, NULL, NULL);
