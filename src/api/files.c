@@ -62,7 +62,11 @@ static char *query_path(berth_http_request *req, berth_error *err) {
   }
   unsigned char *raw = NULL;
   size_t len = 0;
-  if (berth_base64_decode(b64, strlen(b64), &raw, &len, err) < 0) return NULL;
+  if (berth_base64_decode(b64, strlen(b64), &raw, &len, err) < 0) {
+    berth_error_prefix(err, "path_base64");
+    err->code = BERTH_EINVAL; /* the caller's input, not an I/O failure */
+    return NULL;
+  }
   if (memchr(raw, '\0', len)) {
     free(raw);
     berth_error_set(err, BERTH_EINVAL, "path_base64: holds a NUL byte");
@@ -84,21 +88,18 @@ static int parse_long(const char *s, long long def, long long *out) {
   return 0;
 }
 
-/* Bytes jansson writes for the UTF-8 text s[0..n): control characters
- * become \uXXXX (or a two-byte escape), '"' and '\\' two bytes.  Returns
- * the longest prefix (at a character boundary) that fits in cap. */
+/* Bytes jansson writes for one byte of UTF-8 text: a control character
+ * becomes \uXXXX (or a two-byte escape such as \n), '"' and '\\' two. */
+static size_t escaped_size(unsigned char b) {
+  if (b == '"' || b == '\\' || b == '\b' || b == '\f' || b == '\n' || b == '\r' || b == '\t') return 2;
+  return b < 0x20 ? 6 : 1;
+}
+
+/* The longest prefix of s[0..n) whose JSON form fits in cap, ending at a
+ * character boundary. */
 static size_t escaped_prefix(const char *s, size_t n, size_t cap) {
   size_t cost = 0, i = 0;
-  while (i < n) {
-    unsigned char b = (unsigned char)s[i];
-    size_t c = b == '"' || b == '\\' || b == '\b' || b == '\f' || b == '\n' || b == '\r' || b == '\t' ? 2
-               : b < 0x20                                                                         ? 6
-                                                                                                  : 1;
-    if (cost + c > cap) break;
-    cost += c;
-    i++;
-  }
-  /* Never end inside a multi-byte character. */
+  for (; i < n && cost + escaped_size((unsigned char)s[i]) <= cap; i++) cost += escaped_size((unsigned char)s[i]);
   while (i < n && i > 0 && ((unsigned char)s[i] & 0xc0) == 0x80) i--;
   return i;
 }

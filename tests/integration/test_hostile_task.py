@@ -281,6 +281,9 @@ def test_browse_pages_and_shows_every_name(berthd, client, new_id):
     exact = base64.b64encode(prefix + b"bad\xffname").decode()
     r = client.get("/files/read?path_base64=%s&offset=0" % urllib.parse.quote(exact, safe=""))
     assert r.status == 200 and r.json()["data"] == "x", r
+    for bad in ["%%%", base64.b64encode(prefix + b"a\0b").decode(), base64.b64encode(b"/etc/passwd").decode()]:
+        r = client.get("/files/read?path_base64=%s&offset=0" % urllib.parse.quote(bad, safe=""))
+        assert r.status == 400, (bad, r)
 
 
 def test_browse_page_of_longest_worst_names_is_bounded(berthd, client, new_id):
