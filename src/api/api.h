@@ -37,11 +37,11 @@ void berth_api_call(berth_api *api, berth_http_request *req);
 void berth_api_files_read(berth_api *api, berth_http_request *req);
 void berth_api_files_browse(berth_api *api, berth_http_request *req);
 
-/* Opens a files-API path ("/sandboxes/<id>/<rel>") inside that sandbox:
- * each component is opened relative to the one before with O_NOFOLLOW, so
- * no symlink (which a task may plant or swap in at any moment) and no '..'
- * can lead outside it, and O_NONBLOCK, so a FIFO cannot block the loop.
- * *out_fd is read-only, a file or a directory; caller closes it. */
+/* Opens a files-API path ("/sandboxes/<id>/<rel>") inside that sandbox
+ * through util/safefs.h: resolved beneath the sandbox, no symlink followed
+ * and no '..' allowed, and only a regular file or a directory is opened (a
+ * FIFO or device node is refused before any open).  *out_fd is read-only;
+ * caller closes it. */
 int berth_files_open(const char *work_dir, const char *path, int *out_fd, berth_error *err);
 
 #endif

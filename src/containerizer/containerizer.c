@@ -589,21 +589,15 @@ static void enter_pulling(container *c) {
 }
 
 /* The sandbox is writable by the task, which may have replaced stdout with
- * a symlink (to a host file) or a FIFO before a restart reopens it: only a
- * regular file directly in the sandbox is written to. */
+ * a symlink (to a host file), a FIFO or a device node before a restart
+ * reopens it: safefs opens only a regular file directly in the sandbox. */
 int cz_open_outputs(container *c, berth_error *err) {
   static const char *names[] = {NULL, "stdout", "stderr"};
-  cleanup_free char *dir = berth_asprintf("%s/sandboxes/%s", c->cz->config.work_dir, c->id);
-  cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (dfd < 0) return berth_error_errno(err, errno, "open sandbox '%s'", dir);
+  cleanup_close int dfd = berth_sandbox_open(c->cz->config.work_dir, c->id, err);
+  if (dfd < 0) return berth_error_prefix(err, "open sandbox");
   for (int i = 1; i <= 2; i++) {
-    int fd = openat(dfd, names[i], O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
-    struct stat st;
-    if (fd < 0) return berth_error_errno(err, errno, "open '%s/%s'", dir, names[i]);
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-      close(fd);
-      return berth_error_set(err, BERTH_EIO, "'%s/%s' is not a regular file", dir, names[i]);
-    }
+    int fd = berth_safefs_create(dfd, names[i], 0644, err);
+    if (fd < 0) return berth_error_prefix(err, "open sandbox %s", names[i]);
     c->out_fd[i] = fd;
   }
   return 0;
@@ -828,9 +822,14 @@ static void sandbox_removed_cb(uv_work_t *work, int status) {
   berth_containerizer *cz = r->cz;
   cz->pending_work--;
   container *c = cz->closing ? NULL : find(cz, r->id);
-  if (c) {
+  if (c && r->rc < 0) {
+    /* The record stays, so a later REMOVE can try again; the caller hears
+     * that the sandbox is still there. */
+    log_warn("container %s: %s", c->id, r->err.msg);
+    c->removing = false;
+    c->remove_cb(r->rc, &r->err, c->remove_data);
+  } else if (c) {
     berth_error err;
-    if (r->rc < 0) log_warn("container %s: %s", c->id, r->err.msg);
     if (berth_store_delete(cz->store, c->id, &err) < 0) log_error("container %s: %s", c->id, err.msg);
     log_info("container %s: removed", c->id);
     berth_cz_done_cb cb = c->remove_cb;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "containerizer/container.h"
+#include "containerizer/sandbox.h"
 #include "containerizer/termination.h"
 #include "docker/api.h"
 #include "util/alloc.h"
@@ -24,10 +25,13 @@ static berth_stage stage_from_name(const char *name) {
   return BERTH_STAGE_FETCHING; /* unknown: treated as a launch caught mid-way */
 }
 
+/* Only a regular file's size counts: a link the task planted is not
+ * followed, a FIFO or device not opened. */
 static uint64_t file_size(const char *work_dir, const char *id, const char *name) {
-  cleanup_free char *path = berth_asprintf("%s/sandboxes/%s/%s", work_dir, id, name);
+  cleanup_close int dfd = berth_sandbox_open(work_dir, id, NULL);
   struct stat st;
-  return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+  cleanup_close int fd = dfd < 0 ? -1 : berth_safefs_pin(dfd, name, &st, NULL);
+  return fd >= 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
 }
 
 static void restore_row(const berth_record *rec, void *data) {
@@ -210,6 +214,8 @@ static void list_cb(int rc, json_t *answer, const berth_error *err, void *data) 
 }
 
 int berth_cz_recover(berth_containerizer *cz, berth_cz_done_cb cb, void *data, berth_error *err) {
+  /* Before any sandbox is touched: an older berthd left the work dir 0755. */
+  if (berth_sandbox_close_work_dir(cz->config.work_dir, err) < 0) return berth_error_prefix(err, "--work_dir");
   if (berth_store_load(cz->store, restore_row, cz, err) < 0) return berth_error_prefix(err, "recovery");
   for (container *c = cz->containers; c; c = c->next) c->recovering = true;
   cz->recovered_cb = cb;

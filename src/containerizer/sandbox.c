@@ -1,9 +1,7 @@
-#define _XOPEN_SOURCE 700
 #include "containerizer/sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,26 +10,24 @@
 
 #include "util/alloc.h"
 
+static char *sandboxes_dir(const char *work_dir) { return berth_asprintf("%s/sandboxes", work_dir); }
+
 char *berth_sandbox_path(const char *work_dir, const char *id) {
-  return berth_asprintf("%s/sandboxes/%s", work_dir, id);
+  cleanup_free char *dir = sandboxes_dir(work_dir);
+  return berth_asprintf("%s/%s", dir, id);
 }
 
-int berth_mkdir_p(const char *path, berth_error *err) {
-  cleanup_free char *copy = berth_strdup(path);
-  for (char *p = copy + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = '\0';
-    if (mkdir(copy, 0755) < 0 && errno != EEXIST) return berth_error_errno(err, errno, "mkdir '%s'", copy);
-    *p = '/';
-  }
-  if (mkdir(copy, 0755) < 0 && errno != EEXIST) return berth_error_errno(err, errno, "mkdir '%s'", copy);
-  return 0;
+int berth_sandbox_open(const char *work_dir, const char *id, berth_error *err) {
+  cleanup_free char *dir = sandboxes_dir(work_dir);
+  cleanup_close int dfd = berth_safefs_open_dir(dir, err);
+  if (dfd < 0) return dfd;
+  return berth_safefs_open(dfd, id, O_RDONLY | O_DIRECTORY, err);
 }
 
-static int touch(const char *dir, const char *name, berth_error *err) {
-  cleanup_free char *path = berth_asprintf("%s/%s", dir, name);
-  cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return berth_error_errno(err, errno, "create '%s'", path);
+int berth_sandbox_close_work_dir(const char *work_dir, berth_error *err) {
+  cleanup_free char *dir = sandboxes_dir(work_dir);
+  if (chmod(work_dir, 0700) < 0) return berth_error_errno(err, errno, "chmod 0700 '%s'", work_dir);
+  if (chmod(dir, 0700) < 0) return berth_error_errno(err, errno, "chmod 0700 '%s'", dir);
   return 0;
 }
 
@@ -40,9 +36,21 @@ static char *link_path(const char *work_dir, const char *id) {
 }
 
 int berth_sandbox_create(const char *work_dir, const char *id, char **bind_path, berth_error *err) {
+  cleanup_free char *dir = sandboxes_dir(work_dir);
   cleanup_free char *path = berth_sandbox_path(work_dir, id);
-  if (berth_mkdir_p(path, err) < 0 || touch(path, "stdout", err) < 0 || touch(path, "stderr", err) < 0)
-    return berth_error_prefix(err, "create sandbox");
+  cleanup_close int dfd = berth_safefs_open_dir(dir, err);
+  if (dfd < 0) return berth_error_prefix(err, "create sandbox");
+  /* 0777: the task may run as any user its image names (a name berthd
+   * cannot resolve on the host), and must be able to write here.  Other
+   * local users never reach it: the work dir above is 0700. */
+  cleanup_close int sfd = berth_safefs_mkdirat(dfd, id, 0777, err);
+  if (sfd < 0) return berth_error_prefix(err, "create sandbox '%s'", path);
+  static const char *const outputs[] = {"stdout", "stderr"};
+  for (int i = 0; i < 2; i++) {
+    int fd = berth_safefs_create(sfd, outputs[i], 0644, err);
+    if (fd < 0) return berth_error_prefix(err, "create sandbox '%s'", path);
+    close(fd);
+  }
   if (!strchr(path, ':')) {
     *bind_path = path;
     path = NULL;
@@ -58,16 +66,13 @@ int berth_sandbox_create(const char *work_dir, const char *id, char **bind_path,
   return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  return remove(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
 int berth_sandbox_remove(const char *work_dir, const char *id, berth_error *err) {
-  cleanup_free char *path = berth_sandbox_path(work_dir, id);
+  cleanup_free char *dir = sandboxes_dir(work_dir);
   cleanup_free char *link = link_path(work_dir, id);
   if (unlink(link) < 0 && errno != ENOENT) return berth_error_errno(err, errno, "remove link '%s'", link);
-  /* FTW_PHYS: never follow a link the task left in its sandbox. */
-  if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0 && errno != ENOENT)
-    return berth_error_errno(err, errno, "remove sandbox '%s'", path);
+  cleanup_close int dfd = berth_safefs_open_dir(dir, err);
+  if (dfd == BERTH_ENOENT) return 0;
+  if (dfd < 0) return berth_error_prefix(err, "remove sandbox");
+  if (berth_safefs_remove_tree(dfd, id, err) < 0) return berth_error_prefix(err, "remove sandbox '%s/%s'", dir, id);
   return 0;
 }

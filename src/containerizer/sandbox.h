@@ -3,20 +3,29 @@
 #define BERTH_CONTAINERIZER_SANDBOX_H
 
 #include "util/error.h"
+#include "util/safefs.h"
 
-/* <work_dir>/sandboxes/<id>; caller frees.  id must be validated. */
+/* <work_dir>/sandboxes/<id>, the one place that path is spelled; caller
+ * frees.  id must be validated. */
 char *berth_sandbox_path(const char *work_dir, const char *id);
 
-/* Creates the sandbox with empty stdout and stderr files and returns the
- * path to bind-mount: the sandbox itself, or a link under
- * <work_dir>/docker/links/ when the path holds ':' (Docker's bind syntax
- * cannot carry one, as Mesos found).  Caller frees *bind_path. */
+/* Opens the sandbox directory (never through a symlink); returns the fd
+ * for berth_safefs_* calls, or a negative code (BERTH_ENOENT: none). */
+int berth_sandbox_open(const char *work_dir, const char *id, berth_error *err);
+
+/* Closes the work dir and its sandboxes/ to other local users (0700), also
+ * when they were made by an older berthd. */
+int berth_sandbox_close_work_dir(const char *work_dir, berth_error *err);
+
+/* Creates the sandbox (mode 0777, see sandbox.c) with empty stdout and
+ * stderr files and returns the path to bind-mount: the sandbox itself, or
+ * a link under <work_dir>/docker/links/ when the path holds ':' (Docker's
+ * bind syntax cannot carry one, as Mesos found).  Caller frees *bind_path. */
 int berth_sandbox_create(const char *work_dir, const char *id, char **bind_path, berth_error *err);
 
-/* Removes the sandbox and its link, if any; missing ones are fine. */
+/* Removes the sandbox and its link, if any; missing ones are fine.  Fails,
+ * leaving what it could not delete, when the tree holds a mount point or
+ * an entry cannot be removed. */
 int berth_sandbox_remove(const char *work_dir, const char *id, berth_error *err);
-
-/* mkdir -p with mode 0755. */
-int berth_mkdir_p(const char *path, berth_error *err);
 
 #endif

@@ -1,8 +1,12 @@
 #include "store/store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/alloc.h"
 
@@ -64,7 +68,35 @@ static int migrate(berth_store *store, berth_error *err) {
   return 0;
 }
 
+/* The records hold launch environments, which may carry secrets: the
+ * database and its -wal/-shm/-journal files are 0600 in a 0700 directory,
+ * whatever an older berthd or the umask left.  SQLite gives the files it
+ * creates the database file's mode, so the database is made 0600 first. */
+static int close_state_files(const char *path, berth_error *err) {
+  cleanup_free char *dir = berth_strdup(path);
+  char *slash = strrchr(dir, '/');
+  if (slash && slash != dir) {
+    *slash = '\0';
+    if (chmod(dir, 0700) < 0) return berth_error_errno(err, errno, "chmod 0700 '%s'", dir);
+  }
+  static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+  for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+    cleanup_free char *p = berth_asprintf("%s%s", path, suffixes[i]);
+    int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (i == 0 ? O_CREAT : 0);
+    cleanup_close int fd = open(p, flags, 0600);
+    if (fd < 0 && errno == ENOENT) continue;
+    if (fd < 0) return berth_error_errno(err, errno, "open '%s'", p);
+    if (fchmod(fd, 0600) < 0) return berth_error_errno(err, errno, "chmod 0600 '%s'", p);
+  }
+  return 0;
+}
+
 int berth_store_open(const char *path, berth_store **out, berth_error *err) {
+  if (close_state_files(path, err) < 0) {
+    berth_error_prefix(err, "open database '%s'", path);
+    if (err) err->code = BERTH_ESTORE;
+    return BERTH_ESTORE;
+  }
   berth_store *store = berth_calloc(1, sizeof(*store));
   int rc;
   if (sqlite3_open_v2(path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=

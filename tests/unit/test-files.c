@@ -4,6 +4,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -137,13 +138,18 @@ static void symlink_inside_sandbox_is_not_followed(void **state) {
   refused(fx, "/sandboxes/web-1/inside", BERTH_ENOENT);
 }
 
-static void fifo_opens_without_blocking(void **state) {
+/* A FIFO or device node a task planted is refused, not opened (which could
+ * block, or act on a device): test-safefs checks no open happened. */
+static void fifo_and_device_refused(void **state) {
   fixture *fx = *state;
   char *p = pathf(fx, "sandboxes/web-1/pipe");
   must(mkfifo(p, 0644), p);
   free(p);
-  /* No writer: a blocking open would hang here (and berthd's loop). */
-  resolves_to(fx, "/sandboxes/web-1/pipe", "sandboxes/web-1/pipe");
+  refused(fx, "/sandboxes/web-1/pipe", BERTH_EINVAL);
+  p = pathf(fx, "sandboxes/web-1/null");
+  int made = mknod(p, S_IFCHR | 0666, makedev(1, 3));
+  free(p);
+  if (made == 0) refused(fx, "/sandboxes/web-1/null", BERTH_EINVAL);
 }
 
 static void dotdot_refused(void **state) {
@@ -209,7 +215,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(normal_file_resolves, setup, teardown),
       cmocka_unit_test_setup_teardown(sandbox_itself_resolves, setup, teardown),
       cmocka_unit_test_setup_teardown(symlink_inside_sandbox_is_not_followed, setup, teardown),
-      cmocka_unit_test_setup_teardown(fifo_opens_without_blocking, setup, teardown),
+      cmocka_unit_test_setup_teardown(fifo_and_device_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(dotdot_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(bad_id_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(path_outside_sandboxes_refused, setup, teardown),
