@@ -23,7 +23,7 @@ BIG_LAYER_BYTES=$((50 * 1024 * 1024))
 PACKAGES=(
   docker.io busybox-static docker-registry
   libuv1-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev
-  libmicrohttpd-dev libcmocka-dev
+  libmicrohttpd-dev libcmocka-dev libarchive-dev apache2-utils
   meson ninja-build gcc libc6-dev pkg-config
   python3-pytest python3-pytest-timeout python3-requests
   git ca-certificates iproute2 curl procps util-linux
@@ -35,6 +35,8 @@ PACKAGES=(
 # clang + libclang-rt-14-dev (libFuzzer, ASan/UBSan runtimes): scripts/fuzz.sh;
 # llvm: llvm-symbolizer, so sanitizer reports name files and lines.
 # valgrind: test.sh runs the unit tests under it.
+# libarchive-dev: the fetcher extracts tar and zip. apache2-utils: htpasswd for
+# the registry with auth on 127.0.0.1:5001.
 
 step() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
