@@ -60,6 +60,7 @@ typedef struct container {
   berth_docker_req *wait_req, *logs_req, *inspect_req, *kill_req;
   berth_docker_req *status_req; /* inspect for pid and address */
   uint64_t pull_started_ms;
+  berth_fetch *fetch; /* FETCHING's fetch, cleared by its callback */
 
   /* Output capture: fds indexed by docker stream (1 stdout, 2 stderr). */
   int out_fd[3];
@@ -92,6 +93,9 @@ typedef struct berth_cz_metrics_data {
   uint64_t launches, launch_failures, destroys, ooms;
   uint64_t pulls;
   double pull_ms[BERTH_PULL_SAMPLES]; /* ring of the latest pulls */
+  /* fetcher: one fetch per launch with URIs */
+  uint64_t fetches, fetch_failures, fetch_uris, fetch_bytes, fetch_downloaded_bytes, fetch_cache_hits;
+  double fetch_ms_total, fetch_ms_last;
 } berth_cz_metrics_data;
 
 struct berth_containerizer {
@@ -113,6 +117,7 @@ struct berth_containerizer {
 };
 
 void berth_cz_metrics_pull(berth_containerizer *cz, double ms);
+void berth_cz_metrics_fetch(berth_containerizer *cz, int rc, const berth_fetch_stats *stats);
 
 /* Shared by the launch path and recovery (containerizer.c). */
 container *cz_container_new(berth_containerizer *cz, berth_launch_spec *spec, json_t *launch);

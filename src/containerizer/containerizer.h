@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "docker/client.h"
+#include "fetcher/fetcher.h"
 #include "gpu/gpu.h"
 #include "store/store.h"
 #include "util/error.h"
@@ -32,6 +33,7 @@ typedef struct berth_cz_config {
   const char *proc_root;   /* "/proc" */
   const char *cgroup_root; /* "/sys/fs/cgroup" */
   berth_gpu_pool *gpus;    /* owned by the caller */
+  berth_fetcher *fetcher;  /* owned by the caller */
 } berth_cz_config;
 
 /* rc 0 on success, else a berth code with err. */

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fetcher/fetcher.h"
 #include "util/error.h"
 
 #define BERTH_ID_MAX 64
@@ -87,6 +88,7 @@ typedef struct berth_launch_spec {
   size_t n_labels;
   bool has_grace;
   int64_t grace_ns;
+  berth_fetch_uri *uris; /* strings owned by the spec */
   size_t n_uris;
 } berth_launch_spec;
 

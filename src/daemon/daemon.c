@@ -29,6 +29,7 @@ typedef struct daemon_state {
   berth_flags *flags;
   berth_store *store;
   berth_docker *docker;
+  berth_fetcher *fetcher;
   berth_containerizer *cz;
   berth_http_server *http;
   berth_api api;
@@ -77,6 +78,8 @@ static void stop_cb(uv_signal_t *s, int signum) {
   d->http = NULL;
   berth_cz_free(d->cz);
   d->cz = NULL;
+  berth_fetcher_free(d->fetcher);
+  d->fetcher = NULL;
   berth_docker_cancel(d->probe_req);
   d->probe_req = NULL;
   berth_docker_free(d->docker);
@@ -154,6 +157,19 @@ static int start(daemon_state *d, berth_error *err) {
 
   if (berth_gpu_pool_init(&d->gpus, f->nvidia_gpu_devices, f->nvidia_device_root, err) < 0) return err->code;
   d->docker = berth_docker_new(d->loop, f->docker_socket);
+  cleanup_free char *cache_dir =
+      f->fetcher_cache_dir ? berth_strdup(f->fetcher_cache_dir) : berth_asprintf("%s/fetcher-cache", f->work_dir);
+  if (cache_dir[0] != '/')
+    return berth_error_set(err, BERTH_EINVAL, "--fetcher_cache_dir: '%s' must be absolute", cache_dir);
+  berth_fetcher_config fetcher_config = {
+      .cache_dir = cache_dir,
+      .cache_size = f->fetcher_cache_size,
+      .max_size = f->fetcher_max_size,
+      .timeout_ns = f->fetcher_timeout_ns,
+      .stall_timeout_ns = f->fetcher_stall_timeout_ns,
+      .allowed_host_paths = (const char *const *)f->allowed_host_paths,
+  };
+  if (berth_fetcher_new(d->loop, &fetcher_config, &d->fetcher, err) < 0) return err->code;
   berth_cz_config config = {
       .work_dir = f->work_dir,
       .agent_id = d->agent_id,
@@ -167,6 +183,7 @@ static int start(daemon_state *d, berth_error *err) {
       .proc_root = "/proc",
       .cgroup_root = "/sys/fs/cgroup",
       .gpus = &d->gpus,
+      .fetcher = d->fetcher,
   };
   d->cz = berth_cz_new(d->loop, d->docker, d->store, &config);
   d->api = (berth_api){.cz = d->cz, .work_dir = f->work_dir, .flags = berth_flags_json(f),
@@ -206,6 +223,7 @@ int berth_daemon_run(berth_flags *flags) {
     code = 1;
     berth_http_server_free(d.http);
     berth_cz_free(d.cz);
+    berth_fetcher_free(d.fetcher);
     if (d.docker) berth_docker_free(d.docker);
     d.http = NULL;
   }

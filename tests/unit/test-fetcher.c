@@ -11,6 +11,7 @@
 
 #include "testutil.h"
 
+#include "daemon/flags.h"
 #include "fetcher/cache.h"
 #include "fetcher/fetcher.h"
 #include "fetcher/place.h"
@@ -346,8 +347,27 @@ static void local_fetch_runs_on_the_pool_and_the_loop_closes_cleanly(void **stat
   scratch_remove(&s);
 }
 
+static void fetcher_byte_sizes_parse_in_mesos_units(void **state) {
+  (void)state;
+  uint64_t n;
+  berth_error err = {0};
+  assert_int_equal(berth_bytes_parse("2GB", &n, &err), 0);
+  assert_true(n == 2ull << 30);
+  assert_int_equal(berth_bytes_parse("3KB", &n, &err), 0);
+  assert_true(n == 3072);
+  assert_int_equal(berth_bytes_parse("100", &n, &err), 0);
+  assert_true(n == 100);
+  assert_int_equal(berth_bytes_parse("0B", &n, &err), 0);
+  assert_true(n == 0);
+  assert_int_equal(berth_bytes_parse("-1GB", &n, &err), BERTH_EINVAL);
+  assert_int_equal(berth_bytes_parse("2 GB", &n, &err), BERTH_EINVAL);
+  assert_int_equal(berth_bytes_parse("GB", &n, &err), BERTH_EINVAL);
+  assert_int_equal(berth_bytes_parse("99999999999TB", &n, &err), BERTH_EINVAL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(fetcher_byte_sizes_parse_in_mesos_units),
       cmocka_unit_test(uris_of_every_kind_parse_to_a_name),
       cmocka_unit_test(unknown_schemes_and_bad_uris_are_refused),
       cmocka_unit_test(output_file_must_be_a_plain_name),
