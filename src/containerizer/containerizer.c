@@ -116,6 +116,7 @@ static void cancel_requests(container *c) {
   }
   berth_fetch_cancel(c->fetch); /* its downloads end now, partial files go */
   c->fetch = NULL;
+  cz_pull_leave(c); /* the last launch waiting for a pull aborts it */
 }
 
 /* Unlinks and frees; handles close asynchronously. */
@@ -535,11 +536,8 @@ static void enter_mounting(container *c) {
   json_decref(config);
 }
 
-static void pull_cb(int rc, const berth_error *err, void *data) {
-  container *c = data;
-  c->op = NULL;
-  double ms = (double)(uv_now(c->cz->loop) - c->pull_started_ms);
-  berth_cz_metrics_pull(c->cz, ms);
+/* The end of the pull c waited for (pull.c), shared or not. */
+void cz_pull_done(container *c, int rc, const berth_error *err) {
   if (rc < 0) {
     launch_fail(c, "pull image", err->msg);
     return;
@@ -558,8 +556,7 @@ static void image_inspect_cb(int rc, json_t *answer, const berth_error *err, voi
     launch_fail(c, "inspect image", err->msg);
     return;
   }
-  c->pull_started_ms = uv_now(c->cz->loop);
-  c->op = berth_docker_image_pull(c->cz->docker, c->spec.image, pull_cb, c);
+  cz_pull_join(c);
 }
 
 static void enter_pulling(container *c) {
@@ -707,6 +704,7 @@ void cz_begin_destroy(container *c) {
      * cancelling the fetch closes its downloads at once. */
     berth_fetch_cancel(c->fetch);
     c->fetch = NULL;
+    cz_pull_leave(c);
     berth_docker_cancel(c->op);
     c->op = NULL;
     launch_killed(c);
@@ -997,6 +995,8 @@ static json_t *container_json(container *c) {
       json_object_set_new(j, "resource_statistics", berth_usage_json(&usage, now_secs()));
   }
   if (c->termination) json_object_set(j, "termination", c->termination);
+  json_t *pull = c->stage == BERTH_STAGE_PULLING ? cz_pull_progress_json(c) : NULL;
+  if (pull) json_object_set_new(j, "pull", pull);
   json_decref(cid);
   return j;
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "docker/auth.h"
 #include "docker/client.h"
 #include "fetcher/fetcher.h"
 #include "gpu/gpu.h"
@@ -34,6 +35,8 @@ typedef struct berth_cz_config {
   const char *cgroup_root; /* "/sys/fs/cgroup" */
   berth_gpu_pool *gpus;    /* owned by the caller */
   berth_fetcher *fetcher;  /* owned by the caller */
+  const berth_docker_auth *docker_auth; /* --docker_config; NULL: none */
+  int64_t docker_pull_timeout_ns;       /* 0: none */
 } berth_cz_config;
 
 /* rc 0 on success, else a berth code with err. */

@@ -30,6 +30,7 @@ typedef struct daemon_state {
   berth_store *store;
   berth_docker *docker;
   berth_fetcher *fetcher;
+  berth_docker_auth auth;
   berth_containerizer *cz;
   berth_http_server *http;
   berth_api api;
@@ -170,6 +171,8 @@ static int start(daemon_state *d, berth_error *err) {
       .allowed_host_paths = (const char *const *)f->allowed_host_paths,
   };
   if (berth_fetcher_new(d->loop, &fetcher_config, &d->fetcher, err) < 0) return err->code;
+  if (f->docker_config && berth_docker_auth_load(f->docker_config, &d->auth, err) < 0) return err->code;
+  if (f->docker_config) log_info("registry credentials for %zu registries from %s", d->auth.n, f->docker_config);
   berth_cz_config config = {
       .work_dir = f->work_dir,
       .agent_id = d->agent_id,
@@ -184,6 +187,8 @@ static int start(daemon_state *d, berth_error *err) {
       .cgroup_root = "/sys/fs/cgroup",
       .gpus = &d->gpus,
       .fetcher = d->fetcher,
+      .docker_auth = f->docker_config ? &d->auth : NULL,
+      .docker_pull_timeout_ns = f->docker_pull_timeout_ns,
   };
   d->cz = berth_cz_new(d->loop, d->docker, d->store, &config);
   d->api = (berth_api){.cz = d->cz, .work_dir = f->work_dir, .flags = berth_flags_json(f),
@@ -233,6 +238,7 @@ int berth_daemon_run(berth_flags *flags) {
   json_decref(d.api.flags);
   free(d.api.deferred);
   berth_gpu_pool_free(&d.gpus);
+  berth_docker_auth_free(&d.auth);
   free(d.agent_id);
   free(d.token);
   return code;

@@ -38,7 +38,8 @@ static const flag_def defs[] = {
      "grace between SIGTERM and SIGKILL when a task has no kill policy"},
     {"docker_kill_orphans", FLAG_BOOL, F(docker_kill_orphans), "true", false,
      "kill and remove docker containers of this agent id that berthd does not know"},
-    {"docker_config", FLAG_STRING, F(docker_config), NULL, false, "docker config.json with registry credentials"},
+    {"docker_config", FLAG_STRING, F(docker_config), NULL, false,
+     "docker config.json whose auths give registry credentials for pulls (default none)"},
     {"sandbox_directory", FLAG_STRING, F(sandbox_directory), "/mnt/mesos/sandbox", false,
      "where the sandbox appears inside containers"},
     {"cgroups_enable_cfs", FLAG_BOOL, F(cgroups_enable_cfs), "false", false, "turn cpus into a CFS quota"},
@@ -55,6 +56,8 @@ static const flag_def defs[] = {
     {"fetcher_max_size", FLAG_BYTES, F(fetcher_max_size), "4GB", false,
      "largest file one URI may bring, downloaded or extracted (0B: no cap)"},
     {"fetcher_timeout", FLAG_DURATION, F(fetcher_timeout_ns), "1hrs", false, "longest time one download may take"},
+    {"docker_pull_timeout", FLAG_DURATION, F(docker_pull_timeout_ns), "10mins", false,
+     "abort an image pull that runs longer (0secs: never)"},
     {"fetcher_stall_timeout", FLAG_DURATION, F(fetcher_stall_timeout_ns), "1mins", false,
      "abort a download that moves no byte for this long"},
 };

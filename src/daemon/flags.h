@@ -34,6 +34,7 @@ typedef struct berth_flags {
   uint64_t fetcher_max_size;
   int64_t fetcher_timeout_ns;
   int64_t fetcher_stall_timeout_ns;
+  int64_t docker_pull_timeout_ns;
   bool help;
 } berth_flags;
 

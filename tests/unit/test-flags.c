@@ -287,6 +287,7 @@ static void flags_json_shows_effective_values(void **state) {
                        " \"fetcher_max_size\": \"4GB\","
                        " \"fetcher_timeout\": \"1hrs\","
                        " \"fetcher_stall_timeout\": \"1mins\","
+                       " \"docker_pull_timeout\": \"10mins\","
                        " \"sandbox_directory\": \"/mnt/mesos/sandbox\","
                        " \"cgroups_enable_cfs\": false,"
                        " \"nvidia_gpu_devices\": null,"
