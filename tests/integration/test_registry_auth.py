@@ -208,3 +208,69 @@ def test_concurrent_launches_of_one_absent_image_share_one_pull(berthd_factory, 
     assert log.count("pulling %s" % ref) == 1, log
     assert log.count("joins the pull of %s" % ref) == 2, log
     assert d.client.get("/metrics/snapshot").json()["containerizer/docker/image_pull_ms/count"] == 1
+
+
+class _BlobRefusingProxy:
+    """Forwards to the auth registry but answers 404 to every blob: dockerd
+    then starts the pull with 200 and reports the failure inside its
+    progress stream."""
+
+    def __init__(self):
+        import http.client
+        import http.server
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _any(self):
+                if "/blobs/" in self.path:
+                    self.send_response(404)
+                    self.send_header("Content-Type", "application/json")
+                    body = b'{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]}'
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(body)
+                    return
+                up = http.client.HTTPConnection("127.0.0.1", AUTH_PORT, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                up.request(self.command, self.path, headers=headers)
+                resp = up.getresponse()
+                data = resp.read()
+                self.send_response(resp.status, resp.reason)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("content-length", "connection", "transfer-encoding"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                up.close()
+
+            do_GET = do_HEAD = _any
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_pull_answered_200_with_an_error_in_its_stream_fails_naming_the_image(berthd_factory, tmpdir_root,
+                                                                                absent):
+    proxy = _BlobRefusingProxy()
+    try:
+        ref = absent("127.0.0.1:%d/%s" % (proxy.port, SLOW_REPO_TAG))
+        d = berthd_factory("--docker_config=" + good_config(tmpdir_root, host=ref.split("/", 1)[0]))
+        r = d.client.launch(launch_call("streamerr", "true", image=ref), timeout=180)
+        assert r.status == 500, r.text
+        assert "Failed to pull image '%s'" % ref in r.text, r.text
+        assert not image_present(ref)
+    finally:
+        proxy.stop()
