@@ -69,7 +69,8 @@ int berth_bytes_parse(const char *text, uint64_t *out, berth_error *err) {
   } units[] = {{"", 1}, {"B", 1}, {"KB", 1ull << 10}, {"MB", 1ull << 20}, {"GB", 1ull << 30}, {"TB", 1ull << 40}};
   char *end;
   errno = 0;
-  if (!text || !*text || *text == '-') return berth_error_set(err, BERTH_EINVAL, "'%s' is not a byte size", text ? text : "");
+  if (!text || !*text || *text == '-')
+    return berth_error_set(err, BERTH_EINVAL, "'%s' is not a byte size", text ? text : "");
   unsigned long long n = strtoull(text, &end, 10);
   if (errno || end == text) return berth_error_set(err, BERTH_EINVAL, "'%s' is not a byte size", text);
   for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {

@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,7 +116,8 @@ int berth_fetch_uri_parse(const char *value, berth_uri_kind *kind, char **local_
   }
   if (has_prefix_ci(value, "file://")) {
     path = value + 7;
-    if (path[0] != '/') return berth_error_set(err, BERTH_EINVAL, "'%.200s': a file URI needs an absolute path (file:///...)", value);
+    if (path[0] != '/')
+      return berth_error_set(err, BERTH_EINVAL, "'%.200s': a file URI needs an absolute path (file:///...)", value);
   } else if (value[0] == '/') {
     path = value;
   } else {
@@ -443,6 +445,28 @@ static bool path_under(const char *path, const char *prefix) {
   return !strncmp(path, prefix, n) && (path[n] == '\0' || path[n] == '/');
 }
 
+/* Without openat2 (kernels before 5.6, valgrind): the same refusal of
+ * symlinks, one component at a time from "/" with O_NOFOLLOW. */
+static int open_walking(const char *abs) {
+  int cur = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  const char *p = abs;
+  while (cur >= 0) {
+    while (*p == '/') p++;
+    size_t n = strcspn(p, "/");
+    cleanup_free char *comp = berth_strndup(p, n);
+    p += n;
+    while (*p == '/') p++;
+    bool last = *p == '\0';
+    int next = openat(cur, comp, O_NOFOLLOW | O_CLOEXEC | (last ? O_RDONLY | O_NONBLOCK : O_PATH | O_DIRECTORY));
+    int e = errno;
+    close(cur);
+    errno = e;
+    if (last) return next;
+    cur = next;
+  }
+  return -1;
+}
+
 /* A local URI is read as root, so it must lie under --allowed_host_paths
  * (as host volumes must) once resolved, and is then opened with no
  * symlink followed, so a link swapped in after the check fails. */
@@ -457,6 +481,7 @@ static int open_local(berth_fetcher *f, item *it, berth_error *err) {
   if (!allowed) return berth_error_set(err, BERTH_EINVAL, "'%s' is outside --allowed_host_paths", real);
   struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, .resolve = RESOLVE_NO_SYMLINKS};
   int fd = (int)syscall(SYS_openat2, AT_FDCWD, real, &how, sizeof(how));
+  if (fd < 0 && errno == ENOSYS) fd = open_walking(real);
   if (fd < 0) return berth_error_errno(err, errno, "open '%s'", real);
   return fd;
 }
@@ -674,7 +699,8 @@ static void wipe_cache_dir(const char *dir) {
     p += strspn(p, "0123456789");
     if (*p && strcmp(p, ".part")) continue;
     if (de->d_name[0] == 'd' && !*p) continue;
-    if (unlinkat(dirfd(d), de->d_name, 0) < 0) log_warn("fetcher cache: remove '%s/%s': %s", dir, de->d_name, strerror(errno));
+    if (unlinkat(dirfd(d), de->d_name, 0) < 0)
+      log_warn("fetcher cache: remove '%s/%s': %s", dir, de->d_name, strerror(errno));
   }
   closedir(d);
 }

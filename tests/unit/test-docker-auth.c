@@ -91,7 +91,9 @@ static void header_is_base64url_json_with_the_server_address(void **state) {
   assert_null(strchr(h, '+'));
   assert_null(strchr(h, '/'));
   char *text = b64url_decode(h);
-  tu_assert_json_eq(tu_json(text), "{\"username\": \"berth\", \"password\": \"?>?>~~\", \"serveraddress\": \"127.0.0.1:5001\"}");
+  json_t *j = tu_json(text);
+  tu_assert_json_eq(j, "{\"username\": \"berth\", \"password\": \"?>?>~~\", \"serveraddress\": \"127.0.0.1:5001\"}");
+  json_decref(j);
   free(text);
   free(h);
   assert_null(berth_docker_auth_header(&auth, "busybox:local"));
