@@ -224,6 +224,11 @@ static int extract_entry(struct archive *a, struct archive_entry *entry, int roo
     cleanup_close int fd = create_file(dir, leaf, name, err);
     if (fd < 0) return err->code;
     if (extract_data(a, fd, name, max_bytes, written, cancel, err) < 0) return err->code;
+    /* A sparse member may end in a hole that no data block reaches. */
+    la_int64_t size = archive_entry_size(entry);
+    if (archive_entry_size_is_set(entry) && size > 0 && (uint64_t)size <= (max_bytes ? max_bytes : UINT64_MAX) &&
+        ftruncate(fd, (off_t)size) < 0)
+      return berth_error_errno(err, errno, "size '%.200s'", name);
     if (fchmod(fd, archive_entry_perm(entry) & 0777) < 0) return berth_error_errno(err, errno, "chmod '%.200s'", name);
     return 0;
   }
