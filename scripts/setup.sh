@@ -17,13 +17,23 @@ DOCKERD_LOG=/var/log/berth-dockerd.log
 DOCKER_SOCK=/var/run/docker.sock
 BUSYBOX_IMAGE=busybox:local
 BIG_REPO=berth-big                              # pushed as $REGISTRY/berth-big:local
+# A second registry that wants a login (htpasswd, bcrypt), for the tests of
+# --docker_config. The credentials are test-only; the tests use them.
+AUTH_REGISTRY=127.0.0.1:5001
+AUTH_REGISTRY_DIR=/var/lib/berth-test-registry-auth
+AUTH_REGISTRY_CONFIG=$AUTH_REGISTRY_DIR/config.yml
+AUTH_REGISTRY_LOG=/var/log/berth-registry-auth.log
+AUTH_REGISTRY_USER=berth
+AUTH_REGISTRY_PASSWORD=berth-test-secret
+AUTH_SLOW_REPO=berth-slow                       # busybox + one random layer, on 5001 only
+AUTH_SLOW_BYTES=$((4 * 1024 * 1024))
 BIG_LAYERS=4                                    # 4 x 50 MiB random = ~200 MiB
 BIG_LAYER_BYTES=$((50 * 1024 * 1024))
 
 PACKAGES=(
   docker.io busybox-static docker-registry
   libuv1-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev
-  libmicrohttpd-dev libcmocka-dev
+  libmicrohttpd-dev libcmocka-dev libarchive-dev apache2-utils
   meson ninja-build gcc libc6-dev pkg-config
   python3-pytest python3-pytest-timeout python3-requests
   git ca-certificates iproute2 curl procps util-linux
@@ -38,6 +48,8 @@ PACKAGES=(
 # valgrind: test.sh runs the unit tests under it.
 # crun: a second OCI runtime registered with dockerd (tasks pick it with the
 # docker parameter `runtime`, see berthd's --docker_allowed_runtimes).
+# libarchive-dev: the fetcher extracts tar and zip. apache2-utils: htpasswd for
+# the registry with auth on 127.0.0.1:5001.
 
 step() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -318,6 +330,86 @@ else
   push_and_forget "$base" "$BIG_REPO"
   docker rmi "${built[@]}" >/dev/null
   step "registry image $REGISTRY/$BIG_REPO:local: pushed"
+fi
+
+# ------------------------------------------------------- registry with auth
+# Up means it answers /v2/ with 401 (a login is wanted), not 200.
+auth_registry_up() {
+  [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://$AUTH_REGISTRY/v2/" 2>/dev/null)" = 401 ]
+}
+
+if auth_registry_up; then
+  step "registry with auth: already answering at http://$AUTH_REGISTRY/v2/"
+else
+  mkdir -p "$AUTH_REGISTRY_DIR/data"
+  htpasswd -Bbn "$AUTH_REGISTRY_USER" "$AUTH_REGISTRY_PASSWORD" >"$AUTH_REGISTRY_DIR/htpasswd"
+  cat >"$AUTH_REGISTRY_CONFIG" <<EOF
+# Written by berth scripts/setup.sh: test registry with htpasswd auth.
+version: 0.1
+log:
+  level: info
+  fields:
+    service: berth-test-registry-auth
+storage:
+  filesystem:
+    rootdirectory: $AUTH_REGISTRY_DIR/data
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+auth:
+  htpasswd:
+    realm: berth-test
+    path: $AUTH_REGISTRY_DIR/htpasswd
+http:
+  addr: $AUTH_REGISTRY
+EOF
+  if ss -ltnH 'sport = :5001' 2>/dev/null | grep -q .; then
+    die "port 5001 is taken by something that is not the auth registry: $(ss -ltnpH 'sport = :5001')"
+  fi
+  step "registry with auth: starting on $AUTH_REGISTRY (config $AUTH_REGISTRY_CONFIG, log $AUTH_REGISTRY_LOG)"
+  spawn_daemon "$AUTH_REGISTRY_LOG" docker-registry serve "$AUTH_REGISTRY_CONFIG"
+  for _ in $(seq 1 30); do auth_registry_up && break; sleep 1; done
+  auth_registry_up || die "registry with auth does not answer 401 at http://$AUTH_REGISTRY/v2/ after 30 s; last log lines:
+$(tail -n 20 "$AUTH_REGISTRY_LOG" 2>/dev/null)"
+  step "registry with auth: up"
+fi
+
+# The login goes to a docker client config of its own, so root's
+# ~/.docker/config.json stays as it was.
+auth_docker() { DOCKER_CONFIG=$AUTH_REGISTRY_DIR/docker-client /usr/bin/docker "$@"; }
+if curl -sf --max-time 10 -o /dev/null -u "$AUTH_REGISTRY_USER:$AUTH_REGISTRY_PASSWORD" \
+    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "http://$AUTH_REGISTRY/v2/busybox/manifests/local"; then
+  step "registry image $AUTH_REGISTRY/busybox:local: exists"
+else
+  printf '%s' "$AUTH_REGISTRY_PASSWORD" |
+    auth_docker login -u "$AUTH_REGISTRY_USER" --password-stdin "$AUTH_REGISTRY" >/dev/null
+  auth_docker tag "$BUSYBOX_IMAGE" "$AUTH_REGISTRY/busybox:local"
+  auth_docker push -q "$AUTH_REGISTRY/busybox:local" >/dev/null
+  auth_docker rmi "$AUTH_REGISTRY/busybox:local" >/dev/null
+  auth_docker logout "$AUTH_REGISTRY" >/dev/null
+  step "registry image $AUTH_REGISTRY/busybox:local: pushed"
+fi
+
+# An image whose one extra layer (random, so no other image shares it) is
+# only in this registry: pulled through a throttling proxy it stays in
+# PULLING long enough for the timeout and kill tests.
+if curl -sf --max-time 10 -o /dev/null -u "$AUTH_REGISTRY_USER:$AUTH_REGISTRY_PASSWORD" \
+    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "http://$AUTH_REGISTRY/v2/$AUTH_SLOW_REPO/manifests/local"; then
+  step "registry image $AUTH_REGISTRY/$AUTH_SLOW_REPO:local: exists"
+else
+  printf '%s' "$AUTH_REGISTRY_PASSWORD" |
+    auth_docker login -u "$AUTH_REGISTRY_USER" --password-stdin "$AUTH_REGISTRY" >/dev/null
+  cid=$(auth_docker create "$BUSYBOX_IMAGE" sh -c "head -c $AUTH_SLOW_BYTES /dev/urandom > /slow-blob")
+  auth_docker start -a "$cid" >/dev/null
+  auth_docker commit -c 'CMD ["/bin/sh"]' "$cid" "$AUTH_REGISTRY/$AUTH_SLOW_REPO:local" >/dev/null
+  auth_docker rm "$cid" >/dev/null
+  auth_docker push -q "$AUTH_REGISTRY/$AUTH_SLOW_REPO:local" >/dev/null
+  auth_docker rmi "$AUTH_REGISTRY/$AUTH_SLOW_REPO:local" >/dev/null
+  auth_docker logout "$AUTH_REGISTRY" >/dev/null
+  step "registry image $AUTH_REGISTRY/$AUTH_SLOW_REPO:local: pushed"
 fi
 
 step "done"

@@ -226,6 +226,20 @@ void berth_container_status(json_t *container, char *buf, size_t len) {
       snprintf(buf, len, "%s", state);
     return;
   }
+  json_t *pull = json_object_get(container, "pull");
+  if (strcmp(stage, "PULLING") == 0 && json_is_object(pull)) {
+    /* Pull progress (API.md §3): layers, then megabytes when known. */
+    json_int_t ld = json_integer_value(json_object_get(pull, "layers_done"));
+    json_int_t lt = json_integer_value(json_object_get(pull, "layers_total"));
+    json_int_t bd = json_integer_value(json_object_get(pull, "bytes_done"));
+    json_int_t bt = json_integer_value(json_object_get(pull, "bytes_total"));
+    if (bt > 0)
+      snprintf(buf, len, "pulling %lld/%lld layers %.1f/%.1f MB", (long long)ld, (long long)lt, (double)bd / 1e6,
+               (double)bt / 1e6);
+    else
+      snprintf(buf, len, "pulling %lld/%lld layers", (long long)ld, (long long)lt);
+    return;
+  }
   size_t i = 0;
   for (; stage[i] && i + 1 < len; i++) buf[i] = (char)tolower((unsigned char)stage[i]);
   if (len > 0) buf[i] = '\0';

@@ -59,7 +59,9 @@ typedef struct container {
   berth_docker_req *op; /* the launch stage's call, or the removal */
   berth_docker_req *wait_req, *logs_req, *inspect_req, *kill_req;
   berth_docker_req *status_req; /* inspect for pid and address */
-  uint64_t pull_started_ms;
+  berth_fetch *fetch; /* FETCHING's fetch, cleared by its callback */
+  struct cz_pull *pull;            /* the pull this launch waits for (pull.c) */
+  struct container *pull_next;     /* in that pull's waiters */
 
   /* Output capture: fds indexed by docker stream (1 stdout, 2 stderr). */
   int out_fd[3];
@@ -93,6 +95,9 @@ typedef struct berth_cz_metrics_data {
   uint64_t launches, launch_failures, destroys, ooms;
   uint64_t pulls;
   double pull_ms[BERTH_PULL_SAMPLES]; /* ring of the latest pulls */
+  /* fetcher: one fetch per launch with URIs */
+  uint64_t fetches, fetch_failures, fetch_uris, fetch_bytes, fetch_downloaded_bytes, fetch_cache_hits;
+  double fetch_ms_total, fetch_ms_last;
 } berth_cz_metrics_data;
 
 struct berth_containerizer {
@@ -109,11 +114,23 @@ struct berth_containerizer {
   uint64_t recover_backoff_ms;
   berth_docker_req *recover_req;
   berth_cz_metrics_data metrics;
+  struct cz_pull *pulls; /* in flight, one per image (pull.c) */
   size_t pending_work; /* sandbox removals on the thread pool */
   bool closing, timer_closed;
 };
 
 void berth_cz_metrics_pull(berth_containerizer *cz, double ms);
+void berth_cz_metrics_fetch(berth_containerizer *cz, int rc, const berth_fetch_stats *stats);
+
+/* Pulls (pull.c): launches of one absent image share one pull.  join
+ * starts or joins the pull of c's image; cz_pull_done (containerizer.c)
+ * then runs for c once, unless it leaves first; the last to leave aborts
+ * the pull. */
+void cz_pull_join(container *c);
+void cz_pull_leave(container *c);
+void cz_pull_done(container *c, int rc, const berth_error *err);
+/* {"layers_done", ...} while c waits for a pull, else NULL (new ref). */
+json_t *cz_pull_progress_json(container *c);
 
 /* Shared by the launch path and recovery (containerizer.c). */
 container *cz_container_new(berth_containerizer *cz, berth_launch_spec *spec, json_t *launch);

@@ -115,6 +115,9 @@ static void cancel_requests(container *c) {
     berth_docker_cancel(*reqs[i]);
     *reqs[i] = NULL;
   }
+  berth_fetch_cancel(c->fetch); /* its downloads end now, partial files go */
+  c->fetch = NULL;
+  cz_pull_leave(c); /* the last launch waiting for a pull aborts it */
 }
 
 /* Unlinks and frees; handles close asynchronously. */
@@ -556,11 +559,8 @@ static void enter_mounting(container *c) {
   json_decref(config);
 }
 
-static void pull_cb(int rc, const berth_error *err, void *data) {
-  container *c = data;
-  c->op = NULL;
-  double ms = (double)(uv_now(c->cz->loop) - c->pull_started_ms);
-  berth_cz_metrics_pull(c->cz, ms);
+/* The end of the pull c waited for (pull.c), shared or not. */
+void cz_pull_done(container *c, int rc, const berth_error *err) {
   if (rc < 0) {
     launch_fail(c, "pull image", err->msg);
     return;
@@ -579,8 +579,7 @@ static void image_inspect_cb(int rc, json_t *answer, const berth_error *err, voi
     launch_fail(c, "inspect image", err->msg);
     return;
   }
-  c->pull_started_ms = uv_now(c->cz->loop);
-  c->op = berth_docker_image_pull(c->cz->docker, c->spec.image, pull_cb, c);
+  cz_pull_join(c);
 }
 
 static void enter_pulling(container *c) {
@@ -603,16 +602,33 @@ int cz_open_outputs(container *c, berth_error *err) {
   return 0;
 }
 
+static void fetch_done_cb(int rc, const berth_error *err, const berth_fetch_stats *stats, void *data) {
+  container *c = data;
+  c->fetch = NULL;
+  berth_cz_metrics_fetch(c->cz, rc, stats);
+  if (rc < 0) {
+    /* err already reads "Failed to fetch '<uri>': <cause>" */
+    launch_end(c, false, err);
+    return;
+  }
+  enter_pulling(c);
+}
+
+/* The stage creates the sandbox, as Mesos's fetcher step does, and brings
+ * the URIs into it; the fetcher logs to <sandbox>/fetch.log. */
 static void enter_fetching(container *c) {
-  /* Nothing to fetch yet (URIs are refused at validation); the stage
-   * creates the sandbox, as Mesos's fetcher step does. */
   berth_error err;
   if (berth_sandbox_create(c->cz->config.work_dir, c->id, &c->bind_path, &err) < 0 ||
       cz_open_outputs(c, &err) < 0) {
     launch_fail(c, "prepare sandbox for image", err.msg);
     return;
   }
-  enter_pulling(c);
+  if (c->spec.n_uris == 0 || !c->cz->config.fetcher) {
+    enter_pulling(c);
+    return;
+  }
+  cleanup_free char *sandbox = berth_sandbox_path(c->cz->config.work_dir, c->id);
+  c->fetch = berth_fetcher_start(c->cz->config.fetcher, sandbox, c->spec.uris, c->spec.n_uris, fetch_done_cb, c);
 }
 
 /* The spec checked host paths as strings; docker follows symlinks, so each
@@ -703,7 +719,11 @@ void cz_begin_destroy(container *c) {
   switch (c->stage) {
   case BERTH_STAGE_FETCHING:
   case BERTH_STAGE_PULLING:
-    /* Cancelling the pull's request makes dockerd abort the pull. */
+    /* Cancelling the pull's request makes dockerd abort the pull;
+     * cancelling the fetch closes its downloads at once. */
+    berth_fetch_cancel(c->fetch);
+    c->fetch = NULL;
+    cz_pull_leave(c);
     berth_docker_cancel(c->op);
     c->op = NULL;
     launch_killed(c);
@@ -1049,6 +1069,8 @@ static json_t *container_json(container *c) {
       json_object_set_new(j, "resource_statistics", berth_usage_json(&usage, now_secs()));
   }
   if (c->termination) json_object_set(j, "termination", c->termination);
+  json_t *pull = c->stage == BERTH_STAGE_PULLING ? cz_pull_progress_json(c) : NULL;
+  if (pull) json_object_set_new(j, "pull", pull);
   json_decref(cid);
   return j;
 }

@@ -13,7 +13,9 @@
 #include <uv.h>
 
 #include "containerizer/dns.h"
+#include "docker/auth.h"
 #include "docker/client.h"
+#include "fetcher/fetcher.h"
 #include "gpu/gpu.h"
 #include "store/store.h"
 #include "util/error.h"
@@ -36,6 +38,9 @@ typedef struct berth_cz_config {
   const char *const *allowed_runtimes;  /* --docker_allowed_runtimes */
   const char *docker_runtime;           /* --docker_runtime */
   const berth_dns_defaults *default_dns; /* --default_container_dns; owned by the caller */
+  berth_fetcher *fetcher;  /* owned by the caller */
+  const berth_docker_auth *docker_auth; /* --docker_config; NULL: none */
+  int64_t docker_pull_timeout_ns;       /* 0: none */
 } berth_cz_config;
 
 /* rc 0 on success, else a berth code with err. */

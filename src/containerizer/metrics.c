@@ -7,6 +7,18 @@ void berth_cz_metrics_pull(berth_containerizer *cz, double ms) {
   cz->metrics.pulls++;
 }
 
+void berth_cz_metrics_fetch(berth_containerizer *cz, int rc, const berth_fetch_stats *stats) {
+  berth_cz_metrics_data *m = &cz->metrics;
+  m->fetches++;
+  if (rc < 0) m->fetch_failures++;
+  m->fetch_uris += stats->uris;
+  m->fetch_bytes += stats->bytes;
+  m->fetch_downloaded_bytes += stats->downloaded;
+  m->fetch_cache_hits += stats->cache_hits;
+  m->fetch_ms_total += stats->ms;
+  m->fetch_ms_last = stats->ms;
+}
+
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
@@ -45,5 +57,13 @@ json_t *berth_cz_metrics(berth_containerizer *cz) {
   json_object_set_new(j, "containerizer/docker/image_pull_ms/count", json_integer((json_int_t)m->pulls));
   json_object_set_new(j, "containerizer/docker/image_pull_ms/p50", json_real(percentile(sorted, n, 0.5)));
   json_object_set_new(j, "containerizer/docker/image_pull_ms/p99", json_real(percentile(sorted, n, 0.99)));
+  json_object_set_new(j, "containerizer/fetcher/fetches", json_integer((json_int_t)m->fetches));
+  json_object_set_new(j, "containerizer/fetcher/fetch_failures", json_integer((json_int_t)m->fetch_failures));
+  json_object_set_new(j, "containerizer/fetcher/uris", json_integer((json_int_t)m->fetch_uris));
+  json_object_set_new(j, "containerizer/fetcher/bytes", json_integer((json_int_t)m->fetch_bytes));
+  json_object_set_new(j, "containerizer/fetcher/downloaded_bytes", json_integer((json_int_t)m->fetch_downloaded_bytes));
+  json_object_set_new(j, "containerizer/fetcher/cache_hits", json_integer((json_int_t)m->fetch_cache_hits));
+  json_object_set_new(j, "containerizer/fetcher/fetch_ms", json_real(m->fetch_ms_last));
+  json_object_set_new(j, "containerizer/fetcher/fetch_ms/total", json_real(m->fetch_ms_total));
   return j;
 }

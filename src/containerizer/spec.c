@@ -307,6 +307,33 @@ int berth_resources_parse(json_t *resources, json_t *limits, berth_resources *re
   return 0;
 }
 
+/* CommandInfo.URI as in mesos.proto: extract defaults to true, executable
+ * and cache to false.  Local paths are checked against
+ * --allowed_host_paths by the fetcher, once resolved. */
+static int parse_uris(json_t *uris, berth_launch_spec *spec, berth_error *err) {
+  size_t i;
+  json_t *a;
+  spec->uris = berth_calloc(json_array_size(uris) + 1, sizeof(*spec->uris));
+  json_array_foreach(uris, i, a) {
+    const char *value, *output_file;
+    berth_fetch_uri u = {.extract = true};
+    if (!json_is_object(a)) return berth_error_set(err, BERTH_EINVAL, "command.uris[%zu]: must be an object", i);
+    if (get_string(a, "value", "command.uris[].value", true, &value, err) < 0 ||
+        get_string(a, "output_file", "command.uris[].output_file", false, &output_file, err) < 0 ||
+        get_bool(a, "extract", "command.uris[].extract", &u.extract, err) < 0 ||
+        get_bool(a, "executable", "command.uris[].executable", &u.executable, err) < 0 ||
+        get_bool(a, "cache", "command.uris[].cache", &u.cache, err) < 0)
+      return err->code;
+    u.value = value;
+    u.output_file = output_file;
+    if (berth_fetch_uri_check(&u, err) < 0) return berth_error_prefix(err, "command.uris[%zu]", i);
+    u.value = berth_strdup(value);
+    u.output_file = output_file ? berth_strdup(output_file) : NULL;
+    spec->uris[spec->n_uris++] = u;
+  }
+  return 0;
+}
+
 static int parse_command(json_t *command, berth_launch_spec *spec, berth_error *err) {
   const char *value, *user;
   json_t *args, *environment, *uris;
@@ -351,15 +378,7 @@ static int parse_command(json_t *command, berth_launch_spec *spec, berth_error *
     spec->env[spec->n_env].value = berth_strdup(val ? val : "");
     spec->n_env++;
   }
-  json_array_foreach(uris, i, a) {
-    const char *uri;
-    if (!json_is_object(a)) return berth_error_set(err, BERTH_EINVAL, "command.uris[%zu]: must be an object", i);
-    if (get_string(a, "value", "command.uris[].value", true, &uri, err) < 0) return err->code;
-  }
-  spec->n_uris = json_array_size(uris);
-  if (spec->n_uris > 0)
-    return berth_error_set(err, BERTH_EINVAL, "command.uris: this berthd does not fetch URIs yet");
-  return 0;
+  return parse_uris(uris, spec, err);
 }
 
 static int parse_volumes(json_t *container, const berth_launch_policy *policy, berth_launch_spec *spec,
@@ -573,5 +592,10 @@ void berth_spec_free(berth_launch_spec *spec) {
   }
   free(spec->labels);
   berth_params_free(&spec->params);
+  for (size_t i = 0; i < spec->n_uris; i++) {
+    free((char *)spec->uris[i].value);
+    free((char *)spec->uris[i].output_file);
+  }
+  free(spec->uris);
   memset(spec, 0, sizeof(*spec));
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "containerizer/parameters.h"
+#include "fetcher/fetcher.h"
 #include "util/error.h"
 
 #define BERTH_ID_MAX 64
@@ -89,6 +90,7 @@ typedef struct berth_launch_spec {
   berth_params params; /* the other docker parameters (labels moved out) */
   bool has_grace;
   int64_t grace_ns;
+  berth_fetch_uri *uris; /* strings owned by the spec */
   size_t n_uris;
 } berth_launch_spec;
 

@@ -30,6 +30,8 @@ typedef struct daemon_state {
   berth_flags *flags;
   berth_store *store;
   berth_docker *docker;
+  berth_fetcher *fetcher;
+  berth_docker_auth auth;
   berth_containerizer *cz;
   berth_http_server *http;
   berth_api api;
@@ -79,6 +81,8 @@ static void stop_cb(uv_signal_t *s, int signum) {
   d->http = NULL;
   berth_cz_free(d->cz);
   d->cz = NULL;
+  berth_fetcher_free(d->fetcher);
+  d->fetcher = NULL;
   berth_docker_cancel(d->probe_req);
   d->probe_req = NULL;
   berth_docker_free(d->docker);
@@ -167,6 +171,21 @@ static int start(daemon_state *d, berth_error *err) {
 
   if (berth_gpu_pool_init(&d->gpus, f->nvidia_gpu_devices, f->nvidia_device_root, err) < 0) return err->code;
   d->docker = berth_docker_new(d->loop, f->docker_socket);
+  cleanup_free char *cache_dir =
+      f->fetcher_cache_dir ? berth_strdup(f->fetcher_cache_dir) : berth_asprintf("%s/fetcher-cache", f->work_dir);
+  if (cache_dir[0] != '/')
+    return berth_error_set(err, BERTH_EINVAL, "--fetcher_cache_dir: '%s' must be absolute", cache_dir);
+  berth_fetcher_config fetcher_config = {
+      .cache_dir = cache_dir,
+      .cache_size = f->fetcher_cache_size,
+      .max_size = f->fetcher_max_size,
+      .timeout_ns = f->fetcher_timeout_ns,
+      .stall_timeout_ns = f->fetcher_stall_timeout_ns,
+      .allowed_host_paths = (const char *const *)f->allowed_host_paths,
+  };
+  if (berth_fetcher_new(d->loop, &fetcher_config, &d->fetcher, err) < 0) return err->code;
+  if (f->docker_config && berth_docker_auth_load(f->docker_config, &d->auth, err) < 0) return err->code;
+  if (f->docker_config) log_info("registry credentials for %zu registries from %s", d->auth.n, f->docker_config);
   berth_cz_config config = {
       .work_dir = f->work_dir,
       .agent_id = d->agent_id,
@@ -183,6 +202,9 @@ static int start(daemon_state *d, berth_error *err) {
       .allowed_runtimes = (const char *const *)f->docker_allowed_runtimes,
       .docker_runtime = f->docker_runtime,
       .default_dns = &d->dns,
+      .fetcher = d->fetcher,
+      .docker_auth = f->docker_config ? &d->auth : NULL,
+      .docker_pull_timeout_ns = f->docker_pull_timeout_ns,
   };
   d->cz = berth_cz_new(d->loop, d->docker, d->store, &config);
   d->api = (berth_api){.cz = d->cz, .work_dir = f->work_dir, .flags = berth_flags_json(f),
@@ -222,6 +244,7 @@ int berth_daemon_run(berth_flags *flags) {
     code = 1;
     berth_http_server_free(d.http);
     berth_cz_free(d.cz);
+    berth_fetcher_free(d.fetcher);
     if (d.docker) berth_docker_free(d.docker);
     d.http = NULL;
   }
@@ -232,6 +255,7 @@ int berth_daemon_run(berth_flags *flags) {
   free(d.api.deferred);
   berth_gpu_pool_free(&d.gpus);
   berth_dns_defaults_free(&d.dns);
+  berth_docker_auth_free(&d.auth);
   free(d.agent_id);
   free(d.token);
   return code;

@@ -2,14 +2,16 @@
 
 #include "daemon/flags.h"
 
+#include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/alloc.h"
 #include "util/duration.h"
 
-typedef enum { FLAG_STRING, FLAG_BOOL, FLAG_DURATION, FLAG_LIST } flag_type;
+typedef enum { FLAG_STRING, FLAG_BOOL, FLAG_DURATION, FLAG_LIST, FLAG_BYTES } flag_type;
 
 typedef struct flag_def {
   const char *name;
@@ -36,7 +38,8 @@ static const flag_def defs[] = {
      "grace between SIGTERM and SIGKILL when a task has no kill policy"},
     {"docker_kill_orphans", FLAG_BOOL, F(docker_kill_orphans), "true", false,
      "kill and remove docker containers of this agent id that berthd does not know"},
-    {"docker_config", FLAG_STRING, F(docker_config), NULL, false, "docker config.json with registry credentials"},
+    {"docker_config", FLAG_STRING, F(docker_config), NULL, false,
+     "docker config.json whose auths give registry credentials for pulls (default none)"},
     {"sandbox_directory", FLAG_STRING, F(sandbox_directory), "/mnt/mesos/sandbox", false,
      "where the sandbox appears inside containers"},
     {"cgroups_enable_cfs", FLAG_BOOL, F(cgroups_enable_cfs), "false", false, "turn cpus into a CFS quota"},
@@ -52,7 +55,48 @@ static const flag_def defs[] = {
     {"default_container_dns", FLAG_STRING, F(default_container_dns), NULL, false,
      "Mesos's ContainerDNSInfo JSON: DNS per network mode for tasks that set none (default: dockerd's)"},
     {"log_level", FLAG_STRING, F(log_level), "info", false, "debug, info, warn or error"},
+    {"fetcher_cache_dir", FLAG_STRING, F(fetcher_cache_dir), NULL, false,
+     "where cached URIs are kept (default <work_dir>/fetcher-cache); emptied at start"},
+    {"fetcher_cache_size", FLAG_BYTES, F(fetcher_cache_size), "2GB", false,
+     "bytes the fetcher cache may hold; least recently used evicted"},
+    {"fetcher_max_size", FLAG_BYTES, F(fetcher_max_size), "4GB", false,
+     "largest file one URI may bring, downloaded or extracted (0B: no cap)"},
+    {"fetcher_timeout", FLAG_DURATION, F(fetcher_timeout_ns), "1hrs", false, "longest time one download may take"},
+    {"docker_pull_timeout", FLAG_DURATION, F(docker_pull_timeout_ns), "10mins", false,
+     "abort an image pull that runs longer (0secs: never)"},
+    {"fetcher_stall_timeout", FLAG_DURATION, F(fetcher_stall_timeout_ns), "1mins", false,
+     "abort a download that moves no byte for this long"},
 };
+
+int berth_bytes_parse(const char *text, uint64_t *out, berth_error *err) {
+  static const struct {
+    const char *unit;
+    uint64_t factor;
+  } units[] = {{"", 1}, {"B", 1}, {"KB", 1ull << 10}, {"MB", 1ull << 20}, {"GB", 1ull << 30}, {"TB", 1ull << 40}};
+  char *end;
+  errno = 0;
+  if (!text || !*text || *text == '-')
+    return berth_error_set(err, BERTH_EINVAL, "'%s' is not a byte size", text ? text : "");
+  unsigned long long n = strtoull(text, &end, 10);
+  if (errno || end == text) return berth_error_set(err, BERTH_EINVAL, "'%s' is not a byte size", text);
+  for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+    if (strcmp(end, units[i].unit)) continue;
+    if (n > UINT64_MAX / units[i].factor) return berth_error_set(err, BERTH_EINVAL, "'%s' is too large", text);
+    *out = n * units[i].factor;
+    return 0;
+  }
+  return berth_error_set(err, BERTH_EINVAL, "'%s': unit must be B, KB, MB, GB or TB", text);
+}
+
+static void format_bytes(uint64_t n, char *buf, size_t len) {
+  static const char *const units[] = {"B", "KB", "MB", "GB", "TB"};
+  size_t u = 0;
+  while (u + 1 < sizeof(units) / sizeof(units[0]) && n && n % 1024 == 0) {
+    n /= 1024;
+    u++;
+  }
+  snprintf(buf, len, "%llu%s", (unsigned long long)n, units[u]);
+}
 
 static const flag_def *find_def(const char *name, size_t len) {
   for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
@@ -96,6 +140,9 @@ static int set_flag(berth_flags *flags, const flag_def *def, const char *value, 
     return 0;
   case FLAG_LIST:
     *(char ***)field = split_list(value, *(char ***)field, append);
+    return 0;
+  case FLAG_BYTES:
+    if (berth_bytes_parse(value, (uint64_t *)field, err) < 0) return berth_error_prefix(err, "--%s", def->name);
     return 0;
   }
   return 0;
@@ -180,6 +227,10 @@ json_t *berth_flags_json(const berth_flags *flags) {
     case FLAG_LIST:
       v = json_array();
       for (char *const *p = *(char **const *)field; p && *p; p++) json_array_append_new(v, json_string(*p));
+      break;
+    case FLAG_BYTES:
+      format_bytes(*(const uint64_t *)field, buf, sizeof(buf));
+      v = json_string(buf);
       break;
     }
     if (defs[i].secret) {

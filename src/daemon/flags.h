@@ -31,6 +31,13 @@ typedef struct berth_flags {
   char *docker_runtime;
   char *default_container_dns;
   char *log_level;
+  /* the fetcher (API.md §6) */
+  char *fetcher_cache_dir; /* NULL: <work_dir>/fetcher-cache */
+  uint64_t fetcher_cache_size;
+  uint64_t fetcher_max_size;
+  int64_t fetcher_timeout_ns;
+  int64_t fetcher_stall_timeout_ns;
+  int64_t docker_pull_timeout_ns;
   bool help;
 } berth_flags;
 
@@ -40,6 +47,10 @@ void berth_flags_free(berth_flags *flags);
 
 /* The effective flags as JSON for /flags, secrets masked. */
 json_t *berth_flags_json(const berth_flags *flags);
+
+/* Mesos's Bytes: "2GB", "512MB", "10KB", "100B" (1024-based units);
+ * a bare number is bytes. */
+int berth_bytes_parse(const char *text, uint64_t *out, berth_error *err);
 
 /* Usage text for --help. */
 void berth_flags_usage(FILE *out);

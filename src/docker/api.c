@@ -1,7 +1,10 @@
 #include "docker/api.h"
 
 #include <curl/curl.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,12 +116,70 @@ void berth_docker_split_ref(const char *ref, char **repo, char **tag) {
   }
 }
 
+/* Layers a pull reports on; more are counted in totals but not tracked. */
+#define MAX_PULL_LAYERS 256
+
+typedef struct pull_layer {
+  char id[72];
+  uint64_t current, total;
+  bool done;
+} pull_layer;
+
 typedef struct pull_call {
   berth_lines lines;
   berth_docker_result_cb cb;
+  berth_docker_progress_cb progress;
   void *data;
   char *error; /* first {"error": ...} seen in the stream */
+  long timeout_ms;
+  struct timespec started;
+  pull_layer layers[MAX_PULL_LAYERS];
+  size_t n_layers;
 } pull_call;
+
+static pull_layer *layer_of(pull_call *call, const char *id, bool add) {
+  for (size_t i = 0; i < call->n_layers; i++)
+    if (!strcmp(call->layers[i].id, id)) return &call->layers[i];
+  if (!add || call->n_layers == MAX_PULL_LAYERS || strlen(id) >= sizeof(call->layers[0].id)) return NULL;
+  pull_layer *l = &call->layers[call->n_layers++];
+  snprintf(l->id, sizeof(l->id), "%s", id);
+  return l;
+}
+
+/* Docker's progress messages per layer: "Pulling fs layer" / "Waiting" /
+ * "Already exists" name it, "Downloading" carries current and total
+ * bytes, "Download complete" and "Pull complete" end its download. */
+static void track_progress(pull_call *call, json_t *msg) {
+  const char *status = json_string_value(json_object_get(msg, "status"));
+  const char *id = json_string_value(json_object_get(msg, "id"));
+  if (!status || !id) return;
+  bool names = !strcmp(status, "Pulling fs layer") || !strcmp(status, "Waiting") || !strcmp(status, "Already exists");
+  pull_layer *l = layer_of(call, id, names);
+  if (!l) return;
+  json_t *detail = json_object_get(msg, "progressDetail");
+  if (!strcmp(status, "Downloading")) {
+    json_int_t cur = json_integer_value(json_object_get(detail, "current"));
+    json_int_t tot = json_integer_value(json_object_get(detail, "total"));
+    if (cur > 0) l->current = (uint64_t)cur;
+    if (tot > 0) l->total = (uint64_t)tot;
+  } else if (!strcmp(status, "Download complete") || !strcmp(status, "Verifying Checksum")) {
+    l->current = l->total;
+  } else if (!strcmp(status, "Pull complete") || !strcmp(status, "Already exists")) {
+    l->current = l->total;
+    l->done = true;
+  } else {
+    return;
+  }
+  if (!call->progress) return;
+  berth_pull_progress p = {0};
+  for (size_t i = 0; i < call->n_layers; i++) {
+    p.layers_total++;
+    p.layers_done += call->layers[i].done;
+    p.bytes_done += call->layers[i].current;
+    p.bytes_total += call->layers[i].total;
+  }
+  call->progress(&p, call->data);
+}
 
 static int pull_line_cb(const char *line, size_t len, void *data) {
   pull_call *call = data;
@@ -126,6 +187,7 @@ static int pull_line_cb(const char *line, size_t len, void *data) {
   if (!msg) return 0; /* progress lines we cannot read do not matter */
   const char *e = json_string_value(json_object_get(msg, "error"));
   if (e && !call->error) call->error = berth_strdup(e);
+  track_progress(call, msg);
   json_decref(msg);
   return 0;
 }
@@ -136,11 +198,20 @@ static int pull_chunk_cb(const char *buf, size_t len, void *data) {
   return berth_lines_feed(&call->lines, buf, len, &err) < 0 ? BERTH_EDOCKER : 0;
 }
 
+static long elapsed_ms(const struct timespec *since) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (long)((now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000);
+}
+
 static void pull_done_cb(int status, const char *body, size_t len, const berth_error *cerr, void *data) {
   pull_call *call = data;
   berth_error err = {0};
   int rc = 0;
-  if (cerr) {
+  if (cerr && call->timeout_ms > 0 && elapsed_ms(&call->started) >= call->timeout_ms) {
+    /* curl closed the connection at the deadline: dockerd stops the pull. */
+    rc = berth_error_set(&err, BERTH_EDOCKER, "pull took longer than --docker_pull_timeout (%ld ms)", call->timeout_ms);
+  } else if (cerr) {
     err = *cerr;
     rc = cerr->code;
   } else if (status < 200 || status >= 300) {
@@ -159,8 +230,9 @@ static void pull_release(void *data) {
   free(call);
 }
 
-berth_docker_req *berth_docker_image_pull(berth_docker *d, const char *ref, berth_docker_result_cb cb,
-                                          void *data) {
+berth_docker_req *berth_docker_image_pull(berth_docker *d, const char *ref, const char *registry_auth,
+                                          long timeout_ms, berth_docker_progress_cb progress,
+                                          berth_docker_result_cb cb, void *data) {
   cleanup_free char *repo = NULL;
   cleanup_free char *tag = NULL;
   berth_docker_split_ref(ref, &repo, &tag);
@@ -169,9 +241,14 @@ berth_docker_req *berth_docker_image_pull(berth_docker *d, const char *ref, bert
   cleanup_free char *path = berth_asprintf("/images/create?fromImage=%s&tag=%s", erepo, etag);
   pull_call *call = berth_calloc(1, sizeof(*call));
   call->cb = cb;
+  call->progress = progress;
   call->data = data;
+  call->timeout_ms = timeout_ms;
+  clock_gettime(CLOCK_MONOTONIC, &call->started);
   berth_lines_init(&call->lines, MAX_PULL_LINE, pull_line_cb, call);
-  berth_docker_req *req = berth_docker_request(d, "POST", path, NULL, 0, 0, pull_chunk_cb, pull_done_cb, call);
+  cleanup_free char *header = registry_auth ? berth_asprintf("X-Registry-Auth: %s", registry_auth) : NULL;
+  berth_docker_req *req = berth_docker_request_with_header(d, "POST", path, NULL, timeout_ms, 0, header,
+                                                           pull_chunk_cb, pull_done_cb, call);
   berth_docker_req_set_release(req, pull_release);
   return req;
 }

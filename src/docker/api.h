@@ -7,6 +7,7 @@
 #define BERTH_DOCKER_API_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "docker/client.h"
 
@@ -14,7 +15,6 @@
  * freed after the callback returns: json_incref to keep it. */
 typedef void (*berth_docker_json_cb)(int rc, json_t *answer, const berth_error *err, void *data);
 
-/* Pull progress messages are not surfaced; only the end matters. */
 typedef void (*berth_docker_result_cb)(int rc, const berth_error *err, void *data);
 
 /* Log payload of stdout (1) or stderr (2) as it arrives.  Return <0 to stop. */
@@ -30,11 +30,22 @@ int berth_docker_negotiate(const char *daemon_version, char *out, size_t len, be
 berth_docker_req *berth_docker_image_inspect(berth_docker *d, const char *ref, berth_docker_json_cb cb,
                                              void *data);
 
+/* Where a pull stands, summed over the layers dockerd reported so far. */
+typedef struct berth_pull_progress {
+  uint64_t layers_done, layers_total, bytes_done, bytes_total;
+} berth_pull_progress;
+
+typedef void (*berth_docker_progress_cb)(const berth_pull_progress *progress, void *data);
+
 /* POST /images/create; the progress stream is read line by line and an
- * {"error": ...} message in it fails the pull.  Cancel the request to abort
- * the pull: dockerd stops it when the client goes away. */
-berth_docker_req *berth_docker_image_pull(berth_docker *d, const char *ref, berth_docker_result_cb cb,
-                                          void *data);
+ * {"error": ...} message in it fails the pull (even after a 200).
+ * registry_auth (may be NULL) is sent as X-Registry-Auth.  timeout_ms > 0
+ * aborts a pull that runs longer.  progress (may be NULL) runs as layers
+ * move.  Cancel the request to abort the pull: dockerd stops it when the
+ * client goes away. */
+berth_docker_req *berth_docker_image_pull(berth_docker *d, const char *ref, const char *registry_auth,
+                                          long timeout_ms, berth_docker_progress_cb progress,
+                                          berth_docker_result_cb cb, void *data);
 
 berth_docker_req *berth_docker_container_create(berth_docker *d, const char *name, json_t *config,
                                                 berth_docker_json_cb cb, void *data);

@@ -285,6 +285,14 @@ berth_docker_req *berth_docker_request(berth_docker *docker, const char *method,
                                        json_t *body, long timeout_ms, int unversioned,
                                        berth_docker_chunk_cb chunk, berth_docker_done_cb done,
                                        void *data) {
+  return berth_docker_request_with_header(docker, method, path, body, timeout_ms, unversioned, NULL, chunk, done,
+                                          data);
+}
+
+berth_docker_req *berth_docker_request_with_header(berth_docker *docker, const char *method, const char *path,
+                                                   json_t *body, long timeout_ms, int unversioned,
+                                                   const char *header, berth_docker_chunk_cb chunk,
+                                                   berth_docker_done_cb done, void *data) {
   berth_docker_req *req = berth_calloc(1, sizeof(*req));
   req->docker = docker;
   req->chunk = chunk;
@@ -318,6 +326,7 @@ berth_docker_req *berth_docker_request(berth_docker *docker, const char *method,
   /* Docker answers "Expect: 100-continue" fine, but waiting for it costs a
    * round trip on every create. */
   req->headers = curl_slist_append(req->headers, "Expect:");
+  if (header) req->headers = curl_slist_append(req->headers, header);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
 
   req->next = docker->inflight;

@@ -54,6 +54,13 @@ berth_docker_req *berth_docker_request(berth_docker *docker, const char *method,
                                        berth_docker_chunk_cb chunk, berth_docker_done_cb done,
                                        void *data);
 
+/* The same with one more header line ("Name: value"), copied; it may
+ * hold a secret (X-Registry-Auth) and is never logged. */
+berth_docker_req *berth_docker_request_with_header(berth_docker *docker, const char *method, const char *path,
+                                                   json_t *body, long timeout_ms, int unversioned,
+                                                   const char *header, berth_docker_chunk_cb chunk,
+                                                   berth_docker_done_cb done, void *data);
+
 /* Aborts a request: its connection is closed and no callback runs after
  * this returns.  Safe from inside any callback. */
 void berth_docker_cancel(berth_docker_req *req);

@@ -507,6 +507,20 @@ static void container_status_shows_state_and_code(void **state) {
   json_decref(list);
 }
 
+static void container_status_shows_pull_progress(void **state) {
+  json_t *list = parse("[{\"container_id\":{\"value\":\"p\"},\"stage\":\"PULLING\","
+                       "\"pull\":{\"layers_done\":1,\"layers_total\":3,\"bytes_done\":1500000,"
+                       "\"bytes_total\":4000000}},"
+                       "{\"container_id\":{\"value\":\"q\"},\"stage\":\"PULLING\","
+                       "\"pull\":{\"layers_done\":0,\"layers_total\":0,\"bytes_done\":0,\"bytes_total\":0}}]");
+  char buf[64];
+  berth_container_status(berth_containers_find(list, "p"), buf, sizeof(buf));
+  assert_string_equal(buf, "pulling 1/3 layers 1.5/4.0 MB");
+  berth_container_status(berth_containers_find(list, "q"), buf, sizeof(buf));
+  assert_string_equal(buf, "pulling 0/0 layers");
+  json_decref(list);
+}
+
 static void containers_reply_missing_list_is_empty(void **state) {
   berth_error err = {0};
   json_t *list = NULL;
@@ -851,6 +865,7 @@ int main(void) {
       cmocka_unit_test(wait_exit_code_prefers_exit_code_then_signal_then_killed),
       cmocka_unit_test(wait_without_code_fails_with_the_message),
       cmocka_unit_test(container_status_shows_state_and_code),
+      cmocka_unit_test(container_status_shows_pull_progress),
       cmocka_unit_test(containers_reply_missing_list_is_empty),
       cmocka_unit_test(addr_forms_parse),
       cmocka_unit_test(addr_malformed_forms_are_refused),

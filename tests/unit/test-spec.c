@@ -605,13 +605,31 @@ static void refuses_bad_environment_variables(void **state) {
           "command.environment.variables[].value");
 }
 
-static void refuses_uris_while_the_fetcher_is_missing(void **state) {
+static void uris_parse_with_mesos_defaults_and_bad_ones_are_refused(void **state) {
   (void)state;
-  refused(launch_with("'command': {'value': 'x', 'uris': [{'value': 'http://127.0.0.1:8000/a.tar.gz'}]}"),
-          "command.uris");
+  accepted_with(launch_with("'command': {'value': 'x', 'uris': [{'value': 'http://127.0.0.1:8000/a.tar.gz'},"
+                            " {'value': '/srv/t', 'extract': false, 'executable': true, 'cache': true,"
+                            " 'output_file': 'tool'}]}"),
+                &policy, &spec);
+  assert_int_equal(spec.n_uris, 2);
+  assert_string_equal(spec.uris[0].value, "http://127.0.0.1:8000/a.tar.gz");
+  assert_true(spec.uris[0].extract); /* mesos.proto's default */
+  assert_false(spec.uris[0].executable);
+  assert_false(spec.uris[0].cache);
+  assert_null(spec.uris[0].output_file);
+  assert_false(spec.uris[1].extract);
+  assert_true(spec.uris[1].executable);
+  assert_true(spec.uris[1].cache);
+  assert_string_equal(spec.uris[1].output_file, "tool");
+  berth_spec_free(&spec);
   refused(launch_with("'command': {'value': 'x', 'uris': 'http://x'}"), "command.uris");
   refused(launch_with("'command': {'value': 'x', 'uris': [{'extract': true}]}"), "command.uris[].value");
   refused(launch_with("'command': {'value': 'x', 'uris': ['http://x']}"), "command.uris[0]");
+  refused(launch_with("'command': {'value': 'x', 'uris': [{'value': 'ftp://h/x'}]}"), "command.uris[0]");
+  refused(launch_with("'command': {'value': 'x', 'uris': [{'value': 'http://h/x', 'output_file': '../x'}]}"),
+          "output_file");
+  refused(launch_with("'command': {'value': 'x', 'uris': [{'value': 'http://h/x', 'cache': 1}]}"),
+          "command.uris[].cache");
 }
 
 static void refuses_too_many_arguments(void **state) {
@@ -978,7 +996,7 @@ int main(void) {
       cmocka_unit_test_teardown(refuses_command_of_wrong_types, free_spec),
       cmocka_unit_test_teardown(refuses_shell_true_without_value, free_spec),
       cmocka_unit_test_teardown(refuses_bad_environment_variables, free_spec),
-      cmocka_unit_test_teardown(refuses_uris_while_the_fetcher_is_missing, free_spec),
+      cmocka_unit_test_teardown(uris_parse_with_mesos_defaults_and_bad_ones_are_refused, free_spec),
       cmocka_unit_test_teardown(refuses_too_many_arguments, free_spec),
       cmocka_unit_test_teardown(refuses_resources_of_wrong_types, free_spec),
       cmocka_unit_test_teardown(refuses_negative_cpus, free_spec),
