@@ -38,6 +38,7 @@ struct fake_rule {
   int times; /* 0: no limit */
   int delay_ms;
   const fake_rule *after;
+  const fake_rule *body_after; /* a stream's pieces wait for it */
   action act;
   int status;
   char *content_type;
@@ -118,6 +119,11 @@ fake_rule *fake_rule_after(fake_rule *r, fake_rule *other) {
   return r;
 }
 
+fake_rule *fake_rule_stream_after(fake_rule *r, fake_rule *other) {
+  r->body_after = other;
+  return r;
+}
+
 fake_rule *fake_rule_reply_raw(fake_rule *r, int status, const char *content_type, const void *body, size_t len) {
   r->act = ACT_REPLY;
   r->status = status;
@@ -165,6 +171,10 @@ fake_rule *fake_rule_piece(fake_rule *r, int delay_ms, const void *buf, size_t l
 }
 
 fake_rule *fake_rule_frame(fake_rule *r, int delay_ms, int stream, const char *text) {
+  return fake_rule_frame_part(r, delay_ms, stream, text, strlen(text));
+}
+
+fake_rule *fake_rule_frame_part(fake_rule *r, int delay_ms, int stream, const char *text, size_t sent) {
   size_t n = strlen(text);
   char *buf = xcalloc(1, n + 8);
   buf[0] = (char)stream;
@@ -173,7 +183,7 @@ fake_rule *fake_rule_frame(fake_rule *r, int delay_ms, int stream, const char *t
   buf[6] = (char)((n >> 8) & 0xff);
   buf[7] = (char)(n & 0xff);
   memcpy(buf + 8, text, n);
-  fake_rule_piece(r, delay_ms, buf, n + 8);
+  fake_rule_piece(r, delay_ms, buf, 8 + (sent < n ? sent : n));
   free(buf);
   return r;
 }
@@ -228,6 +238,7 @@ fake_request *fake_docker_request(fake_docker *fd, const char *method, const cha
     const fake_request *q = &fd->requests[i];
     if (!request_matches(q, method, pattern) || nth-- > 0) continue;
     copy = xcalloc(1, sizeof(*copy));
+    copy->seq = q->seq;
     memcpy(copy->method, q->method, sizeof(copy->method));
     copy->version = xstrdup(q->version);
     copy->path = xstrdup(q->path);
@@ -364,12 +375,15 @@ static void answer_reply(int sock, const fake_rule *r) {
   free(body);
 }
 
+static bool wait_after(fake_docker *fd, const fake_rule *other);
+
 static void answer_stream(fake_docker *fd, int sock, fake_rule *r) {
   bool chunked = r->framing == FAKE_CHUNKED;
   bool ok = send_text(sock, "HTTP/1.1 %d %s\r\n", r->status, reason_phrase(r->status));
   if (ok && r->content_type) ok = send_text(sock, "Content-Type: %s\r\n", r->content_type);
   if (ok && chunked) ok = send_text(sock, "Transfer-Encoding: chunked\r\n");
   if (ok) ok = send_text(sock, "Connection: close\r\n\r\n");
+  if (ok && r->body_after && !wait_after(fd, r->body_after)) return;
   for (size_t i = 0; ok && i < r->n_pieces; i++) {
     if (!pause_ms(fd, r->pieces[i].delay_ms)) return;
     if (client_gone(sock)) {
@@ -389,9 +403,9 @@ static void answer_stream(fake_docker *fd, int sock, fake_rule *r) {
     if (chunked) send_text(sock, "0\r\n\r\n");
     return;
   case FAKE_END_CUT:
-    /* A chunk (or a frame) announced longer than what follows. */
+    /* A chunk announced longer than what follows; a raw stream just stops
+     * where its pieces do (fake_rule_frame_part cuts inside a frame). */
     if (chunked) send_text(sock, "100\r\nabc");
-    else send_all(sock, "\x01\0\0\0\0\0\0\x64" "abc", 11);
     return;
   case FAKE_END_HOLD:
     if (wait_client_gone(fd, sock)) note_gone(fd, r);
@@ -465,6 +479,7 @@ static fake_rule *match_and_record(fake_docker *fd, fake_request *q) {
     fd->requests = realloc(fd->requests, fd->cap_requests * sizeof(*fd->requests));
     if (!fd->requests) abort();
   }
+  q->seq = fd->n_requests;
   fd->requests[fd->n_requests++] = *q;
   fake_rule *r = fd->rules;
   for (; r; r = r->next) {

@@ -37,11 +37,14 @@ typedef enum { FAKE_CHUNKED, FAKE_RAW } fake_framing;
 /* How a streamed answer ends after its last piece. */
 typedef enum {
   FAKE_END_CLEAN, /* terminating chunk, or a close for raw streams */
-  FAKE_END_CUT,   /* dockerd vanishing: a chunk announced and not sent, then a close */
+  FAKE_END_CUT,   /* dockerd vanishing: a chunk announced and not sent, then a
+                   * close; a raw stream closes after its last piece, so cut it
+                   * inside a frame with fake_rule_frame_part */
   FAKE_END_HOLD,  /* nothing more, connection kept until the client leaves */
 } fake_end;
 
 typedef struct fake_request {
+  size_t seq;    /* arrival order, from 0, over all requests */
   char method[16];
   char *version; /* "1.41", or "" when unversioned */
   char *path;    /* without version and query */
@@ -78,9 +81,15 @@ fake_rule *fake_rule_hangup(fake_rule *r);
 fake_rule *fake_rule_hold(fake_rule *r);
 /* Starts a streamed answer; add pieces and frames, then an end. */
 fake_rule *fake_rule_stream(fake_rule *r, int status, const char *content_type, fake_framing framing);
+/* The stream's headers go at once, its pieces and end only once `other`
+ * has been hit: an attach whose output comes after the start. */
+fake_rule *fake_rule_stream_after(fake_rule *r, fake_rule *other);
 fake_rule *fake_rule_piece(fake_rule *r, int delay_ms, const void *buf, size_t len);
 /* One frame of Docker's multiplexed stream: 8-byte header, then text. */
 fake_rule *fake_rule_frame(fake_rule *r, int delay_ms, int stream, const char *text);
+/* Only the header and the first `sent` bytes of that frame: a stream cut
+ * inside a frame. */
+fake_rule *fake_rule_frame_part(fake_rule *r, int delay_ms, int stream, const char *text, size_t sent);
 fake_rule *fake_rule_end(fake_rule *r, fake_end end);
 
 /* How many requests this rule answered (or began to). */
