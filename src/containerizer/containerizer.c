@@ -711,12 +711,20 @@ void cz_begin_destroy(container *c) {
 typedef struct signal_call {
   berth_cz_done_cb cb;
   void *data;
+  int signal;
+  char id[BERTH_ID_MAX + 1];
 } signal_call;
 
 static void signal_cb(int rc, json_t *answer, const berth_error *err, void *data) {
   signal_call *call = data;
-  if (rc == BERTH_ECONFLICT) rc = berth_error_set((berth_error *)err, BERTH_ECONFLICT, "%s", err->msg);
-  call->cb(rc, err, call->data);
+  /* err belongs to the docker layer: the context goes on a copy (docker's
+   * 409 "is not running" stays a conflict, with docker's words). */
+  berth_error e = {0};
+  if (rc < 0) {
+    e = *err;
+    berth_error_prefix(&e, "signal %d to container '%s'", call->signal, call->id);
+  }
+  call->cb(rc, rc < 0 ? &e : NULL, call->data);
   free(call);
 }
 
@@ -745,6 +753,8 @@ int berth_cz_kill(berth_containerizer *cz, const char *id, int sig, berth_cz_don
   signal_call *call = berth_calloc(1, sizeof(*call));
   call->cb = cb;
   call->data = data;
+  call->signal = sig;
+  snprintf(call->id, sizeof(call->id), "%s", c->id);
   berth_docker_container_kill(cz->docker, c->docker_name, sig, signal_cb, call);
   return 0;
 }
