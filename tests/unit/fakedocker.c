@@ -21,10 +21,11 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #define MAX_REQUEST (16u * 1024u * 1024u)
 
-typedef enum { ACT_REPLY, ACT_HANGUP, ACT_HOLD, ACT_STREAM } action;
+typedef enum { ACT_REPLY, ACT_HANGUP, ACT_HOLD, ACT_STREAM, ACT_LIST } action;
 
 typedef struct piece {
   int delay_ms;
@@ -137,6 +138,12 @@ fake_rule *fake_rule_reply_raw(fake_rule *r, int status, const char *content_typ
 
 fake_rule *fake_rule_reply(fake_rule *r, int status, const char *body) {
   return fake_rule_reply_raw(r, status, body ? "application/json" : NULL, body, body ? strlen(body) : 0);
+}
+
+fake_rule *fake_rule_containers(fake_rule *r, const char *containers_json) {
+  fake_rule_reply(r, 200, containers_json);
+  r->act = ACT_LIST;
+  return r;
 }
 
 fake_rule *fake_rule_hangup(fake_rule *r) {
@@ -502,6 +509,67 @@ static bool wait_after(fake_docker *fd, const fake_rule *other) {
   return ok;
 }
 
+static int hexval(char c) {
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* The value of name in a query, percent-decoded; NULL when absent. */
+static char *query_param(const char *query, const char *name) {
+  size_t n = strlen(name);
+  for (const char *p = query; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
+    if (strncmp(p, name, n) || p[n] != '=') continue;
+    const char *v = p + n + 1;
+    size_t len = strcspn(v, "&");
+    char *out = xcalloc(1, len + 1), *o = out;
+    for (size_t i = 0; i < len; i++) {
+      if (v[i] == '%' && i + 2 < len && hexval(v[i + 1]) >= 0 && hexval(v[i + 2]) >= 0) {
+        *o++ = (char)(hexval(v[i + 1]) * 16 + hexval(v[i + 2]));
+        i += 2;
+      } else {
+        *o++ = v[i];
+      }
+    }
+    return out;
+  }
+  return NULL;
+}
+
+/* Does a container's Labels object pass a "key" or "key=value" filter? */
+static bool label_matches(json_t *labels, const char *filter) {
+  const char *eq = strchr(filter, '=');
+  char key[256];
+  snprintf(key, sizeof(key), "%.*s", eq ? (int)(eq - filter) : (int)strlen(filter), filter);
+  json_t *v = json_object_get(labels, key);
+  if (!v) return false;
+  return !eq || (json_is_string(v) && !strcmp(json_string_value(v), eq + 1));
+}
+
+/* dockerd's GET /containers/json: the rule's containers that pass every
+ * label filter of the query (other filters are not modelled). */
+static void answer_list(int sock, const fake_rule *r, const char *query) {
+  json_t *all = json_loadb(r->body ? r->body : "[]", r->body_len, 0, NULL);
+  char *ftext = query_param(query, "filters");
+  json_t *filters = ftext ? json_loads(ftext, 0, NULL) : NULL;
+  json_t *labels = json_object_get(filters, "label");
+  json_t *out = json_array();
+  size_t i, j;
+  json_t *c, *f;
+  json_array_foreach(all, i, c) {
+    bool pass = true;
+    json_array_foreach(labels, j, f) pass = pass && label_matches(json_object_get(c, "Labels"), json_string_value(f));
+    if (pass) json_array_append(out, c);
+  }
+  char *text = json_dumps(out, JSON_COMPACT);
+  fake_rule answer = {.act = ACT_REPLY, .status = 200, .content_type = "application/json", .body = text,
+                      .body_len = strlen(text)};
+  answer_reply(sock, &answer);
+  free(text);
+  json_decref(out);
+  json_decref(filters);
+  json_decref(all);
+  free(ftext);
+}
+
 static void serve(fake_docker *fd, int sock) {
   size_t head_len = 0, total = 0;
   char *raw = read_request(fd, sock, &head_len, &total);
@@ -534,6 +602,7 @@ static void serve(fake_docker *fd, int sock) {
     if (wait_client_gone(fd, sock)) note_gone(fd, r);
     return;
   case ACT_STREAM: answer_stream(fd, sock, r); return;
+  case ACT_LIST: answer_list(sock, r, copy.query); return;
   }
 }
 

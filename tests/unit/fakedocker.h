@@ -74,6 +74,10 @@ fake_rule *fake_rule_after(fake_rule *r, fake_rule *other);
 fake_rule *fake_rule_reply(fake_rule *r, int status, const char *body);
 /* status with a body of any type and length. */
 fake_rule *fake_rule_reply_raw(fake_rule *r, int status, const char *content_type, const void *body, size_t len);
+/* Answers as dockerd's container listing: of containers_json (an array of
+ * /containers/json entries), those whose Labels pass every "label" filter
+ * in the query's filters (other filter kinds are not modelled). */
+fake_rule *fake_rule_containers(fake_rule *r, const char *containers_json);
 /* Reads the request and closes the connection without a word. */
 fake_rule *fake_rule_hangup(fake_rule *r);
 /* Reads the request and never answers; the connection stays open until the
