@@ -168,15 +168,17 @@ static void reply_launch(container *c, int rc, const berth_error *err) {
   if (cb) cb(rc, err, c->launch_data);
 }
 
+/* No per-request data: a removal still in flight when berthd stops is
+ * cancelled without its callback, and would leak it.  Docker's refusals
+ * name the container themselves. */
 static void docker_ignore_cb(int rc, json_t *answer, const berth_error *err, void *data) {
-  char *name = data;
-  if (rc < 0 && rc != BERTH_ENOENT) log_warn("remove docker container %s: %s", name, err->msg);
-  free(name);
+  if (rc < 0 && rc != BERTH_ENOENT) log_warn("remove docker container: %s", err->msg);
 }
 
 /* Removes the docker container by name; nothing waits for it. */
 void cz_docker_remove_detached(berth_containerizer *cz, const char *name) {
-  berth_docker_container_remove(cz->docker, name, docker_ignore_cb, berth_strdup(name));
+  log_debug("removing docker container %s", name);
+  berth_docker_container_remove(cz->docker, name, docker_ignore_cb, NULL);
 }
 
 void cz_terminate(container *c, json_t *termination) {

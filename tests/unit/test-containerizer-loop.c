@@ -467,7 +467,7 @@ static void destroy_with_grace_period_escalates_to_sigkill(void **state) {
   killable_docker(e, &s, sigkill);
   happy_docker(e, &s);
   outcome launched = {0}, ended = {0};
-  launch(e, "\"kill_policy\":{\"grace_period\":{\"nanoseconds\":30000000}}", &launched, &ended);
+  launch(e, "\"kill_policy\":{\"grace_period\":{\"nanoseconds\":200000000}}", &launched, &ended);
   czenv_run(e, &launched);
   assert_int_equal(launched.rc, 0);
   destroy(e);
