@@ -727,7 +727,6 @@ static void signal_cb(int rc, json_t *answer, const berth_error *err, void *data
     berth_error_prefix(&e, "signal %d to container '%s'", call->signal, call->id);
   }
   call->cb(rc, rc < 0 ? &e : NULL, call->data);
-  free(call);
 }
 
 static container *lookup(berth_containerizer *cz, const char *id, berth_error *err) {
@@ -757,7 +756,9 @@ int berth_cz_kill(berth_containerizer *cz, const char *id, int sig, berth_cz_don
   call->data = data;
   call->signal = sig;
   snprintf(call->id, sizeof(call->id), "%s", c->id);
-  berth_docker_container_kill(cz->docker, c->docker_name, sig, signal_cb, call);
+  /* Freed however the request ends: answered, or cancelled at shutdown. */
+  berth_docker_req *req = berth_docker_container_kill(cz->docker, c->docker_name, sig, signal_cb, call);
+  berth_docker_call_set_release(req, free);
   return 0;
 }
 

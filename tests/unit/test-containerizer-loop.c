@@ -587,6 +587,26 @@ static void signal_refused_by_docker_names_the_container(void **state) {
   outcome_clear(&ended);
 }
 
+/* Its state is freed even when the answer never comes (teardown stops
+ * with the kill in flight; valgrind and ASan see a leak otherwise). */
+static void signal_in_flight_when_berthd_stops_leaks_nothing(void **state) {
+  czenv *e = *state;
+  fake_rule *attach = fake_rule_stream(fake_on(e->fake, "POST", "/containers/*/attach"), 200,
+                                       "application/vnd.docker.raw-stream", FAKE_RAW);
+  fake_rule_end(attach, FAKE_END_HOLD);
+  fake_rule_hold(fake_on(e->fake, "POST", "/containers/*/wait"));
+  fake_rule_hold(fake_on(e->fake, "POST", "/containers/*/kill"));
+  script s = {0};
+  happy_docker(e, &s);
+  outcome launched = {0}, ended = {0}, signalled = {0};
+  launch(e, "", &launched, &ended);
+  czenv_run(e, &launched);
+  berth_error err = {0};
+  assert_int_equal(berth_cz_kill(e->cz, "web-1", 10, cz_done_cb, &signalled, &err), 0);
+  czenv_wait_requests(e, "POST", "/containers/*/kill", 1);
+  assert_int_equal(signalled.calls, 0);
+}
+
 static void signal_to_a_terminated_container_is_a_conflict(void **state) {
   czenv *e = *state;
   script s = {0};
@@ -625,6 +645,7 @@ int main(void) {
       T(dockerd_vanishing_mid_attach_does_not_end_the_task),
       T(container_vanishing_while_running_ends_it),
       T(signal_refused_by_docker_names_the_container),
+      T(signal_in_flight_when_berthd_stops_leaks_nothing),
       T(signal_to_a_terminated_container_is_a_conflict),
 #undef T
   };

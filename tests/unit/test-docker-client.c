@@ -414,6 +414,50 @@ static void many_requests_in_flight_all_complete(void **state) {
   assert_int_equal(fake_docker_count(e->fake, "GET", "/containers/*/json"), N);
 }
 
+/* A call's data with a release count; result first, so json_cb reads it. */
+typedef struct released_call {
+  result r;
+  int released;
+  int calls_before_release;
+} released_call;
+
+static void count_release(void *data) {
+  released_call *c = data;
+  c->released++;
+  c->calls_before_release = c->r.calls;
+}
+
+static bool was_released(void *data) { return ((released_call *)data)->released > 0; }
+
+static void call_release_runs_after_answer_cancel_and_free(void **state) {
+  env *e = *state;
+  fake_rule_reply(fake_on(e->fake, "POST", "/containers/c1/kill"), 204, NULL);
+  fake_rule_hold(fake_on(e->fake, "*", "*"));
+  /* Answered: released after its callback ran. */
+  released_call answered = {0};
+  berth_docker_call_set_release(berth_docker_container_kill(e->docker, "c1", 9, json_cb, &answered), count_release);
+  run(e, &answered.r);
+  assert_int_equal(answered.released, 1);
+  assert_int_equal(answered.calls_before_release, 1);
+  /* Cancelled: released without a callback. */
+  released_call cancelled = {0};
+  berth_docker_req *req = berth_docker_container_wait(e->docker, "c1", json_cb, &cancelled);
+  berth_docker_call_set_release(req, count_release);
+  wait_requests(e, "POST", "/containers/c1/wait", 1);
+  berth_docker_cancel(req);
+  fake_run_until(&e->loop, was_released, &cancelled, MAX_MS);
+  assert_int_equal(cancelled.r.calls, 0);
+  /* In flight when the client is freed (berthd stopping): released too. */
+  released_call dropped = {0};
+  berth_docker_call_set_release(berth_docker_container_inspect(e->docker, "c2", json_cb, &dropped), count_release);
+  wait_requests(e, "GET", "/containers/c2/json", 1);
+  berth_docker_free(e->docker);
+  e->docker = NULL;
+  assert_int_equal(dropped.released, 1);
+  assert_int_equal(dropped.r.calls, 0);
+  reset(&answered.r);
+}
+
 /* --- pull stream ------------------------------------------------------------------ */
 
 #define PROGRESS1 "{\"status\":\"Pulling from library/busybox\",\"id\":\"local\"}\r\n"
@@ -645,6 +689,7 @@ int main(void) {
       T(cancel_runs_no_callback_and_closes_the_connection),
       T(free_with_requests_in_flight_runs_no_callback),
       T(many_requests_in_flight_all_complete),
+      T(call_release_runs_after_answer_cancel_and_free),
       T(pull_stream_to_its_end_succeeds),
       T(pull_that_ends_200_with_an_error_line_fails),
       T(pull_refused_is_reported_with_dockers_message),
