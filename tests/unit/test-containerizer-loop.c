@@ -105,6 +105,15 @@ static void assert_killed_during_launch(czenv *e, outcome *launched, outcome *en
   assert_string_equal(czenv_stage(e, "web-1"), "TERMINATED");
 }
 
+/* A gate: a rule made `fake_rule_after` it answers only once the test
+ * opens the gate, whatever the scheduling (instead of a delay the test
+ * would race against). */
+static fake_rule *gate(czenv *e) { return fake_rule_reply(fake_on(e->fake, "GET", "/_ping"), 200, "OK"); }
+
+static void ignore_cb(int status, const char *body, size_t len, const berth_error *err, void *data) {}
+
+static void open_gate(czenv *e) { berth_docker_request(e->docker, "GET", "/_ping", NULL, 0, 1, NULL, ignore_cb, NULL); }
+
 static size_t seq_of(czenv *e, const char *method, const char *pattern) {
   fake_request *q = fake_docker_request(e->fake, method, pattern, 0);
   if (!q) fail_msg("the fake received no %s %s", method, pattern);
@@ -392,7 +401,8 @@ static void destroy_during_a_slow_pull_aborts_the_pull(void **state) {
 
 static void destroy_while_create_is_in_flight(void **state) {
   czenv *e = *state;
-  fake_rule_reply(fake_rule_delay(fake_on(e->fake, "POST", "/containers/create"), 50), 201, "{\"Id\":\"cid1\"}");
+  fake_rule *g = gate(e);
+  fake_rule_reply(fake_rule_after(fake_on(e->fake, "POST", "/containers/create"), g), 201, "{\"Id\":\"cid1\"}");
   script s = {0};
   happy_docker(e, &s);
   outcome launched = {0}, ended = {0};
@@ -400,6 +410,7 @@ static void destroy_while_create_is_in_flight(void **state) {
   czenv_wait_requests(e, "POST", "/containers/create", 1);
   assert_string_equal(czenv_stage(e, "web-1"), "MOUNTING");
   destroy(e);
+  open_gate(e);
   czenv_run(e, &ended);
   assert_killed_during_launch(e, &launched, &ended);
   tu_assert_contains(json_string_value(json_object_get(ended.termination, "message")), "killed during MOUNTING");
@@ -413,7 +424,8 @@ static void destroy_while_create_is_in_flight(void **state) {
 static void destroy_while_start_is_in_flight(void **state) {
   czenv *e = *state;
   script s = {0};
-  s.start = fake_rule_reply(fake_rule_delay(fake_on(e->fake, "POST", "/containers/*/start"), 50), 204, NULL);
+  fake_rule *g = gate(e);
+  s.start = fake_rule_reply(fake_rule_after(fake_on(e->fake, "POST", "/containers/*/start"), g), 204, NULL);
   fake_rule *kill = fake_rule_reply(fake_on(e->fake, "POST", "/containers/*/kill"), 204, NULL);
   killable_docker(e, &s, kill);
   happy_docker(e, &s);
@@ -422,6 +434,7 @@ static void destroy_while_start_is_in_flight(void **state) {
   czenv_wait_requests(e, "POST", "/containers/*/start", 1);
   assert_string_equal(czenv_stage(e, "web-1"), "MOUNTING");
   destroy(e);
+  open_gate(e);
   czenv_run(e, &ended);
   /* The start went through, so the task ran: killed, not failed. */
   assert_int_equal(launched.rc, BERTH_ECANCELED);
@@ -518,6 +531,8 @@ static void dockerd_vanishing_mid_attach_does_not_end_the_task(void **state) {
   fake_rule_frame_part(attach, 10, 1, "after\n", 2);
   fake_rule_end(attach, FAKE_END_CUT);
   fake_rule_hangup(fake_rule_times(fake_rule_delay(fake_on(f, "POST", "/containers/*/wait"), 20), 1));
+  fake_rule *g = gate(e);
+  fake_rule_reply(fake_rule_after(fake_on(f, "POST", "/containers/*/wait"), g), 200, "{\"StatusCode\":0}");
   fake_rule *logs = fake_rule_stream(fake_on(f, "GET", "/containers/*/logs"), 200,
                                      "application/vnd.docker.multiplexed-stream", FAKE_CHUNKED);
   fake_rule_frame(logs, 0, 1, "before\n");
@@ -532,6 +547,7 @@ static void dockerd_vanishing_mid_attach_does_not_end_the_task(void **state) {
   /* Not declared dead for an outage of dockerd. */
   assert_string_equal(czenv_stage(e, "web-1"), "RUNNING");
   assert_int_equal(ended.calls, 0);
+  open_gate(e); /* the task exits now */
   czenv_run(e, &ended);
   tu_assert_json_str(ended.termination, "state", "TASK_FINISHED");
   char *out = czenv_sandbox_file(e, "web-1", "stdout");
