@@ -637,6 +637,79 @@ static void signal_to_a_terminated_container_is_a_conflict(void **state) {
   outcome_clear(&ended);
 }
 
+/* --- update -------------------------------------------------------------------------------- */
+
+#define RESOURCES(cpus, mem)                                                                   \
+  "\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":" #cpus "}}," \
+  "{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":" #mem "}}]"
+
+/* A container that keeps running: its attach and /wait never end. */
+static void launch_long_running(czenv *e, outcome *launched, outcome *ended) {
+  fake_rule *attach = fake_rule_stream(fake_on(e->fake, "POST", "/containers/*/attach"), 200,
+                                       "application/vnd.docker.raw-stream", FAKE_RAW);
+  fake_rule_end(attach, FAKE_END_HOLD);
+  fake_rule_hold(fake_on(e->fake, "POST", "/containers/*/wait"));
+  script s = {0};
+  happy_docker(e, &s);
+  launch(e, RESOURCES(0.5, 64), launched, ended);
+  czenv_run(e, launched);
+  assert_int_equal(launched->rc, 0);
+}
+
+static double entry_cpus(czenv *e) {
+  json_t *entry = czenv_entry(e, "web-1");
+  double cpus = -1;
+  size_t i;
+  json_t *r;
+  json_array_foreach(json_object_get(entry, "resources"), i, r)
+    if (!strcmp(json_string_value(json_object_get(r, "name")), "cpus"))
+      cpus = json_number_value(json_object_get(json_object_get(r, "scalar"), "value"));
+  json_decref(entry);
+  return cpus;
+}
+
+static void update_applies_resources_and_records_them(void **state) {
+  czenv *e = *state;
+  fake_rule_reply(fake_on(e->fake, "POST", "/containers/*/update"), 200, "{\"Warnings\":[]}");
+  outcome launched = {0}, ended = {0}, updated = {0};
+  launch_long_running(e, &launched, &ended);
+  json_t *u = tu_json("{\"container_id\":{\"value\":\"web-1\"}," RESOURCES(1, 128) "}");
+  berth_error err = {0};
+  assert_int_equal(berth_cz_update(e->cz, u, cz_done_cb, &updated, &err), 0);
+  json_decref(u);
+  czenv_run(e, &updated);
+  assert_int_equal(updated.rc, 0);
+  fake_request *q = fake_docker_request(e->fake, "POST", "/containers/*/update", 0);
+  assert_string_equal(q->path, "/containers/" NAME "/update");
+  json_t *body = tu_json(q->body);
+  tu_assert_json_int(body, "CpuShares", 1024);
+  tu_assert_json_int(body, "Memory", 128LL * 1024 * 1024);
+  json_decref(body);
+  fake_request_free(q);
+  tu_assert_double_eq(entry_cpus(e), 1.0);
+  outcome_clear(&launched);
+  outcome_clear(&ended);
+}
+
+static void update_refused_by_docker_keeps_the_old_resources(void **state) {
+  czenv *e = *state;
+  fake_rule_reply(fake_on(e->fake, "POST", "/containers/*/update"), 500,
+                  "{\"message\":\"Cannot update container: memory limit too low\"}");
+  outcome launched = {0}, ended = {0}, updated = {0};
+  launch_long_running(e, &launched, &ended);
+  json_t *u = tu_json("{\"container_id\":{\"value\":\"web-1\"}," RESOURCES(1, 4) "}");
+  berth_error err = {0};
+  assert_int_equal(berth_cz_update(e->cz, u, cz_done_cb, &updated, &err), 0);
+  json_decref(u);
+  czenv_run(e, &updated);
+  assert_int_equal(updated.rc, BERTH_EDOCKER);
+  tu_assert_contains(updated.msg, "memory limit too low");
+  tu_assert_double_eq(entry_cpus(e), 0.5);
+  assert_string_equal(czenv_stage(e, "web-1"), "RUNNING");
+  outcome_clear(&launched);
+  outcome_clear(&ended);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -663,6 +736,8 @@ int main(void) {
       T(signal_refused_by_docker_names_the_container),
       T(signal_in_flight_when_berthd_stops_leaks_nothing),
       T(signal_to_a_terminated_container_is_a_conflict),
+      T(update_applies_resources_and_records_them),
+      T(update_refused_by_docker_keeps_the_old_resources),
 #undef T
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
