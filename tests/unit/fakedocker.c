@@ -34,6 +34,7 @@ typedef struct piece {
 } piece;
 
 struct fake_rule {
+  fake_docker *owner;
   char method[16];
   char *pattern;
   int times; /* 0: no limit */
@@ -94,6 +95,7 @@ static char *xstrdup(const char *s) { return xstrndup(s, strlen(s)); }
 fake_rule *fake_on(fake_docker *fd, const char *method, const char *pattern) {
   fake_rule *r = xcalloc(1, sizeof(*r));
   snprintf(r->method, sizeof(r->method), "%s", method);
+  r->owner = fd;
   r->pattern = xstrdup(pattern);
   r->act = ACT_REPLY;
   r->status = 200;
@@ -106,26 +108,35 @@ fake_rule *fake_on(fake_docker *fd, const char *method, const char *pattern) {
 }
 
 fake_rule *fake_rule_times(fake_rule *r, int n) {
+  pthread_mutex_lock(&r->owner->lock);
   r->times = n;
+  pthread_mutex_unlock(&r->owner->lock);
   return r;
 }
 
 fake_rule *fake_rule_delay(fake_rule *r, int ms) {
+  pthread_mutex_lock(&r->owner->lock);
   r->delay_ms = ms;
+  pthread_mutex_unlock(&r->owner->lock);
   return r;
 }
 
 fake_rule *fake_rule_after(fake_rule *r, fake_rule *other) {
+  pthread_mutex_lock(&r->owner->lock);
   r->after = other;
+  pthread_mutex_unlock(&r->owner->lock);
   return r;
 }
 
 fake_rule *fake_rule_stream_after(fake_rule *r, fake_rule *other) {
+  pthread_mutex_lock(&r->owner->lock);
   r->body_after = other;
+  pthread_mutex_unlock(&r->owner->lock);
   return r;
 }
 
 fake_rule *fake_rule_reply_raw(fake_rule *r, int status, const char *content_type, const void *body, size_t len) {
+  pthread_mutex_lock(&r->owner->lock);
   r->act = ACT_REPLY;
   r->status = status;
   free(r->content_type);
@@ -133,6 +144,7 @@ fake_rule *fake_rule_reply_raw(fake_rule *r, int status, const char *content_typ
   free(r->body);
   r->body = body ? xstrndup(body, len) : NULL;
   r->body_len = body ? len : 0;
+  pthread_mutex_unlock(&r->owner->lock);
   return r;
 }
 
@@ -141,32 +153,41 @@ fake_rule *fake_rule_reply(fake_rule *r, int status, const char *body) {
 }
 
 fake_rule *fake_rule_containers(fake_rule *r, const char *containers_json) {
+  pthread_mutex_lock(&r->owner->lock);
   fake_rule_reply(r, 200, containers_json);
   r->act = ACT_LIST;
+  pthread_mutex_unlock(&r->owner->lock);
   return r;
 }
 
 fake_rule *fake_rule_hangup(fake_rule *r) {
+  pthread_mutex_lock(&r->owner->lock);
   r->act = ACT_HANGUP;
+  pthread_mutex_unlock(&r->owner->lock);
   return r;
 }
 
 fake_rule *fake_rule_hold(fake_rule *r) {
+  pthread_mutex_lock(&r->owner->lock);
   r->act = ACT_HOLD;
+  pthread_mutex_unlock(&r->owner->lock);
   return r;
 }
 
 fake_rule *fake_rule_stream(fake_rule *r, int status, const char *content_type, fake_framing framing) {
+  pthread_mutex_lock(&r->owner->lock);
   r->act = ACT_STREAM;
   r->status = status;
   free(r->content_type);
   r->content_type = content_type ? xstrdup(content_type) : NULL;
   r->framing = framing;
   r->end = FAKE_END_CLEAN;
+  pthread_mutex_unlock(&r->owner->lock);
   return r;
 }
 
 fake_rule *fake_rule_piece(fake_rule *r, int delay_ms, const void *buf, size_t len) {
+  pthread_mutex_lock(&r->owner->lock);
   r->pieces = realloc(r->pieces, (r->n_pieces + 1) * sizeof(*r->pieces));
   if (!r->pieces) abort();
   piece *p = &r->pieces[r->n_pieces++];
@@ -174,6 +195,7 @@ fake_rule *fake_rule_piece(fake_rule *r, int delay_ms, const void *buf, size_t l
   p->buf = xcalloc(1, len + 1);
   memcpy(p->buf, buf, len);
   p->len = len;
+  pthread_mutex_unlock(&r->owner->lock);
   return r;
 }
 
@@ -182,6 +204,7 @@ fake_rule *fake_rule_frame(fake_rule *r, int delay_ms, int stream, const char *t
 }
 
 fake_rule *fake_rule_frame_part(fake_rule *r, int delay_ms, int stream, const char *text, size_t sent) {
+  pthread_mutex_lock(&r->owner->lock);
   size_t n = strlen(text);
   char *buf = xcalloc(1, n + 8);
   buf[0] = (char)stream;
@@ -192,11 +215,14 @@ fake_rule *fake_rule_frame_part(fake_rule *r, int delay_ms, int stream, const ch
   memcpy(buf + 8, text, n);
   fake_rule_piece(r, delay_ms, buf, 8 + (sent < n ? sent : n));
   free(buf);
+  pthread_mutex_unlock(&r->owner->lock);
   return r;
 }
 
 fake_rule *fake_rule_end(fake_rule *r, fake_end end) {
+  pthread_mutex_lock(&r->owner->lock);
   r->end = end;
+  pthread_mutex_unlock(&r->owner->lock);
   return r;
 }
 
@@ -650,7 +676,14 @@ fake_docker *fake_docker_new(void) {
       listen(fd->listen_fd, 64) < 0)
     fail_msg("fake dockerd: listen on %s: %s", fd->socket_path, strerror(errno));
   if (pipe2(fd->stop_pipe, O_CLOEXEC) < 0) fail_msg("pipe: %s", strerror(errno));
-  pthread_mutex_init(&fd->lock, NULL);
+  /* Recursive: setters lock it and some call others.  Setters hold it so
+   * that a connection thread that later matches the rule (under the same
+   * lock) sees the rule as the test wrote it. */
+  pthread_mutexattr_t attr;
+  pthread_mutexattr_init(&attr);
+  pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+  pthread_mutex_init(&fd->lock, &attr);
+  pthread_mutexattr_destroy(&attr);
   pthread_cond_init(&fd->changed, NULL);
   if (pthread_create(&fd->accept_thread, NULL, accept_main, fd) != 0) fail_msg("fake dockerd: thread");
   return fd;
