@@ -172,15 +172,17 @@ static void reply_launch(container *c, int rc, const berth_error *err) {
   if (cb) cb(rc, err, c->launch_data);
 }
 
+/* No per-request data: a removal still in flight when berthd stops is
+ * cancelled without its callback, and would leak it.  Docker's refusals
+ * name the container themselves. */
 static void docker_ignore_cb(int rc, json_t *answer, const berth_error *err, void *data) {
-  char *name = data;
-  if (rc < 0 && rc != BERTH_ENOENT) log_warn("remove docker container %s: %s", name, err->msg);
-  free(name);
+  if (rc < 0 && rc != BERTH_ENOENT) log_warn("remove docker container: %s", err->msg);
 }
 
 /* Removes the docker container by name; nothing waits for it. */
 void cz_docker_remove_detached(berth_containerizer *cz, const char *name) {
-  berth_docker_container_remove(cz->docker, name, docker_ignore_cb, berth_strdup(name));
+  log_debug("removing docker container %s", name);
+  berth_docker_container_remove(cz->docker, name, docker_ignore_cb, NULL);
 }
 
 void cz_terminate(container *c, json_t *termination) {
@@ -750,13 +752,20 @@ void cz_begin_destroy(container *c) {
 typedef struct signal_call {
   berth_cz_done_cb cb;
   void *data;
+  int signal;
+  char id[BERTH_ID_MAX + 1];
 } signal_call;
 
 static void signal_cb(int rc, json_t *answer, const berth_error *err, void *data) {
   signal_call *call = data;
-  if (rc == BERTH_ECONFLICT) rc = berth_error_set((berth_error *)err, BERTH_ECONFLICT, "%s", err->msg);
-  call->cb(rc, err, call->data);
-  free(call);
+  /* err belongs to the docker layer: the context goes on a copy (docker's
+   * 409 "is not running" stays a conflict, with docker's words). */
+  berth_error e = {0};
+  if (rc < 0) {
+    e = *err;
+    berth_error_prefix(&e, "signal %d to container '%s'", call->signal, call->id);
+  }
+  call->cb(rc, rc < 0 ? &e : NULL, call->data);
 }
 
 static container *lookup(berth_containerizer *cz, const char *id, berth_error *err) {
@@ -784,7 +793,11 @@ int berth_cz_kill(berth_containerizer *cz, const char *id, int sig, berth_cz_don
   signal_call *call = berth_calloc(1, sizeof(*call));
   call->cb = cb;
   call->data = data;
-  berth_docker_container_kill(cz->docker, c->docker_name, sig, signal_cb, call);
+  call->signal = sig;
+  snprintf(call->id, sizeof(call->id), "%s", c->id);
+  /* Freed however the request ends: answered, or cancelled at shutdown. */
+  berth_docker_req *req = berth_docker_container_kill(cz->docker, c->docker_name, sig, signal_cb, call);
+  berth_docker_call_set_release(req, free);
   return 0;
 }
 

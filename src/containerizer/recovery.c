@@ -190,6 +190,14 @@ static void retry_cb(uv_timer_t *t) {
 static void list_cb(int rc, json_t *answer, const berth_error *err, void *data) {
   berth_containerizer *cz = data;
   cz->recover_req = NULL;
+  /* An answer that is not a list (an empty body, an error object sent
+   * with 200) says nothing of what exists: read as an empty list, it would
+   * declare every running container gone. */
+  berth_error lerr;
+  if (rc == 0 && !json_is_array(answer)) {
+    rc = berth_error_set(&lerr, BERTH_EDOCKER, "docker's container listing is not a list");
+    err = &lerr;
+  }
   if (rc < 0) {
     log_warn("recovery: list docker containers: %s; retrying in %llu ms", err->msg,
              (unsigned long long)cz->recover_backoff_ms);

@@ -18,6 +18,7 @@
 typedef struct json_call {
   berth_docker_json_cb cb;
   void *data;
+  void (*release)(void *data);
 } json_call;
 
 static char *escape(const char *s) {
@@ -57,6 +58,16 @@ static void json_done_cb(int status, const char *body, size_t len, const berth_e
   json_decref(answer);
 }
 
+static void json_call_release(void *data) {
+  json_call *call = data;
+  if (call->release) call->release(call->data);
+  free(call);
+}
+
+void berth_docker_call_set_release(berth_docker_req *req, void (*release)(void *data)) {
+  ((json_call *)berth_docker_req_data(req))->release = release;
+}
+
 static berth_docker_req *json_request(berth_docker *d, const char *method, const char *path, json_t *body,
                                       long timeout_ms, int unversioned, berth_docker_json_cb cb,
                                       void *data) {
@@ -65,7 +76,7 @@ static berth_docker_req *json_request(berth_docker *d, const char *method, const
   call->data = data;
   berth_docker_req *req =
       berth_docker_request(d, method, path, body, timeout_ms, unversioned, NULL, json_done_cb, call);
-  berth_docker_req_set_release(req, free);
+  berth_docker_req_set_release(req, json_call_release);
   return req;
 }
 

@@ -20,6 +20,12 @@ typedef void (*berth_docker_result_cb)(int rc, const berth_error *err, void *dat
 /* Log payload of stdout (1) or stderr (2) as it arrives.  Return <0 to stop. */
 typedef int (*berth_docker_output_cb)(int stream, const char *buf, size_t len, void *data);
 
+/* For the plain JSON calls below (not pull, logs or attach): frees data
+ * when the request ends, after the callback or when it is cancelled (also
+ * by berth_docker_free, which runs no callback), so per-call state never
+ * leaks whichever way the call ends. */
+void berth_docker_call_set_release(berth_docker_req *req, void (*release)(void *data));
+
 /* GET /version (unversioned). */
 berth_docker_req *berth_docker_version_get(berth_docker *d, berth_docker_json_cb cb, void *data);
 
