@@ -383,7 +383,7 @@ static void free_with_requests_in_flight_runs_no_callback(void **state) {
   fake_rule_hold(fake_on(e->fake, "*", "*"));
   result r[4] = {{0}};
   berth_docker_container_wait(e->docker, "c1", json_cb, &r[0]);
-  berth_docker_image_pull(e->docker, "busybox:local", result_cb, &r[1]);
+  berth_docker_image_pull(e->docker, "busybox:local", NULL, 0, NULL, result_cb, &r[1]);
   berth_docker_container_attach(e->docker, "c1", output_cb, attached_cb, result_cb, &r[2]);
   berth_docker_container_inspect(e->docker, "c1", json_cb, &r[3]);
   wait_requests(e, "*", "*", 4);
@@ -472,7 +472,7 @@ static void pull_stream_to_its_end_succeeds(void **state) {
   fake_rule_piece(r1, 10, "{\"status\":\"Status: Downloaded", 29);
   fake_rule_piece(r1, 0, " newer image\"}", 14);
   result r = {0};
-  berth_docker_image_pull(e->docker, "127.0.0.1:5000/busybox:local", result_cb, &r);
+  berth_docker_image_pull(e->docker, "127.0.0.1:5000/busybox:local", NULL, 0, NULL, result_cb, &r);
   run(e, &r);
   assert_int_equal(r.calls, 1);
   if (r.rc != 0) fail_msg("pull failed: %s", r.msg);
@@ -488,7 +488,7 @@ static void pull_that_ends_200_with_an_error_line_fails(void **state) {
   const char *err_line = "{\"errorDetail\":{\"message\":\"manifest unknown\"},\"error\":\"manifest unknown\"}\r\n";
   fake_rule_piece(r1, 5, err_line, strlen(err_line));
   result r = {0};
-  berth_docker_image_pull(e->docker, "127.0.0.1:5000/nope:1", result_cb, &r);
+  berth_docker_image_pull(e->docker, "127.0.0.1:5000/nope:1", NULL, 0, NULL, result_cb, &r);
   run(e, &r);
   assert_int_equal(r.rc, BERTH_EDOCKER);
   assert_string_equal(r.msg, "manifest unknown");
@@ -499,7 +499,7 @@ static void pull_refused_is_reported_with_dockers_message(void **state) {
   fake_rule_reply(fake_on(e->fake, "POST", "/images/create"), 404,
                   "{\"message\":\"pull access denied for nope, repository does not exist\"}");
   result r = {0};
-  berth_docker_image_pull(e->docker, "nope", result_cb, &r);
+  berth_docker_image_pull(e->docker, "nope", NULL, 0, NULL, result_cb, &r);
   run(e, &r);
   assert_int_equal(r.rc, BERTH_ENOENT);
   tu_assert_contains(r.msg, "pull access denied");
@@ -514,7 +514,7 @@ static void pull_cut_in_the_middle_fails(void **state) {
   fake_rule_piece(r1, 0, PROGRESS1, strlen(PROGRESS1));
   fake_rule_end(r1, FAKE_END_CUT);
   result r = {0};
-  berth_docker_image_pull(e->docker, "busybox:local", result_cb, &r);
+  berth_docker_image_pull(e->docker, "busybox:local", NULL, 0, NULL, result_cb, &r);
   run(e, &r);
   assert_int_equal(r.calls, 1);
   assert_true(r.rc < 0);
@@ -537,7 +537,7 @@ static void pull_cancelled_drops_the_stream(void **state) {
   fake_rule_piece(r1, 0, PROGRESS1, strlen(PROGRESS1));
   fake_rule_end(r1, FAKE_END_HOLD);
   result r = {0};
-  berth_docker_req *req = berth_docker_image_pull(e->docker, "busybox:local", result_cb, &r);
+  berth_docker_req *req = berth_docker_image_pull(e->docker, "busybox:local", NULL, 0, NULL, result_cb, &r);
   wait_requests(e, "POST", "/images/create", 1);
   berth_docker_cancel(req);
   /* dockerd aborts a pull when its client goes: the fake must see it go. */
