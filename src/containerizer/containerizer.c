@@ -184,6 +184,8 @@ void cz_terminate(container *c, json_t *termination) {
     json_decref(termination);
     return;
   }
+  /* WAIT and the store dereference it: never keep NULL, whatever failed. */
+  if (!termination) termination = berth_termination_gone("termination could not be recorded");
   cancel_requests(c);
   uv_timer_stop(&c->timer);
   uv_timer_stop(&c->kill_timer);
@@ -951,16 +953,24 @@ int berth_cz_update(berth_containerizer *cz, json_t *update, berth_cz_done_cb cb
 
 /* --- reporting ------------------------------------------------------------- */
 
+/* Strings here come from the store, a client or docker: each goes through
+ * berth_json_text, so no builder can hand back NULL. */
 static json_t *container_json(container *c) {
-  json_t *cid = json_pack("{s:s}", "value", c->id);
-  json_t *j = json_pack("{s:O,s:s,s:s,s:s}", "container_id", cid, "stage", stage_names[c->stage], "docker_name",
-                        c->docker_name, "image", c->spec.image ? c->spec.image : "");
-  json_t *status = json_pack("{s:O}", "container_id", cid);
+  json_t *cid = json_object();
+  json_object_set_new(cid, "value", berth_json_text(c->id));
+  json_t *j = json_object();
+  json_object_set(j, "container_id", cid);
+  json_object_set_new(j, "stage", json_string(stage_names[c->stage]));
+  json_object_set_new(j, "docker_name", berth_json_text(c->docker_name));
+  json_object_set_new(j, "image", berth_json_text(c->spec.image));
+  json_t *status = json_object();
+  json_object_set(status, "container_id", cid);
   if (c->pid > 0 && c->stage != BERTH_STAGE_TERMINATED)
     json_object_set_new(status, "executor_pid", json_integer(c->pid));
   if (c->ip)
     json_object_set_new(status, "network_infos",
-                        json_pack("[{s:[{s:s,s:s}]}]", "ip_addresses", "protocol", "IPv4", "ip_address", c->ip));
+                        json_pack("[{s:[{s:s,s:o}]}]", "ip_addresses", "protocol", "IPv4", "ip_address",
+                                  berth_json_text(c->ip)));
   json_object_set_new(j, "container_status", status);
   json_t *res = json_object_get(c->launch, "resources");
   json_t *limits = json_object_get(c->launch, "limits");
