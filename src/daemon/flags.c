@@ -29,6 +29,8 @@ static const flag_def defs[] = {
     {"token_file", FLAG_STRING, F(token_file), NULL, false, "file holding the bearer token TCP clients must send"},
     {"socket_group", FLAG_STRING, F(socket_group), NULL, false, "group owning the unix socket (mode 0660)"},
     {"agent_id", FLAG_STRING, F(agent_id), NULL, false, "this agent's id (default: generated once, kept in work_dir)"},
+    {"allow_agent_id_change", FLAG_BOOL, F(allow_agent_id_change), "false", false,
+     "start with an --agent_id other than the one kept in work_dir (its containers are then out of reach)"},
     {"docker_socket", FLAG_STRING, F(docker_socket), "/var/run/docker.sock", false, "dockerd's API socket"},
     {"docker_remove_delay", FLAG_DURATION, F(docker_remove_delay_ns), "6hrs", false,
      "how long a terminated container's docker container is kept"},
@@ -36,7 +38,7 @@ static const flag_def defs[] = {
      "grace between SIGTERM and SIGKILL when a task has no kill policy"},
     {"docker_kill_orphans", FLAG_BOOL, F(docker_kill_orphans), "true", false,
      "kill and remove docker containers of this agent id that berthd does not know"},
-    {"docker_config", FLAG_STRING, F(docker_config), NULL, false, "docker config.json with registry credentials"},
+    {"docker_config", FLAG_STRING, F(docker_config), NULL, false, "refused: registry credentials are not built yet"},
     {"sandbox_directory", FLAG_STRING, F(sandbox_directory), "/mnt/mesos/sandbox", false,
      "where the sandbox appears inside containers"},
     {"cgroups_enable_cfs", FLAG_BOOL, F(cgroups_enable_cfs), "false", false, "turn cpus into a CFS quota"},
@@ -142,6 +144,10 @@ int berth_flags_parse(int argc, char **argv, char **envp, berth_flags *flags, be
     lists_seen[def - defs] = true;
     if (set_flag(flags, def, value, append, err) < 0) return err->code;
   }
+  /* A flag that is accepted must work: until credentials are built, say so
+   * rather than pull without them. */
+  if (flags->docker_config && !flags->help)
+    return berth_error_set(err, BERTH_EINVAL, "--docker_config: registry credentials are not built yet; start without it");
   return 0;
 }
 

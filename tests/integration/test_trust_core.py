@@ -48,3 +48,60 @@ def test_long_utf8_docker_error_does_not_crash(berthd, client, new_id):
         assert client.container(cid)["termination"]["message"] == msg
         client.cleanup(cid)
     assert berthd.alive()
+
+
+# ----------------------------------------------------------------------------
+# 4, 5. start-up refusals
+
+
+def start_fails(d, words):
+    """Start d's berthd, expect it to exit non-zero naming words."""
+    d.spawn()
+    try:
+        rc = d.proc.wait(timeout=conftest.READY_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("berthd started; log:\n%s" % d.log_tail())
+    assert rc != 0, d.log_tail()
+    tail = d.log_tail(5)
+    for w in words:
+        assert w in tail, tail
+    return tail
+
+
+def test_docker_config_is_refused():
+    d = conftest.Berthd(["--docker_config=/etc/docker-config.json"], tag="docker-config")
+    try:
+        start_fails(d, ["--docker_config", "registry credentials are not built yet"])
+    finally:
+        d.teardown()
+
+
+def test_changed_agent_id_refused_unless_asked(new_id):
+    d = conftest.Berthd([], tag="agent-change")
+    try:
+        d.start()
+        cid = new_id("agent")
+        d.client.launch_ok(launch_call(cid, "sleep 300"))
+        d.stop()
+        old = d.agent_id
+        new = "t" + os.urandom(4).hex()
+        d.flags = [f if not f.startswith("--agent_id=") else "--agent_id=" + new for f in d.flags]
+        start_fails(d, ["--agent_id", old, new, "--allow_agent_id_change"])
+        # The old id still recovers its container.
+        d.flags = [f if not f.startswith("--agent_id=") else "--agent_id=" + old for f in d.flags]
+        d.start()
+        assert d.client.container(cid)["stage"] == "RUNNING"
+        d.stop()
+        # Asked for: it starts under the new id, and keeps it.
+        d.flags = [f if not f.startswith("--agent_id=") else "--agent_id=" + new for f in d.flags]
+        d.flags.append("--allow_agent_id_change")
+        d.start()
+        assert d.client.health().status == 200
+        d.stop()
+        d.flags = [f for f in d.flags if f != "--allow_agent_id_change"]
+        d.start()
+        d.stop()
+    finally:
+        d.teardown()
+        d.agent_id = old
+        d.cleanup_docker()
