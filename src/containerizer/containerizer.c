@@ -906,7 +906,8 @@ static void update_cb(int rc, json_t *answer, const berth_error *err, void *data
     /* The store keeps the launch as it now stands, so a restart and
      * GET_CONTAINERS both see the new values. */
     json_t *launch = json_deep_copy(c->launch);
-    if (call->resources) json_object_set_new(launch, "resources", merge_resources(json_object_get(launch, "resources"), call->resources));
+    if (call->resources)
+      json_object_set_new(launch, "resources", merge_resources(json_object_get(launch, "resources"), call->resources));
     /* Docker's update only changes what it is given: limits left out of
      * the update stay in force, and so in the record. */
     if (call->limits) json_object_set(launch, "limits", call->limits);
@@ -930,6 +931,17 @@ int berth_cz_update(berth_containerizer *cz, json_t *update, berth_cz_done_cb cb
   json_t *limits = json_object_get(update, "limits");
   berth_resources res;
   if (berth_resources_parse(resources, limits, &res, NULL, NULL, err) < 0) return err->code;
+  /* The stored launch must stay one a restart can parse: the merged list
+   * obeys the launch's own cap, so no sequence of updates grows it past. */
+  if (resources) {
+    json_t *merged = merge_resources(json_object_get(c->launch, "resources"), resources);
+    size_t n = json_array_size(merged);
+    json_decref(merged);
+    if (n > BERTH_SPEC_MAX_ARRAY)
+      return berth_error_set(err, BERTH_EINVAL,
+                             "resources: the update would leave the container with %zu entries, more than %d", n,
+                             BERTH_SPEC_MAX_ARRAY);
+  }
   if (c->stage != BERTH_STAGE_RUNNING)
     return berth_error_set(err, BERTH_ECONFLICT, "container '%s' is %s, not RUNNING", id, stage_names[c->stage]);
   if (c->updating) return berth_error_set(err, BERTH_ECONFLICT, "container '%s' is being updated", id);

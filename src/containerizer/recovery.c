@@ -39,11 +39,25 @@ static void restore_row(const berth_record *rec, void *data) {
   berth_launch_spec spec;
   berth_error err;
   if (!rec->launch || berth_spec_parse(rec->launch, &policy, &spec, &err) < 0) {
-    log_error("container %s: stored launch unreadable (%s); keeping only its id", rec->id,
-              rec->launch ? err.msg : "missing");
-    memset(&spec, 0, sizeof(spec));
-    snprintf(spec.id, sizeof(spec.id), "%s", rec->id);
-    spec.image = berth_strdup(rec->image ? rec->image : "");
+    /* Said loudly, and what can still be read is kept: above all the kill
+     * policy, without which a destroy would skip the task's grace.  The
+     * resources are only needed at launch and update, so a copy without
+     * them (a list an older berthd let grow past the cap) is tried next. */
+    log_error("container %s: stored launch unreadable (%s)", rec->id, rec->launch ? err.msg : "missing");
+    json_t *lean = rec->launch ? json_deep_copy(rec->launch) : NULL;
+    json_object_del(lean, "resources");
+    json_object_del(lean, "limits");
+    berth_error lean_err;
+    if (lean && berth_spec_parse(lean, &policy, &spec, &lean_err) == 0) {
+      log_error("container %s: recovered without its resources; kill policy and the rest kept", rec->id);
+    } else {
+      log_error("container %s: keeping only its id, image and kill policy", rec->id);
+      memset(&spec, 0, sizeof(spec));
+      snprintf(spec.id, sizeof(spec.id), "%s", rec->id);
+      spec.image = berth_strdup(rec->image ? rec->image : "");
+      berth_spec_kill_policy(rec->launch, &spec.has_grace, &spec.grace_ns);
+    }
+    json_decref(lean);
   }
   container *c = cz_container_new(cz, &spec, rec->launch);
   c->stage = stage_from_name(rec->stage);

@@ -105,3 +105,83 @@ def test_changed_agent_id_refused_unless_asked(new_id):
         d.teardown()
         d.agent_id = old
         d.cleanup_docker()
+
+
+# ----------------------------------------------------------------------------
+# 6. resource bounds
+
+
+def update_call(cid, resources):
+    return {"type": "UPDATE_CONTAINER", "update_container": {
+        "container_id": {"value": cid}, "resources": resources}}
+
+
+def test_too_many_cpus_is_400_naming_the_field(client, new_id):
+    """CpuShares stop at 262144 (256 cpus): more is a 400, not a failed start."""
+    for res, limits, field in [([scalar("cpus", 4096)], None, "cpus"),
+                               ([scalar("cpus", 256.5)], None, "cpus"),
+                               ([scalar("cpus", 1)], {"cpus": {"value": 5000}}, "limits.cpus")]:
+        cid = new_id("cpus")
+        r = call(client, launch_call(cid, "true", resources=res, limits=limits))
+        assert r.status == 400 and field in r.text, (res, limits, r.status, r.text)
+        assert client.container(cid) is None
+    cid = new_id("cpus")
+    w = client.run(launch_call(cid, "true", resources=[scalar("cpus", 256)]))
+    assert w["state"] == "TASK_FINISHED", w
+    client.cleanup(cid)
+
+
+TERM_TRAP = "trap 'echo got-term; exit 0' TERM; while true; do sleep 0.1; done"
+
+
+def test_update_cannot_grow_resources_past_the_cap(berthd_factory, new_id):
+    """Two updates of 1,023 custom resources each: the second is a 400, the
+    stored launch stays readable, and after a restart the task still gets
+    its grace period (SIGTERM first, which it traps)."""
+    d = berthd_factory()
+    cid = new_id("cap")
+    d.client.launch_ok(launch_call(cid, TERM_TRAP, resources=[scalar("cpus", 0.1), scalar("mem", 32)],
+                                   grace_secs=20))
+    a = [scalar("cpus", 0.2)] + [scalar("a%d" % i, 1) for i in range(1022)]
+    b = [scalar("cpus", 0.3)] + [scalar("b%d" % i, 1) for i in range(1022)]
+    r = call(d.client, update_call(cid, a))
+    assert r.status == 200, (r.status, r.text)
+    r = call(d.client, update_call(cid, b))
+    assert r.status == 400 and "resources" in r.text, (r.status, r.text)
+    d.stop()
+    d.start()
+    c = d.client.container(cid)
+    assert c["stage"] == "RUNNING", c
+    assert len(c["resources"]) == 1024
+    assert "unreadable" not in d.log_tail(40)
+    assert d.client.kill(cid).status == 200
+    w = d.client.wait_ok(cid)
+    assert w["state"] == "TASK_KILLED", w
+    assert open(d.stdout_path(cid)).read() == "got-term\n"
+    d.client.remove(cid)
+
+
+def test_unreadable_stored_launch_keeps_kill_policy(berthd_factory, new_id):
+    """A stored launch recovery cannot parse (resources past the cap, as an
+    older berthd let updates leave) is reported in the log, and the task's
+    kill policy survives the restart."""
+    import sqlite3
+    d = berthd_factory()
+    cid = new_id("unread")
+    d.client.launch_ok(launch_call(cid, TERM_TRAP, resources=[scalar("cpus", 0.1)], grace_secs=20))
+    d.stop()
+    db = sqlite3.connect(os.path.join(d.work_dir, "meta", "berth.db"))
+    (launch,) = db.execute("SELECT launch FROM containers WHERE id = ?", (cid,)).fetchone()
+    launch = json.loads(launch)
+    launch["resources"] += [scalar("x%d" % i, 1) for i in range(2046)]
+    db.execute("UPDATE containers SET launch = ? WHERE id = ?", (json.dumps(launch), cid))
+    db.commit()
+    db.close()
+    d.start()
+    assert "stored launch unreadable" in d.log_tail(40)
+    assert d.client.container(cid)["stage"] == "RUNNING"
+    assert d.client.kill(cid).status == 200
+    w = d.client.wait_ok(cid)
+    assert w["state"] == "TASK_KILLED", w
+    assert open(d.stdout_path(cid)).read() == "got-term\n"
+    d.client.remove(cid)
