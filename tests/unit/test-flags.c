@@ -137,6 +137,13 @@ static void bad_bool_value_refused(void **state) {
   parse_refused(ARGV("--allow_privileged=yes"), NULL, "--allow_privileged");
 }
 
+/* Not built yet: refused at start rather than accepted and ignored. */
+static void docker_config_refused(void **state) {
+  (void)state;
+  parse_refused(ARGV("--docker_config=/root/.docker/config.json"), NULL, "registry credentials are not built yet");
+  parse_refused(NO_ARGS, ENV("BERTH_DOCKER_CONFIG=/x.json"), "--docker_config");
+}
+
 static void env_fallback(void **state) {
   (void)state;
   parse_ok(NO_ARGS,
@@ -277,6 +284,7 @@ static void flags_json_shows_effective_values(void **state) {
                        " \"token_file\": \"/etc/berth/token\","
                        " \"socket_group\": null,"
                        " \"agent_id\": null,"
+                       " \"allow_agent_id_change\": false,"
                        " \"docker_socket\": \"/var/run/docker.sock\","
                        " \"docker_remove_delay\": \"6hrs\","
                        " \"docker_stop_timeout\": \"90secs\","
@@ -355,6 +363,7 @@ int main(void) {
       cmocka_unit_test_teardown(flags_json_never_contains_the_token, free_flags),
       cmocka_unit_test_teardown(usage_lists_every_flag, free_flags),
       cmocka_unit_test_teardown(free_twice_is_safe, free_flags),
+      cmocka_unit_test(docker_config_refused),
   };
   return cmocka_run_group_tests_name("flags", tests, NULL, NULL);
 }
