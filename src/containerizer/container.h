@@ -116,8 +116,10 @@ void berth_cz_metrics_pull(berth_containerizer *cz, double ms);
 
 /* Shared by the launch path and recovery (containerizer.c). */
 container *cz_container_new(berth_containerizer *cz, berth_launch_spec *spec, json_t *launch);
-void cz_persist(container *c);
-void cz_set_stage(container *c, berth_stage stage);
+/* Write the record; a failure is logged and returned (the launch stages
+ * fail the launch on it). */
+int cz_persist(container *c, berth_error *err);
+int cz_set_stage(container *c, berth_stage stage, berth_error *err);
 /* Takes termination; finishes the container as TERMINATED. */
 void cz_terminate(container *c, json_t *termination);
 /* Starts exit detection and log capture where they are missing. */

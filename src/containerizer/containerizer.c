@@ -59,7 +59,7 @@ static container *find(berth_containerizer *cz, const char *id) {
   return NULL;
 }
 
-void cz_persist(container *c) {
+int cz_persist(container *c, berth_error *err) {
   cleanup_free char *gpus = berth_gpu_format(c->gpus, c->n_gpus);
   berth_record rec = {
       .gpus = gpus,
@@ -73,19 +73,24 @@ void cz_persist(container *c) {
       .created_at = c->created_at,
       .finished_at = c->finished_at,
   };
-  berth_error err = {0};
-  /* A failed write cannot be undone here; the container goes on and the
-   * next write retries the whole row. */
-  if (berth_store_put(c->cz->store, &rec, &err) < 0) log_error("container %s: %s", c->id, err.msg);
+  /* Every write is the whole row: a later one that succeeds makes up for
+   * this one.  The caller decides whether the step may go on without it. */
+  if (berth_store_put(c->cz->store, &rec, err) < 0) {
+    berth_error_prefix(err, "record container '%s' as %s", c->id, stage_names[c->stage]);
+    log_error("container %s: %s", c->id, err->msg);
+    return err->code;
+  }
+  return 0;
 }
 
-void cz_set_stage(container *c, berth_stage stage) {
+int cz_set_stage(container *c, berth_stage stage, berth_error *err) {
   log_info("container %s: %s -> %s", c->id, stage_names[c->stage], stage_names[stage]);
   c->stage = stage;
-  cz_persist(c);
+  if (cz_persist(c, err) < 0) return err->code;
   char point[64];
   snprintf(point, sizeof(point), "after-%s", stage_names[stage]);
   berth_crashpoint(point); /* after-PULLING, after-RUNNING, ... */
+  return 0;
 }
 
 static void close_outputs(container *c) {
@@ -195,7 +200,10 @@ void cz_terminate(container *c, json_t *termination) {
   c->n_gpus = 0;
   c->termination = termination;
   c->finished_at = now_secs();
-  cz_set_stage(c, BERTH_STAGE_TERMINATED);
+  berth_error err;
+  /* Nothing to fall back to: the failure is logged, and a restart finds
+   * the last stage that was written and finishes from there. */
+  if (cz_set_stage(c, BERTH_STAGE_TERMINATED, &err) < 0) berth_error_clear(&err);
   const char *state = json_string_value(json_object_get(termination, "state"));
   const char *reason = json_string_value(json_object_get(termination, "reason"));
   log_info("container %s: %s%s%s", c->id, state, reason ? " " : "", reason ? reason : "");
@@ -416,7 +424,13 @@ static void start_cb(int rc, json_t *answer, const berth_error *err, void *data)
     return;
   }
   berth_crashpoint("after-start");
-  cz_set_stage(c, BERTH_STAGE_RUNNING);
+  /* A task berthd could not record as RUNNING would come back after a
+   * restart as a launch caught mid-way: stop it now and say why. */
+  berth_error serr;
+  if (cz_set_stage(c, BERTH_STAGE_RUNNING, &serr) < 0) {
+    launch_fail(c, "record the start of image", serr.msg);
+    return;
+  }
   c->cz->metrics.launches++;
   cz_arm_watchers(c);
   c->status_req = berth_docker_container_inspect(c->cz->docker, c->docker_name, cz_status_inspect_cb, c);
@@ -491,7 +505,11 @@ static void create_cb(int rc, json_t *answer, const berth_error *err, void *data
   c->docker_created = true;
   const char *id = json_string_value(json_object_get(answer, "Id"));
   c->docker_id = berth_strdup(id ? id : "");
-  cz_persist(c);
+  berth_error serr;
+  if (cz_persist(c, &serr) < 0) {
+    launch_fail(c, "record the container of image", serr.msg);
+    return;
+  }
   if (c->destroy_requested) {
     launch_killed(c);
     return;
@@ -505,7 +523,11 @@ static void create_cb(int rc, json_t *answer, const berth_error *err, void *data
 }
 
 static void enter_mounting(container *c) {
-  cz_set_stage(c, BERTH_STAGE_MOUNTING);
+  berth_error serr;
+  if (cz_set_stage(c, BERTH_STAGE_MOUNTING, &serr) < 0) {
+    launch_fail(c, "record the launch of image", serr.msg);
+    return;
+  }
   berth_containerizer *cz = c->cz;
   cleanup_free char *volumes_dir = berth_asprintf("%s/volumes", cz->config.work_dir);
   for (size_t i = 0; i < c->spec.n_pvolumes; i++) {
@@ -563,7 +585,11 @@ static void image_inspect_cb(int rc, json_t *answer, const berth_error *err, voi
 }
 
 static void enter_pulling(container *c) {
-  cz_set_stage(c, BERTH_STAGE_PULLING);
+  berth_error serr;
+  if (cz_set_stage(c, BERTH_STAGE_PULLING, &serr) < 0) {
+    launch_fail(c, "record the launch of image", serr.msg);
+    return;
+  }
   c->op = berth_docker_image_inspect(c->cz->docker, c->spec.image, image_inspect_cb, c);
 }
 
@@ -649,7 +675,13 @@ int berth_cz_launch(berth_containerizer *cz, json_t *launch, berth_cz_done_cb cb
   c->launch_cb = cb;
   c->launch_data = data;
   c->stage = BERTH_STAGE_FETCHING;
-  cz_persist(c);
+  if (cz_persist(c, err) < 0) {
+    /* Nothing started yet: the launch is refused as if never made. */
+    berth_gpu_release(cz->config.gpus, c->id);
+    c->launch_cb = NULL;
+    container_free(c);
+    return err->code;
+  }
   berth_crashpoint("after-FETCHING");
   log_info("container %s: launching image %s as %s", c->id, c->spec.image, c->docker_name);
   enter_fetching(c);
@@ -696,7 +728,10 @@ void cz_begin_destroy(container *c) {
     return;
   case BERTH_STAGE_RUNNING: {
     c->cz->metrics.destroys++;
-    cz_set_stage(c, BERTH_STAGE_DESTROYING);
+    berth_error serr;
+    /* The kill goes on regardless: a restart that finds RUNNING simply
+     * waits for the exit the kill causes. */
+    if (cz_set_stage(c, BERTH_STAGE_DESTROYING, &serr) < 0) berth_error_clear(&serr);
     int64_t grace_ns = c->spec.has_grace ? c->spec.grace_ns : c->cz->config.docker_stop_timeout_ns;
     int sig = grace_ns > 0 ? SIGTERM : SIGKILL;
     c->kill_req = berth_docker_container_kill(c->cz->docker, c->docker_name, sig, destroy_kill_cb, c);
@@ -913,10 +948,17 @@ static void update_cb(int rc, json_t *answer, const berth_error *err, void *data
     if (call->limits) json_object_set(launch, "limits", call->limits);
     json_decref(c->launch);
     c->launch = launch;
-    cz_persist(c);
+    berth_error serr;
+    if (cz_persist(c, &serr) < 0) {
+      /* Docker applied it; a restart would report the old values. */
+      berth_error_prefix(&serr, "resources updated in docker, not recorded");
+      call->cb(serr.code, &serr, call->data);
+      goto done;
+    }
     log_info("container %s: resources updated", c->id);
   }
   call->cb(rc, err, call->data);
+done:
   json_decref(call->resources);
   json_decref(call->limits);
   free(call);

@@ -18,6 +18,9 @@ import pytest
 import conftest
 from berthlib import (BerthClient, docker, docker_ids, launch_call, poll,
                       scalar)
+from recovery_util import Async, DockerProxy, daemons_fixture
+
+daemons = pytest.fixture(name="daemons")(daemons_fixture)
 
 
 def call(client, body, timeout=60):
@@ -185,3 +188,63 @@ def test_unreadable_stored_launch_keeps_kill_policy(berthd_factory, new_id):
     assert w["state"] == "TASK_KILLED", w
     assert open(d.stdout_path(cid)).read() == "got-term\n"
     d.client.remove(cid)
+
+
+# ----------------------------------------------------------------------------
+# 4. state writes
+
+
+def fill(dir_path):
+    """Write a file into dir_path until the filesystem is full."""
+    path = os.path.join(dir_path, "filler")
+    with open(path, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+        # Fill the last partial block too.
+        try:
+            while True:
+                f.write(b"\0")
+                f.flush()
+        except OSError:
+            pass
+    return path
+
+
+def test_full_disk_at_start_fails_the_launch(daemons):
+    """The state database is full when the started task is to be recorded
+    RUNNING: the launch fails, naming the state write, and the task does not
+    go on running unrecorded (it used to, and came back as MOUNTING)."""
+    scratch = daemons.scratch()
+    proxy = DockerProxy(os.path.join(scratch, "docker-proxy.sock")).start()
+    d = daemons(start=False, docker_socket=proxy.listen_path)
+    meta = os.path.join(d.work_dir, "meta")
+    os.makedirs(meta)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", meta], check=True)
+    try:
+        d.start()
+        c = d.client
+        proxy.hold("/start", 4)
+        launch = Async(c.launch, launch_call("full", "sleep 300"), timeout=90)
+        poll(lambda: docker_ids("berth.agent_id=" + d.agent_id, "berth.container_id=full"), 30, what="docker container created")
+        filler = fill(meta)
+        launch.join(90)
+        r = launch.result
+        assert r is not None, launch.exc
+        assert r.status == 500, (r.status, r.text)
+        assert "RUNNING" in r.text and "full" in r.text, r.text
+        poll(lambda: not docker_ids("berth.agent_id=" + d.agent_id, "berth.container_id=full"), 30,
+             what="the unrecorded task removed")
+        os.unlink(filler)
+        d.stop()
+        d.start()
+        w = c.wait_ok("full")
+        assert w["state"] == "TASK_FAILED", w
+    finally:
+        proxy.hold(None, 0)
+        proxy.kill()
+        d.stop()
+        subprocess.run(["umount", "-l", meta], check=False)
