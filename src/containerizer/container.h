@@ -45,6 +45,8 @@ typedef struct container {
   bool docker_created; /* a docker container may exist under docker_name */
   bool destroy_requested;
   bool removing;
+  bool sandbox_removing;    /* the REMOVE's sandbox deletion is queued */
+  uint64_t remove_retry_ms; /* backoff of a failed docker removal; 0: none failed */
   bool started; /* the start request was sent */
   bool updating;
   bool recovering; /* restored from the store, not yet reconciled */

@@ -40,6 +40,11 @@
 /* Delay before re-arming a watcher that ended while the container runs
  * (dockerd restarting, a dropped connection). */
 #define REARM_DELAY_MS 1000
+/* A removal of a terminated container's docker container that dockerd did
+ * not take (down, restarting, busy) is tried again after this, doubling up
+ * to the maximum: an outage must not leave it behind for good. */
+#define REMOVE_RETRY_MIN_MS 1000
+#define REMOVE_RETRY_MAX_MS 60000
 
 static const char *const stage_names[] = {"FETCHING", "PULLING", "MOUNTING", "RUNNING", "DESTROYING", "TERMINATED"};
 
@@ -856,6 +861,11 @@ static void sandbox_removed_cb(uv_work_t *work, int status) {
 }
 
 static void finish_remove(container *c) {
+  /* Once per REMOVE: a second pass (a sweep that saw the docker container
+   * just before it went) would delete the sandbox again, or one of a
+   * container relaunched with the same id. */
+  if (c->sandbox_removing) return;
+  c->sandbox_removing = true;
   sandbox_removal *r = berth_calloc(1, sizeof(*r));
   r->cz = c->cz;
   r->work_dir = berth_strdup(c->cz->config.work_dir);
@@ -872,8 +882,19 @@ static void docker_removed_cb(int rc, json_t *answer, const berth_error *err, vo
   container *c = data;
   c->op = NULL;
   bool gone = rc == 0 || rc == BERTH_ENOENT;
-  if (gone) c->docker_created = false;
-  else log_warn("container %s: remove docker container %s: %s", c->id, c->docker_name, err->msg);
+  if (gone) {
+    c->docker_created = false;
+    c->remove_retry_ms = 0;
+  } else {
+    c->remove_retry_ms = c->remove_retry_ms == 0 ? REMOVE_RETRY_MIN_MS
+                         : c->remove_retry_ms * 2 > REMOVE_RETRY_MAX_MS ? REMOVE_RETRY_MAX_MS
+                                                                         : c->remove_retry_ms * 2;
+    log_warn("container %s: remove docker container %s: %s; retrying in %llu ms", c->id, c->docker_name, err->msg,
+             (unsigned long long)c->remove_retry_ms);
+    /* The REMOVE call below gets its error now; the retry goes on either
+     * way, and a later REMOVE starts one at once. */
+    if (!c->cz->closing) uv_timer_start(&c->timer, cz_remove_delay_cb, c->remove_retry_ms, 0);
+  }
   if (!c->removing) return;
   if (!gone) {
     c->removing = false;

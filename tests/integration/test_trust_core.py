@@ -248,3 +248,136 @@ def test_full_disk_at_start_fails_the_launch(daemons):
         proxy.kill()
         d.stop()
         subprocess.run(["umount", "-l", meta], check=False)
+
+
+# ----------------------------------------------------------------------------
+# 3. removal: retries, and the sweep keeps off containers being removed
+
+
+def test_delayed_removal_retried_after_dockerd_outage(daemons):
+    """The remove delay ends while dockerd is unreachable: the docker
+    container is removed once dockerd is back (it used to stay for good)."""
+    proxy = DockerProxy(os.path.join(daemons.scratch(), "docker-proxy.sock")).start()
+    try:
+        d = daemons(docker_socket=proxy.listen_path, extra_flags=["--docker_remove_delay=2secs"])
+        c = d.client
+        c.launch_ok(launch_call("later", "true"))
+        assert c.wait_ok("later")["state"] == "TASK_FINISHED"
+        labels = ("berth.agent_id=" + d.agent_id, "berth.container_id=later")
+        assert docker_ids(*labels)
+        proxy.kill()
+        poll(lambda: "remove docker container %s" % d.docker_name("later") in d.log_tail(20), 30,
+             what="the delayed removal failing")
+        proxy.start()
+        poll(lambda: not docker_ids(*labels), 60, interval=0.5, what="docker container removed on a retry")
+        assert c.container("later")["stage"] == "TERMINATED"
+        assert c.remove("later").status == 200
+    finally:
+        proxy.kill()
+
+
+class ListDelayProxy:
+    """A unix-socket proxy to dockerd that, when armed, holds the answer to
+    the next container list until released: a sweep then acts on a list
+    made before what the test does meanwhile."""
+
+    def __init__(self, path, upstream="/var/run/docker.sock"):
+        self.path, self.upstream = path, upstream
+        self.armed = False
+        self.holding = threading.Event()
+        self.release = threading.Event()
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(path)
+        self.srv.listen(64)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.srv.accept()
+            except OSError:
+                return
+            up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            up.connect(self.upstream)
+            state = {"list": False}
+            threading.Thread(target=self._up, args=(client, up, state), daemon=True).start()
+            threading.Thread(target=self._down, args=(up, client, state), daemon=True).start()
+
+    def _up(self, client, up, state):
+        try:
+            while True:
+                data = client.recv(65536)
+                if not data:
+                    break
+                if b"GET /v1.41/containers/json" in data or b"/containers/json?" in data:
+                    state["list"] = True
+                up.sendall(data)
+        except OSError:
+            pass
+        try:
+            up.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def _down(self, up, client, state):
+        try:
+            while True:
+                data = up.recv(65536)
+                if not data:
+                    break
+                if state["list"] and self.armed:
+                    self.armed = False
+                    self.holding.set()
+                    self.release.wait(60)
+                state["list"] = False
+                client.sendall(data)
+        except OSError:
+            pass
+        try:
+            client.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self):
+        self.release.set()
+        self.srv.close()
+
+
+def test_sweep_never_touches_a_container_being_removed(daemons):
+    """A sweep list made before a REMOVE is acted on while the REMOVE
+    deletes a large sandbox, and the id is relaunched right after: the
+    sweep leaves the removal alone, the sandbox is deleted once, and the
+    relaunched container and its sandbox stay."""
+    scratch = daemons.scratch()
+    proxy = ListDelayProxy(os.path.join(scratch, "list-delay.sock"))
+    try:
+        d = daemons(docker_socket=proxy.path, extra_flags=["--docker_remove_delay=1hrs"])
+        c = d.client
+        c.launch_ok(launch_call("twice", "true"))
+        assert c.wait_ok("twice")["state"] == "TASK_FINISHED"
+        sb = d.sandbox("twice")
+        many = os.path.join(sb, "many")
+        os.makedirs(many)
+        for i in range(60000):
+            os.close(os.open(os.path.join(many, "f%d" % i), os.O_CREAT | os.O_WRONLY, 0o644))
+        proxy.armed = True
+        assert proxy.holding.wait(30), "no sweep list seen"
+        remove = Async(c.remove, "twice", timeout=120)
+        labels = ("berth.agent_id=" + d.agent_id, "berth.container_id=twice")
+        poll(lambda: not docker_ids(*labels), 30, what="docker container removed by REMOVE")
+        proxy.release.set()          # the stale list now reaches the sweep
+        remove.join(120)
+        assert remove.result is not None and remove.result.status == 200, (remove.result, remove.exc)
+        c.launch_ok(launch_call("twice", "echo again > /mnt/mesos/sandbox/mark; sleep 300"))
+        poll(lambda: os.path.exists(os.path.join(sb, "mark")), 30, what="relaunched task running")
+        time.sleep(2)                # a second removal, if any, would land here
+        assert d.alive(), d.log_tail(30)
+        e = c.container("twice")
+        assert e is not None and e["stage"] == "RUNNING", e
+        assert os.path.exists(os.path.join(sb, "mark"))
+        assert "appeared after it ended" not in d.log_tail(200), d.log_tail(40)
+        c.kill("twice")
+        c.wait("twice")
+        c.remove("twice")
+    finally:
+        proxy.close()
