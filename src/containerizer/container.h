@@ -50,6 +50,10 @@ typedef struct container {
   bool started; /* the start request was sent */
   bool updating;
   bool recovering; /* restored from the store, not yet reconciled */
+  /* Host volume pins (volumes.h): the directory under docker/volumes, the
+   * job making them (cleared if the container goes first). */
+  char *pin_dir;
+  struct pin_job *pin_job;
 
   berth_cz_done_cb launch_cb;
   void *launch_data;
@@ -110,7 +114,9 @@ struct berth_containerizer {
   uint64_t recover_backoff_ms;
   berth_docker_req *recover_req;
   berth_cz_metrics_data metrics;
-  size_t pending_work; /* sandbox removals on the thread pool */
+  size_t pending_work; /* sandbox removals and volume pins on the thread pool */
+  char **real_prefixes; /* --allowed_host_paths resolved once (volumes.h) */
+  uint64_t pin_seq;     /* makes each launch's pin directory its own */
   bool closing, timer_closed;
 };
 

@@ -15,6 +15,7 @@
 #include "containerizer/mapping.h"
 #include "containerizer/sandbox.h"
 #include "containerizer/termination.h"
+#include "containerizer/volumes.h"
 #include "docker/api.h"
 #include "util/alloc.h"
 #include "util/text.h"
@@ -105,6 +106,28 @@ static void close_outputs(container *c) {
   }
 }
 
+/* Docker's started container holds its own mount of each volume: the pins
+ * are only needed from the create to the start, and go at either end. */
+static void release_pins(container *c) {
+  if (!c->pin_dir) return;
+  berth_error err;
+  if (berth_volumes_unpin(c->cz->config.work_dir, c->pin_dir, &err) < 0)
+    log_error("container %s: %s (recovery retries at the next start)", c->id, err.msg);
+  free(c->pin_dir);
+  c->pin_dir = NULL;
+}
+
+struct pin_job {
+  uv_work_t work;
+  berth_containerizer *cz;
+  container *c; /* NULL once the container is gone */
+  char *work_dir, *pin_dir;
+  char **hosts, **allowed, **real, **pins;
+  size_t n;
+  berth_error err;
+  int rc;
+};
+
 static void container_closed_cb(uv_handle_t *handle) {
   container *c = handle->data;
   if (--c->open_handles > 0) return;
@@ -135,6 +158,10 @@ static void container_free(container *c) {
   cz->count--;
   cancel_requests(c);
   close_outputs(c);
+  if (c->pin_job) c->pin_job->c = NULL;
+  if (!cz->closing) release_pins(c);
+  free(c->pin_dir);
+  c->pin_dir = NULL;
   uv_close((uv_handle_t *)&c->timer, container_closed_cb);
   uv_close((uv_handle_t *)&c->kill_timer, container_closed_cb);
 }
@@ -200,6 +227,7 @@ void cz_terminate(container *c, json_t *termination) {
   uv_timer_stop(&c->timer);
   uv_timer_stop(&c->kill_timer);
   close_outputs(c);
+  release_pins(c);
   /* Freed in memory first; the TERMINATED row below drops them on disk. */
   berth_gpu_release(c->cz->config.gpus, c->id);
   c->n_gpus = 0;
@@ -231,7 +259,8 @@ static void launch_end(container *c, bool killed, const berth_error *err) {
     c->docker_created = true;
     cz_remove_docker(c);
   }
-  reply_launch(c, killed ? BERTH_ECANCELED : BERTH_EDOCKER, err);
+  /* A host path refused when it was opened is the caller's error (400). */
+  reply_launch(c, killed ? BERTH_ECANCELED : err->code == BERTH_EINVAL ? BERTH_EINVAL : BERTH_EDOCKER, err);
 }
 
 /* what: "pull image", "create container for image", ... */
@@ -429,6 +458,7 @@ static void start_cb(int rc, json_t *answer, const berth_error *err, void *data)
     return;
   }
   berth_crashpoint("after-start");
+  release_pins(c);
   /* A task berthd could not record as RUNNING would come back after a
    * restart as a launch caught mid-way: stop it now and say why. */
   berth_error serr;
@@ -619,41 +649,101 @@ int cz_open_outputs(container *c, berth_error *err) {
   return 0;
 }
 
+static void pin_work(uv_work_t *work) {
+  struct pin_job *j = work->data;
+  j->rc = berth_volumes_pin(j->work_dir, j->pin_dir, (const char *const *)j->hosts, j->n,
+                            (const char *const *)j->allowed, (const char *const *)j->real, j->pins, &j->err);
+}
+
+static void free_strings(char **list, size_t n) {
+  for (size_t i = 0; i < n; i++) free(list[i]);
+  free(list);
+}
+
+static char **copy_strings(char *const *list) {
+  size_t n = 0;
+  while (list && list[n]) n++;
+  char **out = berth_calloc(n + 1, sizeof(char *));
+  for (size_t i = 0; i < n; i++) out[i] = berth_strdup(list[i]);
+  return out;
+}
+
+static void free_cz(berth_containerizer *cz);
+
+static void pinned_cb(uv_work_t *work, int status) {
+  struct pin_job *j = work->data;
+  berth_containerizer *cz = j->cz;
+  container *c = j->c;
+  cz->pending_work--;
+  if (c) c->pin_job = NULL;
+  bool wanted = c && !cz->closing && c->stage == BERTH_STAGE_FETCHING && j->rc == 0;
+  if (!wanted && j->rc == 0) {
+    /* Killed, removed or shut down meanwhile: nothing will mount them. */
+    berth_error err;
+    if (berth_volumes_unpin(j->work_dir, j->pin_dir, &err) < 0) log_error("%s", err.msg);
+  }
+  if (c && !cz->closing && c->stage == BERTH_STAGE_FETCHING) {
+    if (j->rc < 0) {
+      launch_end(c, false, &j->err);
+    } else {
+      berth_crashpoint("after-pin");
+      c->pin_dir = j->pin_dir;
+      j->pin_dir = NULL;
+      for (size_t i = 0; i < j->n; i++) {
+        free(c->spec.volumes[i].host_path);
+        c->spec.volumes[i].host_path = j->pins[i];
+        j->pins[i] = NULL;
+      }
+      enter_pulling(c);
+    }
+  }
+  free_strings(j->hosts, j->n);
+  free_strings(j->pins, j->n);
+  berth_volumes_prefixes_free(j->allowed);
+  berth_volumes_prefixes_free(j->real);
+  free(j->work_dir);
+  free(j->pin_dir);
+  free(j);
+  if (cz->closing && cz->pending_work == 0 && cz->timer_closed) free_cz(cz);
+}
+
+/* Host paths are opened and pinned on the thread pool: a path under an
+ * allowed prefix may sit on a network mount that never answers, which must
+ * not stall the loop.  The job keeps copies of what it reads. */
+static void pin_volumes(container *c) {
+  berth_containerizer *cz = c->cz;
+  struct pin_job *j = berth_calloc(1, sizeof(*j));
+  j->cz = cz;
+  j->c = c;
+  j->n = c->spec.n_volumes;
+  j->work_dir = berth_strdup(cz->config.work_dir);
+  j->pin_dir = berth_asprintf("%s.%llu", c->id, (unsigned long long)++cz->pin_seq);
+  j->hosts = berth_calloc(j->n + 1, sizeof(char *));
+  j->pins = berth_calloc(j->n + 1, sizeof(char *));
+  for (size_t i = 0; i < j->n; i++) j->hosts[i] = berth_strdup(c->spec.volumes[i].host_path);
+  j->allowed = copy_strings((char *const *)cz->config.allowed_host_paths);
+  j->real = copy_strings(cz->real_prefixes);
+  j->work.data = j;
+  c->pin_job = j;
+  cz->pending_work++;
+  uv_queue_work(cz->loop, &j->work, pin_work, pinned_cb);
+}
+
 static void enter_fetching(container *c) {
   /* Nothing to fetch yet (URIs are refused at validation); the stage
-   * creates the sandbox, as Mesos's fetcher step does. */
+   * creates the sandbox, as Mesos's fetcher step does, and pins the host
+   * volumes. */
   berth_error err;
   if (berth_sandbox_create(c->cz->config.work_dir, c->id, &c->bind_path, &err) < 0 ||
       cz_open_outputs(c, &err) < 0) {
     launch_fail(c, "prepare sandbox for image", err.msg);
     return;
   }
-  enter_pulling(c);
-}
-
-/* The spec checked host paths as strings; docker follows symlinks, so each
- * is resolved here and the resolved path must still be under an allowed
- * prefix (itself resolved).  Docker then mounts the resolved path.  A
- * host path that does not exist is refused rather than created. */
-static int resolve_host_volumes(berth_containerizer *cz, berth_launch_spec *spec, berth_error *err) {
-  for (size_t i = 0; i < spec->n_volumes; i++) {
-    char real[PATH_MAX];
-    if (!realpath(spec->volumes[i].host_path, real))
-      return berth_error_set(err, BERTH_EINVAL, "container.volumes[%zu].host_path: '%.200s': %s", i,
-                             spec->volumes[i].host_path, strerror(errno));
-    bool allowed = false;
-    for (const char *const *p = cz->config.allowed_host_paths; p && *p && !allowed; p++) {
-      char real_prefix[PATH_MAX];
-      allowed = berth_path_under(real, realpath(*p, real_prefix) ? real_prefix : *p);
-    }
-    if (!allowed)
-      return berth_error_set(err, BERTH_EINVAL,
-                             "container.volumes[%zu].host_path: '%.200s' resolves to '%.200s', outside --allowed_host_paths",
-                             i, spec->volumes[i].host_path, real);
-    free(spec->volumes[i].host_path);
-    spec->volumes[i].host_path = berth_strdup(real);
+  if (c->spec.n_volumes > 0) {
+    pin_volumes(c);
+    return;
   }
-  return 0;
+  enter_pulling(c);
 }
 
 int berth_cz_launch(berth_containerizer *cz, json_t *launch, berth_cz_done_cb cb, void *data, berth_error *err) {
@@ -664,10 +754,6 @@ int berth_cz_launch(berth_containerizer *cz, json_t *launch, berth_cz_done_cb cb
   if (find(cz, id)) return BERTH_LAUNCH_DUPLICATE;
   berth_launch_spec spec;
   if (berth_spec_parse(launch, &policy, &spec, err) < 0) return err->code;
-  if (resolve_host_volumes(cz, &spec, err) < 0) {
-    berth_spec_free(&spec);
-    return err->code;
-  }
   int gpus[BERTH_GPU_MAX];
   size_t n_gpus = (size_t)spec.res.gpus;
   if (n_gpus > 0 && berth_gpu_allocate(cz->config.gpus, n_gpus, spec.id, gpus, err) < 0) {
@@ -837,8 +923,6 @@ static void remove_sandbox_work(uv_work_t *work) {
   sandbox_removal *r = work->data;
   r->rc = berth_sandbox_remove(r->work_dir, r->id, &r->err);
 }
-
-static void free_cz(berth_containerizer *cz);
 
 static void sandbox_removed_cb(uv_work_t *work, int status) {
   sandbox_removal *r = work->data;
@@ -1082,12 +1166,18 @@ berth_containerizer *berth_cz_new(uv_loop_t *loop, berth_docker *docker, berth_s
   cz->docker = docker;
   cz->store = store;
   cz->config = *config;
+  /* Start-up, so on the loop: symlinks the operator put in a prefix are
+   * resolved once; a caller's path may then hold none (volumes.h). */
+  cz->real_prefixes = berth_volumes_real_prefixes(config->allowed_host_paths);
   uv_timer_init(loop, &cz->recover_timer);
   cz->recover_timer.data = cz;
   return cz;
 }
 
-static void free_cz(berth_containerizer *cz) { free(cz); }
+static void free_cz(berth_containerizer *cz) {
+  berth_volumes_prefixes_free(cz->real_prefixes);
+  free(cz);
+}
 
 /* The containerizer goes once its timer is closed and no sandbox removal
  * is still running on the thread pool. */

@@ -7,6 +7,7 @@
 
 #include "containerizer/container.h"
 #include "containerizer/termination.h"
+#include "containerizer/volumes.h"
 #include "docker/api.h"
 #include "util/alloc.h"
 #include "util/log.h"
@@ -233,6 +234,12 @@ static void list_cb(int rc, json_t *answer, const berth_error *err, void *data) 
 }
 
 int berth_cz_recover(berth_containerizer *cz, berth_cz_done_cb cb, void *data, berth_error *err) {
+  /* Pins live from a launch's FETCHING to its start; whatever a crash left
+   * is no container's any more (one caught mid-launch is abandoned below). */
+  berth_error perr;
+  int pins = berth_volumes_unpin_all(cz->config.work_dir, &perr);
+  if (pins < 0) log_error("recovery: host volume pins: %s", perr.msg);
+  else if (pins > 0) log_info("recovery: removed %d host volume pin directories left by a crash", pins);
   if (berth_store_load(cz->store, restore_row, cz, err) < 0) return berth_error_prefix(err, "recovery");
   for (container *c = cz->containers; c; c = c->next) c->recovering = true;
   cz->recovered_cb = cb;
