@@ -381,3 +381,83 @@ def test_sweep_never_touches_a_container_being_removed(daemons):
         c.remove("twice")
     finally:
         proxy.close()
+
+
+# ----------------------------------------------------------------------------
+# 2. host volume pins never leak
+
+
+def pins_mounted(d):
+    """Mount points under the work dir's pin directory, from mountinfo."""
+    root = os.path.join(d.work_dir, "docker", "volumes") + "/"
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(root)]
+
+
+def pin_dirs(d):
+    root = os.path.join(d.work_dir, "docker", "volumes")
+    return os.listdir(root) if os.path.isdir(root) else []
+
+
+def test_pins_released_at_start_and_remove(berthd, client, new_id):
+    """The pin lives from the launch to docker's start: a running task
+    still reads its volume (docker holds its own mount), RO stays RO, and
+    nothing is left mounted after REMOVE."""
+    host = os.path.join(berthd.allowed_dir, "pinned")
+    os.makedirs(host, exist_ok=True)
+    with open(os.path.join(host, "data.txt"), "w") as f:
+        f.write("from the host\n")
+    cid = new_id("pin")
+    gate = os.path.join(berthd.sandbox(cid), "go")
+    client.launch_ok(launch_call(
+        cid, "while [ ! -f /mnt/mesos/sandbox/go ]; do sleep 0.1; done; cat /v/data.txt; "
+             "touch /v/new 2>/dev/null && echo writable || echo readonly",
+        volumes=[{"host_path": host, "container_path": "/v", "mode": "RO"}]))
+    assert client.container(cid)["stage"] == "RUNNING"
+    assert pins_mounted(berthd) == [], pins_mounted(berthd)
+    open(gate, "w").close()
+    w = client.wait_ok(cid)
+    assert w["state"] == "TASK_FINISHED", w
+    assert open(berthd.stdout_path(cid)).read() == "from the host\nreadonly\n"
+    assert client.remove(cid).status == 200
+    assert pins_mounted(berthd) == [] and pin_dirs(berthd) == []
+
+
+def test_pins_removed_after_a_crash_while_pinned(daemons):
+    """kill -9 (a crash point) right after the pin is made: the restart
+    unmounts and removes it, and the launch is reported abandoned."""
+    d = daemons(start=False)
+    host = os.path.join(d.allowed_dir, "crash")
+    os.makedirs(host)
+    d.start(crash_at="after-pin")
+    r = None
+    try:
+        r = d.client.launch(launch_call("pinned", "true", volumes=[
+            {"host_path": host, "container_path": "/v", "mode": "RW"}]))
+    except Exception:
+        pass
+    d.wait_crash("after-pin", reply=r)
+    assert len(pins_mounted(d)) == 1, pins_mounted(d)
+    d.restart()
+    assert pins_mounted(d) == [] and pin_dirs(d) == []
+    w = d.client.wait_ok("pinned")
+    assert w["state"] == "TASK_FAILED" and "FETCHING" in w["message"], w
+    assert d.client.remove("pinned").status == 200
+
+
+def test_host_volume_refusals_are_400_and_unmounted(berthd, client, new_id):
+    """A symlink anywhere below the allowed prefix, a file, a missing path:
+    400 naming the field, and no pin left."""
+    a = berthd.allowed_dir
+    os.makedirs(os.path.join(a, "real", "sub"), exist_ok=True)
+    if not os.path.lexists(os.path.join(a, "link")):
+        os.symlink(os.path.join(a, "real"), os.path.join(a, "link"))
+    with open(os.path.join(a, "file"), "w") as f:
+        f.write("x")
+    for host in [os.path.join(a, "link", "sub"), os.path.join(a, "file"), os.path.join(a, "missing")]:
+        cid = new_id("refvol")
+        r = call(client, launch_call(cid, "true", volumes=[
+            {"host_path": host, "container_path": "/v", "mode": "RO"}]))
+        assert r.status == 400 and "container.volumes[0].host_path" in r.text, (host, r.status, r.text)
+        client.cleanup(cid)
+    assert pins_mounted(berthd) == [] and pin_dirs(berthd) == []
