@@ -235,7 +235,9 @@ def test_full_disk_at_start_fails_the_launch(daemons):
         r = launch.result
         assert r is not None, launch.exc
         assert r.status == 500, (r.status, r.text)
-        assert "RUNNING" in r.text and "full" in r.text, r.text
+        # The disk fills after docker's create: the write that fails is the
+        # created container's or the RUNNING one, and the message says so.
+        assert "record container 'full' as" in r.text and "full" in r.text, r.text
         poll(lambda: not docker_ids("berth.agent_id=" + d.agent_id, "berth.container_id=full"), 30,
              what="the unrecorded task removed")
         os.unlink(filler)
