@@ -8,6 +8,7 @@
 
 #include "util/alloc.h"
 #include "util/duration.h"
+#include "util/text.h"
 
 typedef enum { FLAG_STRING, FLAG_BOOL, FLAG_DURATION, FLAG_LIST } flag_type;
 
@@ -168,7 +169,8 @@ json_t *berth_flags_json(const berth_flags *flags) {
     char buf[64];
     switch (defs[i].type) {
     case FLAG_STRING:
-      v = *(char *const *)field ? json_string(*(char *const *)field) : json_null();
+      /* Flag values come from argv or the environment, in any bytes. */
+      v = *(char *const *)field ? berth_json_text(*(char *const *)field) : json_null();
       break;
     case FLAG_BOOL:
       v = json_boolean(*(const bool *)field);
@@ -179,7 +181,7 @@ json_t *berth_flags_json(const berth_flags *flags) {
       break;
     case FLAG_LIST:
       v = json_array();
-      for (char *const *p = *(char **const *)field; p && *p; p++) json_array_append_new(v, json_string(*p));
+      for (char *const *p = *(char **const *)field; p && *p; p++) json_array_append_new(v, berth_json_text(*p));
       break;
     }
     if (defs[i].secret) {
