@@ -557,22 +557,9 @@ static void create_cb(int rc, json_t *answer, const berth_error *err, void *data
                                               attach_done_cb, c);
 }
 
-static void enter_mounting(container *c) {
-  berth_error serr;
-  if (cz_set_stage(c, BERTH_STAGE_MOUNTING, &serr) < 0) {
-    launch_fail(c, "record the launch of image", serr.msg);
-    return;
-  }
+static void create_container(container *c) {
   berth_containerizer *cz = c->cz;
   cleanup_free char *volumes_dir = berth_asprintf("%s/volumes", cz->config.work_dir);
-  for (size_t i = 0; i < c->spec.n_pvolumes; i++) {
-    cleanup_free char *dir = berth_asprintf("%s/%s", volumes_dir, c->spec.pvolumes[i].id);
-    berth_error err;
-    if (berth_mkdir_p(dir, &err) < 0) {
-      launch_fail(c, "mount persistent volume for image", err.msg);
-      return;
-    }
-  }
   berth_mapping_ctx ctx = {
       .agent_id = cz->config.agent_id,
       .docker_name = c->docker_name,
@@ -590,6 +577,112 @@ static void enter_mounting(container *c) {
   c->mem_limit_mb = memory ? (double)json_integer_value(memory) / (1024.0 * 1024.0) : 0;
   c->op = berth_docker_container_create(cz->docker, c->docker_name, config, create_cb, c);
   json_decref(config);
+}
+
+static void free_cz(berth_containerizer *cz);
+
+static void pin_work(uv_work_t *work) {
+  struct pin_job *j = work->data;
+  j->rc = berth_volumes_pin(j->work_dir, j->pin_dir, (const char *const *)j->hosts, j->n,
+                            (const char *const *)j->allowed, (const char *const *)j->real, j->pins, &j->err);
+}
+
+static void free_strings(char **list, size_t n) {
+  for (size_t i = 0; i < n; i++) free(list[i]);
+  free(list);
+}
+
+static char **copy_strings(char *const *list) {
+  size_t n = 0;
+  while (list && list[n]) n++;
+  char **out = berth_calloc(n + 1, sizeof(char *));
+  for (size_t i = 0; i < n; i++) out[i] = berth_strdup(list[i]);
+  return out;
+}
+
+static void pinned_cb(uv_work_t *work, int status) {
+  struct pin_job *j = work->data;
+  berth_containerizer *cz = j->cz;
+  container *c = j->c;
+  cz->pending_work--;
+  if (c) c->pin_job = NULL;
+  bool wanted = c && !cz->closing && c->stage == BERTH_STAGE_MOUNTING && !c->destroy_requested && j->rc == 0;
+  if (!wanted && j->rc == 0) {
+    /* Killed, removed or shut down meanwhile: nothing will mount them. */
+    berth_error err;
+    if (berth_volumes_unpin(j->work_dir, j->pin_dir, &err) < 0) log_error("%s", err.msg);
+  }
+  if (c && !cz->closing && c->stage == BERTH_STAGE_MOUNTING) {
+    if (c->destroy_requested) {
+      launch_killed(c);
+    } else if (j->rc < 0) {
+      launch_end(c, false, &j->err);
+    } else {
+      berth_crashpoint("after-pin");
+      c->pin_dir = j->pin_dir;
+      j->pin_dir = NULL;
+      for (size_t i = 0; i < j->n; i++) {
+        free(c->spec.volumes[i].host_path);
+        c->spec.volumes[i].host_path = j->pins[i];
+        j->pins[i] = NULL;
+      }
+      create_container(c);
+    }
+  }
+  free_strings(j->hosts, j->n);
+  free_strings(j->pins, j->n);
+  berth_volumes_prefixes_free(j->allowed);
+  berth_volumes_prefixes_free(j->real);
+  free(j->work_dir);
+  free(j->pin_dir);
+  free(j);
+  if (cz->closing && cz->pending_work == 0 && cz->timer_closed) free_cz(cz);
+}
+
+/* Host paths are opened and pinned on the thread pool: a path under an
+ * allowed prefix may sit on a network mount that never answers, which must
+ * not stall the loop.  The job keeps copies of what it reads. */
+static void pin_volumes(container *c) {
+  berth_containerizer *cz = c->cz;
+  struct pin_job *j = berth_calloc(1, sizeof(*j));
+  j->cz = cz;
+  j->c = c;
+  j->n = c->spec.n_volumes;
+  j->work_dir = berth_strdup(cz->config.work_dir);
+  j->pin_dir = berth_asprintf("%s.%llu", c->id, (unsigned long long)++cz->pin_seq);
+  j->hosts = berth_calloc(j->n + 1, sizeof(char *));
+  j->pins = berth_calloc(j->n + 1, sizeof(char *));
+  for (size_t i = 0; i < j->n; i++) j->hosts[i] = berth_strdup(c->spec.volumes[i].host_path);
+  j->allowed = copy_strings((char *const *)cz->config.allowed_host_paths);
+  j->real = copy_strings(cz->real_prefixes);
+  j->work.data = j;
+  c->pin_job = j;
+  cz->pending_work++;
+  uv_queue_work(cz->loop, &j->work, pin_work, pinned_cb);
+}
+
+static void enter_mounting(container *c) {
+  berth_error serr;
+  if (cz_set_stage(c, BERTH_STAGE_MOUNTING, &serr) < 0) {
+    launch_fail(c, "record the launch of image", serr.msg);
+    return;
+  }
+  berth_containerizer *cz = c->cz;
+  cleanup_free char *volumes_dir = berth_asprintf("%s/volumes", cz->config.work_dir);
+  for (size_t i = 0; i < c->spec.n_pvolumes; i++) {
+    cleanup_free char *dir = berth_asprintf("%s/%s", volumes_dir, c->spec.pvolumes[i].id);
+    berth_error err;
+    if (berth_mkdir_p(dir, &err) < 0) {
+      launch_fail(c, "mount persistent volume for image", err.msg);
+      return;
+    }
+  }
+  /* Host volumes are pinned first (volumes.h); the create follows. */
+  if (c->spec.n_volumes > 0) {
+    pin_volumes(c);
+    return;
+  }
+  create_container(c);
 }
 
 static void pull_cb(int rc, const berth_error *err, void *data) {
@@ -649,98 +742,13 @@ int cz_open_outputs(container *c, berth_error *err) {
   return 0;
 }
 
-static void pin_work(uv_work_t *work) {
-  struct pin_job *j = work->data;
-  j->rc = berth_volumes_pin(j->work_dir, j->pin_dir, (const char *const *)j->hosts, j->n,
-                            (const char *const *)j->allowed, (const char *const *)j->real, j->pins, &j->err);
-}
-
-static void free_strings(char **list, size_t n) {
-  for (size_t i = 0; i < n; i++) free(list[i]);
-  free(list);
-}
-
-static char **copy_strings(char *const *list) {
-  size_t n = 0;
-  while (list && list[n]) n++;
-  char **out = berth_calloc(n + 1, sizeof(char *));
-  for (size_t i = 0; i < n; i++) out[i] = berth_strdup(list[i]);
-  return out;
-}
-
-static void free_cz(berth_containerizer *cz);
-
-static void pinned_cb(uv_work_t *work, int status) {
-  struct pin_job *j = work->data;
-  berth_containerizer *cz = j->cz;
-  container *c = j->c;
-  cz->pending_work--;
-  if (c) c->pin_job = NULL;
-  bool wanted = c && !cz->closing && c->stage == BERTH_STAGE_FETCHING && j->rc == 0;
-  if (!wanted && j->rc == 0) {
-    /* Killed, removed or shut down meanwhile: nothing will mount them. */
-    berth_error err;
-    if (berth_volumes_unpin(j->work_dir, j->pin_dir, &err) < 0) log_error("%s", err.msg);
-  }
-  if (c && !cz->closing && c->stage == BERTH_STAGE_FETCHING) {
-    if (j->rc < 0) {
-      launch_end(c, false, &j->err);
-    } else {
-      berth_crashpoint("after-pin");
-      c->pin_dir = j->pin_dir;
-      j->pin_dir = NULL;
-      for (size_t i = 0; i < j->n; i++) {
-        free(c->spec.volumes[i].host_path);
-        c->spec.volumes[i].host_path = j->pins[i];
-        j->pins[i] = NULL;
-      }
-      enter_pulling(c);
-    }
-  }
-  free_strings(j->hosts, j->n);
-  free_strings(j->pins, j->n);
-  berth_volumes_prefixes_free(j->allowed);
-  berth_volumes_prefixes_free(j->real);
-  free(j->work_dir);
-  free(j->pin_dir);
-  free(j);
-  if (cz->closing && cz->pending_work == 0 && cz->timer_closed) free_cz(cz);
-}
-
-/* Host paths are opened and pinned on the thread pool: a path under an
- * allowed prefix may sit on a network mount that never answers, which must
- * not stall the loop.  The job keeps copies of what it reads. */
-static void pin_volumes(container *c) {
-  berth_containerizer *cz = c->cz;
-  struct pin_job *j = berth_calloc(1, sizeof(*j));
-  j->cz = cz;
-  j->c = c;
-  j->n = c->spec.n_volumes;
-  j->work_dir = berth_strdup(cz->config.work_dir);
-  j->pin_dir = berth_asprintf("%s.%llu", c->id, (unsigned long long)++cz->pin_seq);
-  j->hosts = berth_calloc(j->n + 1, sizeof(char *));
-  j->pins = berth_calloc(j->n + 1, sizeof(char *));
-  for (size_t i = 0; i < j->n; i++) j->hosts[i] = berth_strdup(c->spec.volumes[i].host_path);
-  j->allowed = copy_strings((char *const *)cz->config.allowed_host_paths);
-  j->real = copy_strings(cz->real_prefixes);
-  j->work.data = j;
-  c->pin_job = j;
-  cz->pending_work++;
-  uv_queue_work(cz->loop, &j->work, pin_work, pinned_cb);
-}
-
 static void enter_fetching(container *c) {
   /* Nothing to fetch yet (URIs are refused at validation); the stage
-   * creates the sandbox, as Mesos's fetcher step does, and pins the host
-   * volumes. */
+   * creates the sandbox, as Mesos's fetcher step does. */
   berth_error err;
   if (berth_sandbox_create(c->cz->config.work_dir, c->id, &c->bind_path, &err) < 0 ||
       cz_open_outputs(c, &err) < 0) {
     launch_fail(c, "prepare sandbox for image", err.msg);
-    return;
-  }
-  if (c->spec.n_volumes > 0) {
-    pin_volumes(c);
     return;
   }
   enter_pulling(c);

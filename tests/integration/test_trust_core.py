@@ -443,7 +443,7 @@ def test_pins_removed_after_a_crash_while_pinned(daemons):
     d.restart()
     assert pins_mounted(d) == [] and pin_dirs(d) == []
     w = d.client.wait_ok("pinned")
-    assert w["state"] == "TASK_FAILED" and "FETCHING" in w["message"], w
+    assert w["state"] == "TASK_FAILED" and "MOUNTING" in w["message"], w
     assert d.client.remove("pinned").status == 200
 
 
