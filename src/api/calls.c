@@ -11,7 +11,9 @@ static void respond_code(berth_http_request *req, int rc, const berth_error *err
 static void launch_done_cb(int rc, const berth_error *err, void *data) {
   berth_http_request *req = data;
   if (rc == 0) berth_http_respond_json(req, 200, json_object());
-  else berth_http_respond_error(req, 500, err->msg); /* launch failures are 500, whatever the cause */
+  /* Launch failures are 500, whatever the cause, except a host path refused
+   * once it was opened (a symlink in it): that is the caller's 400. */
+  else berth_http_respond_error(req, rc == BERTH_EINVAL ? 400 : 500, err->msg);
 }
 
 static void wait_done_cb(json_t *termination, void *data) {

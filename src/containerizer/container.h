@@ -45,9 +45,15 @@ typedef struct container {
   bool docker_created; /* a docker container may exist under docker_name */
   bool destroy_requested;
   bool removing;
+  bool sandbox_removing;    /* the REMOVE's sandbox deletion is queued */
+  uint64_t remove_retry_ms; /* backoff of a failed docker removal; 0: none failed */
   bool started; /* the start request was sent */
   bool updating;
   bool recovering; /* restored from the store, not yet reconciled */
+  /* Host volume pins (volumes.h): the directory under docker/volumes, the
+   * job making them (cleared if the container goes first). */
+  char *pin_dir;
+  struct pin_job *pin_job;
 
   berth_cz_done_cb launch_cb;
   void *launch_data;
@@ -115,7 +121,9 @@ struct berth_containerizer {
   berth_docker_req *recover_req;
   berth_cz_metrics_data metrics;
   struct cz_pull *pulls; /* in flight, one per image (pull.c) */
-  size_t pending_work; /* sandbox removals on the thread pool */
+  size_t pending_work; /* sandbox removals and volume pins on the thread pool */
+  char **real_prefixes; /* --allowed_host_paths resolved once (volumes.h) */
+  uint64_t pin_seq;     /* makes each launch's pin directory its own */
   bool closing, timer_closed;
 };
 
@@ -134,8 +142,10 @@ json_t *cz_pull_progress_json(container *c);
 
 /* Shared by the launch path and recovery (containerizer.c). */
 container *cz_container_new(berth_containerizer *cz, berth_launch_spec *spec, json_t *launch);
-void cz_persist(container *c);
-void cz_set_stage(container *c, berth_stage stage);
+/* Write the record; a failure is logged and returned (the launch stages
+ * fail the launch on it). */
+int cz_persist(container *c, berth_error *err);
+int cz_set_stage(container *c, berth_stage stage, berth_error *err);
 /* Takes termination; finishes the container as TERMINATED. */
 void cz_terminate(container *c, json_t *termination);
 /* Starts exit detection and log capture where they are missing. */

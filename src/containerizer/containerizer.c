@@ -15,6 +15,7 @@
 #include "containerizer/mapping.h"
 #include "containerizer/sandbox.h"
 #include "containerizer/termination.h"
+#include "containerizer/volumes.h"
 #include "docker/api.h"
 #include "util/alloc.h"
 #include "util/text.h"
@@ -40,6 +41,11 @@
 /* Delay before re-arming a watcher that ended while the container runs
  * (dockerd restarting, a dropped connection). */
 #define REARM_DELAY_MS 1000
+/* A removal of a terminated container's docker container that dockerd did
+ * not take (down, restarting, busy) is tried again after this, doubling up
+ * to the maximum: an outage must not leave it behind for good. */
+#define REMOVE_RETRY_MIN_MS 1000
+#define REMOVE_RETRY_MAX_MS 60000
 
 static const char *const stage_names[] = {"FETCHING", "PULLING", "MOUNTING", "RUNNING", "DESTROYING", "TERMINATED"};
 
@@ -59,7 +65,7 @@ static container *find(berth_containerizer *cz, const char *id) {
   return NULL;
 }
 
-void cz_persist(container *c) {
+int cz_persist(container *c, berth_error *err) {
   cleanup_free char *gpus = berth_gpu_format(c->gpus, c->n_gpus);
   berth_record rec = {
       .gpus = gpus,
@@ -73,19 +79,24 @@ void cz_persist(container *c) {
       .created_at = c->created_at,
       .finished_at = c->finished_at,
   };
-  berth_error err = {0};
-  /* A failed write cannot be undone here; the container goes on and the
-   * next write retries the whole row. */
-  if (berth_store_put(c->cz->store, &rec, &err) < 0) log_error("container %s: %s", c->id, err.msg);
+  /* Every write is the whole row: a later one that succeeds makes up for
+   * this one.  The caller decides whether the step may go on without it. */
+  if (berth_store_put(c->cz->store, &rec, err) < 0) {
+    berth_error_prefix(err, "record container '%s' as %s", c->id, stage_names[c->stage]);
+    log_error("container %s: %s", c->id, err->msg);
+    return err->code;
+  }
+  return 0;
 }
 
-void cz_set_stage(container *c, berth_stage stage) {
+int cz_set_stage(container *c, berth_stage stage, berth_error *err) {
   log_info("container %s: %s -> %s", c->id, stage_names[c->stage], stage_names[stage]);
   c->stage = stage;
-  cz_persist(c);
+  if (cz_persist(c, err) < 0) return err->code;
   char point[64];
   snprintf(point, sizeof(point), "after-%s", stage_names[stage]);
   berth_crashpoint(point); /* after-PULLING, after-RUNNING, ... */
+  return 0;
 }
 
 static void close_outputs(container *c) {
@@ -94,6 +105,28 @@ static void close_outputs(container *c) {
     c->out_fd[i] = -1;
   }
 }
+
+/* Docker's started container holds its own mount of each volume: the pins
+ * are only needed from the create to the start, and go at either end. */
+static void release_pins(container *c) {
+  if (!c->pin_dir) return;
+  berth_error err;
+  if (berth_volumes_unpin(c->cz->config.work_dir, c->pin_dir, &err) < 0)
+    log_error("container %s: %s (recovery retries at the next start)", c->id, err.msg);
+  free(c->pin_dir);
+  c->pin_dir = NULL;
+}
+
+struct pin_job {
+  uv_work_t work;
+  berth_containerizer *cz;
+  container *c; /* NULL once the container is gone */
+  char *work_dir, *pin_dir;
+  char **hosts, **allowed, **real, **pins;
+  size_t n;
+  berth_error err;
+  int rc;
+};
 
 static void container_closed_cb(uv_handle_t *handle) {
   container *c = handle->data;
@@ -129,6 +162,10 @@ static void container_free(container *c) {
   cz->count--;
   cancel_requests(c);
   close_outputs(c);
+  if (c->pin_job) c->pin_job->c = NULL;
+  if (!cz->closing) release_pins(c);
+  free(c->pin_dir);
+  c->pin_dir = NULL;
   uv_close((uv_handle_t *)&c->timer, container_closed_cb);
   uv_close((uv_handle_t *)&c->kill_timer, container_closed_cb);
 }
@@ -190,16 +227,22 @@ void cz_terminate(container *c, json_t *termination) {
     json_decref(termination);
     return;
   }
+  /* WAIT and the store dereference it: never keep NULL, whatever failed. */
+  if (!termination) termination = berth_termination_gone("termination could not be recorded");
   cancel_requests(c);
   uv_timer_stop(&c->timer);
   uv_timer_stop(&c->kill_timer);
   close_outputs(c);
+  release_pins(c);
   /* Freed in memory first; the TERMINATED row below drops them on disk. */
   berth_gpu_release(c->cz->config.gpus, c->id);
   c->n_gpus = 0;
   c->termination = termination;
   c->finished_at = now_secs();
-  cz_set_stage(c, BERTH_STAGE_TERMINATED);
+  berth_error err;
+  /* Nothing to fall back to: the failure is logged, and a restart finds
+   * the last stage that was written and finishes from there. */
+  if (cz_set_stage(c, BERTH_STAGE_TERMINATED, &err) < 0) berth_error_clear(&err);
   const char *state = json_string_value(json_object_get(termination, "state"));
   const char *reason = json_string_value(json_object_get(termination, "reason"));
   log_info("container %s: %s%s%s", c->id, state, reason ? " " : "", reason ? reason : "");
@@ -222,7 +265,8 @@ static void launch_end(container *c, bool killed, const berth_error *err) {
     c->docker_created = true;
     cz_remove_docker(c);
   }
-  reply_launch(c, killed ? BERTH_ECANCELED : BERTH_EDOCKER, err);
+  /* A host path refused when it was opened is the caller's error (400). */
+  reply_launch(c, killed ? BERTH_ECANCELED : err->code == BERTH_EINVAL ? BERTH_EINVAL : BERTH_EDOCKER, err);
 }
 
 /* what: "pull image", "create container for image", ... */
@@ -440,7 +484,14 @@ static void start_cb(int rc, json_t *answer, const berth_error *err, void *data)
     return;
   }
   berth_crashpoint("after-start");
-  cz_set_stage(c, BERTH_STAGE_RUNNING);
+  release_pins(c);
+  /* A task berthd could not record as RUNNING would come back after a
+   * restart as a launch caught mid-way: stop it now and say why. */
+  berth_error serr;
+  if (cz_set_stage(c, BERTH_STAGE_RUNNING, &serr) < 0) {
+    launch_fail(c, "record the start of image", serr.msg);
+    return;
+  }
   c->cz->metrics.launches++;
   cz_arm_watchers(c);
   c->status_req = berth_docker_container_inspect(c->cz->docker, c->docker_name, cz_status_inspect_cb, c);
@@ -515,7 +566,11 @@ static void create_cb(int rc, json_t *answer, const berth_error *err, void *data
   c->docker_created = true;
   const char *id = json_string_value(json_object_get(answer, "Id"));
   c->docker_id = berth_strdup(id ? id : "");
-  cz_persist(c);
+  berth_error serr;
+  if (cz_persist(c, &serr) < 0) {
+    launch_fail(c, "record the container of image", serr.msg);
+    return;
+  }
   if (c->destroy_requested) {
     launch_killed(c);
     return;
@@ -528,18 +583,9 @@ static void create_cb(int rc, json_t *answer, const berth_error *err, void *data
                                               attach_done_cb, c);
 }
 
-static void enter_mounting(container *c) {
-  cz_set_stage(c, BERTH_STAGE_MOUNTING);
+static void create_container(container *c) {
   berth_containerizer *cz = c->cz;
   cleanup_free char *volumes_dir = berth_asprintf("%s/volumes", cz->config.work_dir);
-  for (size_t i = 0; i < c->spec.n_pvolumes; i++) {
-    cleanup_free char *dir = berth_asprintf("%s/%s", volumes_dir, c->spec.pvolumes[i].id);
-    berth_error err;
-    if (berth_mkdir_p(dir, &err) < 0) {
-      launch_fail(c, "mount persistent volume for image", err.msg);
-      return;
-    }
-  }
   berth_mapping_ctx ctx = {
       .agent_id = cz->config.agent_id,
       .docker_name = c->docker_name,
@@ -559,6 +605,112 @@ static void enter_mounting(container *c) {
   c->mem_limit_mb = memory ? (double)json_integer_value(memory) / (1024.0 * 1024.0) : 0;
   c->op = berth_docker_container_create(cz->docker, c->docker_name, config, create_cb, c);
   json_decref(config);
+}
+
+static void free_cz(berth_containerizer *cz);
+
+static void pin_work(uv_work_t *work) {
+  struct pin_job *j = work->data;
+  j->rc = berth_volumes_pin(j->work_dir, j->pin_dir, (const char *const *)j->hosts, j->n,
+                            (const char *const *)j->allowed, (const char *const *)j->real, j->pins, &j->err);
+}
+
+static void free_strings(char **list, size_t n) {
+  for (size_t i = 0; i < n; i++) free(list[i]);
+  free(list);
+}
+
+static char **copy_strings(char *const *list) {
+  size_t n = 0;
+  while (list && list[n]) n++;
+  char **out = berth_calloc(n + 1, sizeof(char *));
+  for (size_t i = 0; i < n; i++) out[i] = berth_strdup(list[i]);
+  return out;
+}
+
+static void pinned_cb(uv_work_t *work, int status) {
+  struct pin_job *j = work->data;
+  berth_containerizer *cz = j->cz;
+  container *c = j->c;
+  cz->pending_work--;
+  if (c) c->pin_job = NULL;
+  bool wanted = c && !cz->closing && c->stage == BERTH_STAGE_MOUNTING && !c->destroy_requested && j->rc == 0;
+  if (!wanted && j->rc == 0) {
+    /* Killed, removed or shut down meanwhile: nothing will mount them. */
+    berth_error err;
+    if (berth_volumes_unpin(j->work_dir, j->pin_dir, &err) < 0) log_error("%s", err.msg);
+  }
+  if (c && !cz->closing && c->stage == BERTH_STAGE_MOUNTING) {
+    if (c->destroy_requested) {
+      launch_killed(c);
+    } else if (j->rc < 0) {
+      launch_end(c, false, &j->err);
+    } else {
+      berth_crashpoint("after-pin");
+      c->pin_dir = j->pin_dir;
+      j->pin_dir = NULL;
+      for (size_t i = 0; i < j->n; i++) {
+        free(c->spec.volumes[i].host_path);
+        c->spec.volumes[i].host_path = j->pins[i];
+        j->pins[i] = NULL;
+      }
+      create_container(c);
+    }
+  }
+  free_strings(j->hosts, j->n);
+  free_strings(j->pins, j->n);
+  berth_volumes_prefixes_free(j->allowed);
+  berth_volumes_prefixes_free(j->real);
+  free(j->work_dir);
+  free(j->pin_dir);
+  free(j);
+  if (cz->closing && cz->pending_work == 0 && cz->timer_closed) free_cz(cz);
+}
+
+/* Host paths are opened and pinned on the thread pool: a path under an
+ * allowed prefix may sit on a network mount that never answers, which must
+ * not stall the loop.  The job keeps copies of what it reads. */
+static void pin_volumes(container *c) {
+  berth_containerizer *cz = c->cz;
+  struct pin_job *j = berth_calloc(1, sizeof(*j));
+  j->cz = cz;
+  j->c = c;
+  j->n = c->spec.n_volumes;
+  j->work_dir = berth_strdup(cz->config.work_dir);
+  j->pin_dir = berth_asprintf("%s.%llu", c->id, (unsigned long long)++cz->pin_seq);
+  j->hosts = berth_calloc(j->n + 1, sizeof(char *));
+  j->pins = berth_calloc(j->n + 1, sizeof(char *));
+  for (size_t i = 0; i < j->n; i++) j->hosts[i] = berth_strdup(c->spec.volumes[i].host_path);
+  j->allowed = copy_strings((char *const *)cz->config.allowed_host_paths);
+  j->real = copy_strings(cz->real_prefixes);
+  j->work.data = j;
+  c->pin_job = j;
+  cz->pending_work++;
+  uv_queue_work(cz->loop, &j->work, pin_work, pinned_cb);
+}
+
+static void enter_mounting(container *c) {
+  berth_error serr;
+  if (cz_set_stage(c, BERTH_STAGE_MOUNTING, &serr) < 0) {
+    launch_fail(c, "record the launch of image", serr.msg);
+    return;
+  }
+  berth_containerizer *cz = c->cz;
+  cleanup_free char *volumes_dir = berth_asprintf("%s/volumes", cz->config.work_dir);
+  for (size_t i = 0; i < c->spec.n_pvolumes; i++) {
+    cleanup_free char *dir = berth_asprintf("%s/%s", volumes_dir, c->spec.pvolumes[i].id);
+    berth_error err;
+    if (berth_mkdir_p(dir, &err) < 0) {
+      launch_fail(c, "mount persistent volume for image", err.msg);
+      return;
+    }
+  }
+  /* Host volumes are pinned first (volumes.h); the create follows. */
+  if (c->spec.n_volumes > 0) {
+    pin_volumes(c);
+    return;
+  }
+  create_container(c);
 }
 
 /* The end of the pull c waited for (pull.c), shared or not. */
@@ -585,7 +737,11 @@ static void image_inspect_cb(int rc, json_t *answer, const berth_error *err, voi
 }
 
 static void enter_pulling(container *c) {
-  cz_set_stage(c, BERTH_STAGE_PULLING);
+  berth_error serr;
+  if (cz_set_stage(c, BERTH_STAGE_PULLING, &serr) < 0) {
+    launch_fail(c, "record the launch of image", serr.msg);
+    return;
+  }
   c->op = berth_docker_image_inspect(c->cz->docker, c->spec.image, image_inspect_cb, c);
 }
 
@@ -633,31 +789,6 @@ static void enter_fetching(container *c) {
   c->fetch = berth_fetcher_start(c->cz->config.fetcher, sandbox, c->spec.uris, c->spec.n_uris, fetch_done_cb, c);
 }
 
-/* The spec checked host paths as strings; docker follows symlinks, so each
- * is resolved here and the resolved path must still be under an allowed
- * prefix (itself resolved).  Docker then mounts the resolved path.  A
- * host path that does not exist is refused rather than created. */
-static int resolve_host_volumes(berth_containerizer *cz, berth_launch_spec *spec, berth_error *err) {
-  for (size_t i = 0; i < spec->n_volumes; i++) {
-    char real[PATH_MAX];
-    if (!realpath(spec->volumes[i].host_path, real))
-      return berth_error_set(err, BERTH_EINVAL, "container.volumes[%zu].host_path: '%.200s': %s", i,
-                             spec->volumes[i].host_path, strerror(errno));
-    bool allowed = false;
-    for (const char *const *p = cz->config.allowed_host_paths; p && *p && !allowed; p++) {
-      char real_prefix[PATH_MAX];
-      allowed = berth_path_under(real, realpath(*p, real_prefix) ? real_prefix : *p);
-    }
-    if (!allowed)
-      return berth_error_set(err, BERTH_EINVAL,
-                             "container.volumes[%zu].host_path: '%.200s' resolves to '%.200s', outside --allowed_host_paths",
-                             i, spec->volumes[i].host_path, real);
-    free(spec->volumes[i].host_path);
-    spec->volumes[i].host_path = berth_strdup(real);
-  }
-  return 0;
-}
-
 int berth_cz_launch(berth_containerizer *cz, json_t *launch, berth_cz_done_cb cb, void *data, berth_error *err) {
   berth_launch_policy policy = {cz->config.allowed_host_paths, cz->config.allow_privileged};
   char id[BERTH_ID_MAX + 1];
@@ -667,8 +798,7 @@ int berth_cz_launch(berth_containerizer *cz, json_t *launch, berth_cz_done_cb cb
   berth_launch_spec spec;
   if (berth_spec_parse(launch, &policy, &spec, err) < 0) return err->code;
   if (berth_params_check_runtime(&spec.params, cz->config.allowed_runtimes, err) < 0 ||
-      berth_mapping_check_params(&spec, err) < 0 ||
-      resolve_host_volumes(cz, &spec, err) < 0) {
+      berth_mapping_check_params(&spec, err) < 0) {
     berth_spec_free(&spec);
     return err->code;
   }
@@ -684,7 +814,13 @@ int berth_cz_launch(berth_containerizer *cz, json_t *launch, berth_cz_done_cb cb
   c->launch_cb = cb;
   c->launch_data = data;
   c->stage = BERTH_STAGE_FETCHING;
-  cz_persist(c);
+  if (cz_persist(c, err) < 0) {
+    /* Nothing started yet: the launch is refused as if never made. */
+    berth_gpu_release(cz->config.gpus, c->id);
+    c->launch_cb = NULL;
+    container_free(c);
+    return err->code;
+  }
   berth_crashpoint("after-FETCHING");
   log_info("container %s: launching image %s as %s", c->id, c->spec.image, c->docker_name);
   enter_fetching(c);
@@ -735,7 +871,10 @@ void cz_begin_destroy(container *c) {
     return;
   case BERTH_STAGE_RUNNING: {
     c->cz->metrics.destroys++;
-    cz_set_stage(c, BERTH_STAGE_DESTROYING);
+    berth_error serr;
+    /* The kill goes on regardless: a restart that finds RUNNING simply
+     * waits for the exit the kill causes. */
+    if (cz_set_stage(c, BERTH_STAGE_DESTROYING, &serr) < 0) berth_error_clear(&serr);
     int64_t grace_ns = c->spec.has_grace ? c->spec.grace_ns : c->cz->config.docker_stop_timeout_ns;
     int sig = grace_ns > 0 ? SIGTERM : SIGKILL;
     c->kill_req = berth_docker_container_kill(c->cz->docker, c->docker_name, sig, destroy_kill_cb, c);
@@ -848,8 +987,6 @@ static void remove_sandbox_work(uv_work_t *work) {
   r->rc = berth_sandbox_remove(r->work_dir, r->id, &r->err);
 }
 
-static void free_cz(berth_containerizer *cz);
-
 static void sandbox_removed_cb(uv_work_t *work, int status) {
   sandbox_removal *r = work->data;
   berth_containerizer *cz = r->cz;
@@ -876,6 +1013,11 @@ static void sandbox_removed_cb(uv_work_t *work, int status) {
 }
 
 static void finish_remove(container *c) {
+  /* Once per REMOVE: a second pass (a sweep that saw the docker container
+   * just before it went) would delete the sandbox again, or one of a
+   * container relaunched with the same id. */
+  if (c->sandbox_removing) return;
+  c->sandbox_removing = true;
   sandbox_removal *r = berth_calloc(1, sizeof(*r));
   r->cz = c->cz;
   r->work_dir = berth_strdup(c->cz->config.work_dir);
@@ -892,8 +1034,19 @@ static void docker_removed_cb(int rc, json_t *answer, const berth_error *err, vo
   container *c = data;
   c->op = NULL;
   bool gone = rc == 0 || rc == BERTH_ENOENT;
-  if (gone) c->docker_created = false;
-  else log_warn("container %s: remove docker container %s: %s", c->id, c->docker_name, err->msg);
+  if (gone) {
+    c->docker_created = false;
+    c->remove_retry_ms = 0;
+  } else {
+    c->remove_retry_ms = c->remove_retry_ms == 0 ? REMOVE_RETRY_MIN_MS
+                         : c->remove_retry_ms * 2 > REMOVE_RETRY_MAX_MS ? REMOVE_RETRY_MAX_MS
+                                                                         : c->remove_retry_ms * 2;
+    log_warn("container %s: remove docker container %s: %s; retrying in %llu ms", c->id, c->docker_name, err->msg,
+             (unsigned long long)c->remove_retry_ms);
+    /* The REMOVE call below gets its error now; the retry goes on either
+     * way, and a later REMOVE starts one at once. */
+    if (!c->cz->closing) uv_timer_start(&c->timer, cz_remove_delay_cb, c->remove_retry_ms, 0);
+  }
   if (!c->removing) return;
   if (!gone) {
     c->removing = false;
@@ -961,16 +1114,24 @@ static void update_cb(int rc, json_t *answer, const berth_error *err, void *data
     /* The store keeps the launch as it now stands, so a restart and
      * GET_CONTAINERS both see the new values. */
     json_t *launch = json_deep_copy(c->launch);
-    if (call->resources) json_object_set_new(launch, "resources", merge_resources(json_object_get(launch, "resources"), call->resources));
+    if (call->resources)
+      json_object_set_new(launch, "resources", merge_resources(json_object_get(launch, "resources"), call->resources));
     /* Docker's update only changes what it is given: limits left out of
      * the update stay in force, and so in the record. */
     if (call->limits) json_object_set(launch, "limits", call->limits);
     json_decref(c->launch);
     c->launch = launch;
-    cz_persist(c);
+    berth_error serr;
+    if (cz_persist(c, &serr) < 0) {
+      /* Docker applied it; a restart would report the old values. */
+      berth_error_prefix(&serr, "resources updated in docker, not recorded");
+      call->cb(serr.code, &serr, call->data);
+      goto done;
+    }
     log_info("container %s: resources updated", c->id);
   }
   call->cb(rc, err, call->data);
+done:
   json_decref(call->resources);
   json_decref(call->limits);
   free(call);
@@ -1029,6 +1190,17 @@ int berth_cz_update(berth_containerizer *cz, json_t *update, berth_cz_done_cb cb
   berth_persistent_volume *pvolumes = NULL;
   size_t n_pvolumes = 0;
   int rc = berth_resources_parse(resources, limits, &res, &pvolumes, &n_pvolumes, err);
+  /* The stored launch must stay one a restart can parse: the merged list
+   * obeys the launch's own cap, so no sequence of updates grows it past. */
+  if (rc == 0 && resources) {
+    json_t *merged = merge_resources(json_object_get(c->launch, "resources"), resources);
+    size_t n = json_array_size(merged);
+    json_decref(merged);
+    if (n > BERTH_SPEC_MAX_ARRAY)
+      rc = berth_error_set(err, BERTH_EINVAL,
+                           "resources: the update would leave the container with %zu entries, more than %d", n,
+                           BERTH_SPEC_MAX_ARRAY);
+  }
   if (rc == 0 && c->stage != BERTH_STAGE_RUNNING)
     rc = berth_error_set(err, BERTH_ECONFLICT, "container '%s' is %s, not RUNNING", id, stage_names[c->stage]);
   if (rc == 0) rc = check_volumes_unchanged(c, resources, pvolumes, n_pvolumes, err);
@@ -1059,11 +1231,18 @@ int berth_cz_update(berth_containerizer *cz, json_t *update, berth_cz_done_cb cb
 
 /* --- reporting ------------------------------------------------------------- */
 
+/* Strings here come from the store, a client or docker: each goes through
+ * berth_json_text, so no builder can hand back NULL. */
 static json_t *container_json(container *c) {
-  json_t *cid = json_pack("{s:s}", "value", c->id);
-  json_t *j = json_pack("{s:O,s:s,s:s,s:s}", "container_id", cid, "stage", stage_names[c->stage], "docker_name",
-                        c->docker_name, "image", c->spec.image ? c->spec.image : "");
-  json_t *status = json_pack("{s:O}", "container_id", cid);
+  json_t *cid = json_object();
+  json_object_set_new(cid, "value", berth_json_text(c->id));
+  json_t *j = json_object();
+  json_object_set(j, "container_id", cid);
+  json_object_set_new(j, "stage", json_string(stage_names[c->stage]));
+  json_object_set_new(j, "docker_name", berth_json_text(c->docker_name));
+  json_object_set_new(j, "image", berth_json_text(c->spec.image));
+  json_t *status = json_object();
+  json_object_set(status, "container_id", cid);
   if (c->pid > 0 && c->stage != BERTH_STAGE_TERMINATED)
     json_object_set_new(status, "executor_pid", json_integer(c->pid));
   if (c->network_infos && c->stage != BERTH_STAGE_TERMINATED)
@@ -1106,12 +1285,18 @@ berth_containerizer *berth_cz_new(uv_loop_t *loop, berth_docker *docker, berth_s
   cz->docker = docker;
   cz->store = store;
   cz->config = *config;
+  /* Start-up, so on the loop: symlinks the operator put in a prefix are
+   * resolved once; a caller's path may then hold none (volumes.h). */
+  cz->real_prefixes = berth_volumes_real_prefixes(config->allowed_host_paths);
   uv_timer_init(loop, &cz->recover_timer);
   cz->recover_timer.data = cz;
   return cz;
 }
 
-static void free_cz(berth_containerizer *cz) { free(cz); }
+static void free_cz(berth_containerizer *cz) {
+  berth_volumes_prefixes_free(cz->real_prefixes);
+  free(cz);
+}
 
 /* The containerizer goes once its timer is closed and no sandbox removal
  * is still running on the thread pool. */

@@ -8,6 +8,7 @@
 #include "containerizer/container.h"
 #include "containerizer/sandbox.h"
 #include "containerizer/termination.h"
+#include "containerizer/volumes.h"
 #include "docker/api.h"
 #include "util/alloc.h"
 #include "util/log.h"
@@ -43,11 +44,25 @@ static void restore_row(const berth_record *rec, void *data) {
   berth_launch_spec spec;
   berth_error err;
   if (!rec->launch || berth_spec_parse(rec->launch, &policy, &spec, &err) < 0) {
-    log_error("container %s: stored launch unreadable (%s); keeping only its id", rec->id,
-              rec->launch ? err.msg : "missing");
-    memset(&spec, 0, sizeof(spec));
-    snprintf(spec.id, sizeof(spec.id), "%s", rec->id);
-    spec.image = berth_strdup(rec->image ? rec->image : "");
+    /* Said loudly, and what can still be read is kept: above all the kill
+     * policy, without which a destroy would skip the task's grace.  The
+     * resources are only needed at launch and update, so a copy without
+     * them (a list an older berthd let grow past the cap) is tried next. */
+    log_error("container %s: stored launch unreadable (%s)", rec->id, rec->launch ? err.msg : "missing");
+    json_t *lean = rec->launch ? json_deep_copy(rec->launch) : NULL;
+    json_object_del(lean, "resources");
+    json_object_del(lean, "limits");
+    berth_error lean_err;
+    if (lean && berth_spec_parse(lean, &policy, &spec, &lean_err) == 0) {
+      log_error("container %s: recovered without its resources; kill policy and the rest kept", rec->id);
+    } else {
+      log_error("container %s: keeping only its id, image and kill policy", rec->id);
+      memset(&spec, 0, sizeof(spec));
+      snprintf(spec.id, sizeof(spec.id), "%s", rec->id);
+      spec.image = berth_strdup(rec->image ? rec->image : "");
+      berth_spec_kill_policy(rec->launch, &spec.has_grace, &spec.grace_ns);
+    }
+    json_decref(lean);
   }
   container *c = cz_container_new(cz, &spec, rec->launch);
   c->stage = stage_from_name(rec->stage);
@@ -148,7 +163,16 @@ static size_t sweep_entries(berth_containerizer *cz, json_t *list, bool log_kept
     for (container *k = cz->containers; k && cid && !c; k = k->next)
       if (!strcmp(k->id, cid)) c = k;
     if (c) {
-      if (c->stage == BERTH_STAGE_TERMINATED && !c->docker_created && !c->op && !c->recovering) {
+      /* Never one being removed: its docker container may be gone since
+       * the list was made, and the REMOVE finishes the job.  Nor one whose
+       * docker container is not this entry: a list made before a REMOVE
+       * and a relaunch with the same id describes the old one. */
+      const char *known = c->docker_id && *c->docker_id ? c->docker_id : NULL;
+      json_t *created = json_object_get(e, "Created");
+      bool older = json_is_integer(created) && (double)json_integer_value(created) + 1.0 < c->created_at;
+      bool other = (known && id && strcmp(known, id) != 0) || older;
+      if (c->stage == BERTH_STAGE_TERMINATED && !c->docker_created && !c->op && !c->recovering && !c->removing &&
+          !other) {
         log_warn("container %s: docker container %s appeared after it ended; removing it", c->id,
                  name ? name : id);
         c->docker_created = true;
@@ -224,6 +248,12 @@ static void list_cb(int rc, json_t *answer, const berth_error *err, void *data) 
 int berth_cz_recover(berth_containerizer *cz, berth_cz_done_cb cb, void *data, berth_error *err) {
   /* Before any sandbox is touched: an older berthd left the work dir 0755. */
   if (berth_sandbox_close_work_dir(cz->config.work_dir, err) < 0) return berth_error_prefix(err, "--work_dir");
+  /* Pins live from a launch's FETCHING to its start; whatever a crash left
+   * is no container's any more (one caught mid-launch is abandoned below). */
+  berth_error perr;
+  int pins = berth_volumes_unpin_all(cz->config.work_dir, &perr);
+  if (pins < 0) log_error("recovery: host volume pins: %s", perr.msg);
+  else if (pins > 0) log_info("recovery: removed %d host volume pin directories left by a crash", pins);
   if (berth_store_load(cz->store, restore_row, cz, err) < 0) return berth_error_prefix(err, "recovery");
   for (container *c = cz->containers; c; c = c->next) c->recovering = true;
   cz->recovered_cb = cb;

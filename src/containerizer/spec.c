@@ -9,9 +9,15 @@
 
 /* Bounds that keep every later step (and Docker) sane; far above any real
  * node. */
-#define MAX_CPUS 4096.0
+/* cpus become CpuShares at 1024 a cpu (mapping.h), and the kernel's
+ * cpu.shares stops at 262144 (MAX_SHARES in kernel/sched/sched.h): more is
+ * refused at start, so it is refused here with the field named. */
+#define MAX_CPUS (262144.0 / 1024.0)
+/* A cpus limit is a CFS quota, 100 ms a cpu; the kernel takes far more,
+ * this only keeps the number sane. */
+#define MAX_CPUS_LIMIT 4096.0
 #define MAX_MEM_MB (1024.0 * 1024.0 * 1024.0) /* 1 PiB */
-#define MAX_ARRAY 1024
+#define MAX_ARRAY BERTH_SPEC_MAX_ARRAY
 #define MAX_STRING 65536
 
 bool berth_container_id_valid(const char *id) {
@@ -301,7 +307,7 @@ int berth_resources_parse(json_t *resources, json_t *limits, berth_resources *re
   }
   if (limits && !json_is_object(limits)) return berth_error_set(err, BERTH_EINVAL, "limits: must be an object");
   if (limits) {
-    if (parse_limit(limits, "cpus", MAX_CPUS, &res->has_cpus_limit, &res->cpus_limit, err) < 0) return err->code;
+    if (parse_limit(limits, "cpus", MAX_CPUS_LIMIT, &res->has_cpus_limit, &res->cpus_limit, err) < 0) return err->code;
     if (parse_limit(limits, "mem", MAX_MEM_MB, &res->has_mem_limit, &res->mem_limit_mb, err) < 0) return err->code;
   }
   return 0;
@@ -542,6 +548,17 @@ static int parse_kill_policy(json_t *launch, berth_launch_spec *spec, berth_erro
   spec->has_grace = true;
   spec->grace_ns = json_integer_value(ns);
   return 0;
+}
+
+void berth_spec_kill_policy(json_t *launch, bool *has_grace, int64_t *grace_ns) {
+  berth_launch_spec spec = {0};
+  berth_error err;
+  *has_grace = false;
+  *grace_ns = 0;
+  if (json_is_object(launch) && parse_kill_policy(launch, &spec, &err) == 0 && spec.has_grace) {
+    *has_grace = true;
+    *grace_ns = spec.grace_ns;
+  }
 }
 
 int berth_spec_parse(json_t *launch, const berth_launch_policy *policy, berth_launch_spec *spec,

@@ -15,6 +15,9 @@
 #include "util/error.h"
 
 #define BERTH_ID_MAX 64
+/* Most entries an array field (resources, volumes, ...) may hold, also for
+ * the resources a launch has after any number of updates. */
+#define BERTH_SPEC_MAX_ARRAY 1024
 
 typedef enum { BERTH_NET_BRIDGE, BERTH_NET_HOST, BERTH_NET_NONE, BERTH_NET_USER } berth_network_mode;
 
@@ -112,6 +115,10 @@ int berth_spec_parse(json_t *launch, const berth_launch_policy *policy, berth_la
                      berth_error *err);
 
 /* Decodes "resources" and "limits" (shared with UPDATE_CONTAINER). */
+/* The grace period of a launch's kill policy, if it has a readable one;
+ * for a stored launch that cannot be parsed whole. */
+void berth_spec_kill_policy(json_t *launch, bool *has_grace, int64_t *grace_ns);
+
 int berth_resources_parse(json_t *resources, json_t *limits, berth_resources *res,
                           berth_persistent_volume **pvolumes, size_t *n_pvolumes, berth_error *err);
 

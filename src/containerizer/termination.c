@@ -2,6 +2,8 @@
 
 #include <stdio.h>
 
+#include "util/text.h"
+
 json_t *berth_termination_from_exit(const berth_exit_info *info) {
   json_t *t = json_object();
   /* Docker only reports an exit code (128+S for signal deaths), so the
@@ -29,12 +31,21 @@ json_t *berth_termination_from_exit(const berth_exit_info *info) {
   return t;
 }
 
+/* The message carries docker's or a task's text: built with
+ * berth_json_text so that no byte in it can make the record NULL. */
 json_t *berth_termination_launch_failed(const char *message, bool killed) {
-  return json_pack("{s:s,s:s,s:s}", "state", killed ? "TASK_KILLED" : "TASK_FAILED", "reason",
-                   killed ? BERTH_REASON_KILLED_DURING_LAUNCH : BERTH_REASON_LAUNCH_FAILED, "message", message);
+  json_t *t = json_object();
+  json_object_set_new(t, "state", json_string(killed ? "TASK_KILLED" : "TASK_FAILED"));
+  json_object_set_new(t, "reason",
+                      json_string(killed ? BERTH_REASON_KILLED_DURING_LAUNCH : BERTH_REASON_LAUNCH_FAILED));
+  json_object_set_new(t, "message", berth_json_text(message));
+  return t;
 }
 
 json_t *berth_termination_gone(const char *message) {
-  return json_pack("{s:s,s:s,s:s}", "state", "TASK_FAILED", "reason", BERTH_REASON_EXECUTOR_TERMINATED, "message",
-                   message);
+  json_t *t = json_object();
+  json_object_set_new(t, "state", json_string("TASK_FAILED"));
+  json_object_set_new(t, "reason", json_string(BERTH_REASON_EXECUTOR_TERMINATED));
+  json_object_set_new(t, "message", berth_json_text(message));
+  return t;
 }

@@ -103,6 +103,10 @@ static int resolve_agent_id(daemon_state *d, berth_error *err) {
   cleanup_free char *stored = NULL;
   if (berth_store_meta_get(d->store, "agent_id", &stored, err) < 0) return err->code;
   const char *id = d->flags->agent_id ? d->flags->agent_id : stored;
+  if (stored && strcmp(stored, id) && !d->flags->allow_agent_id_change)
+    return berth_error_set(err, BERTH_EINVAL,
+                           "--agent_id: '%s' differs from '%s' kept in the work dir (its containers would be out of "
+                           "reach); pass --allow_agent_id_change to start anyway", id, stored);
   char generated[24];
   if (!id) {
     unsigned char rnd[6];

@@ -10,6 +10,7 @@
 
 #include "util/alloc.h"
 #include "util/duration.h"
+#include "util/text.h"
 
 typedef enum { FLAG_STRING, FLAG_BOOL, FLAG_DURATION, FLAG_LIST, FLAG_BYTES } flag_type;
 
@@ -31,6 +32,8 @@ static const flag_def defs[] = {
     {"token_file", FLAG_STRING, F(token_file), NULL, false, "file holding the bearer token TCP clients must send"},
     {"socket_group", FLAG_STRING, F(socket_group), NULL, false, "group owning the unix socket (mode 0660)"},
     {"agent_id", FLAG_STRING, F(agent_id), NULL, false, "this agent's id (default: generated once, kept in work_dir)"},
+    {"allow_agent_id_change", FLAG_BOOL, F(allow_agent_id_change), "false", false,
+     "start with an --agent_id other than the one kept in work_dir (its containers are then out of reach)"},
     {"docker_socket", FLAG_STRING, F(docker_socket), "/var/run/docker.sock", false, "dockerd's API socket"},
     {"docker_remove_delay", FLAG_DURATION, F(docker_remove_delay_ns), "6hrs", false,
      "how long a terminated container's docker container is kept"},
@@ -215,7 +218,8 @@ json_t *berth_flags_json(const berth_flags *flags) {
     char buf[64];
     switch (defs[i].type) {
     case FLAG_STRING:
-      v = *(char *const *)field ? json_string(*(char *const *)field) : json_null();
+      /* Flag values come from argv or the environment, in any bytes. */
+      v = *(char *const *)field ? berth_json_text(*(char *const *)field) : json_null();
       break;
     case FLAG_BOOL:
       v = json_boolean(*(const bool *)field);
@@ -226,7 +230,7 @@ json_t *berth_flags_json(const berth_flags *flags) {
       break;
     case FLAG_LIST:
       v = json_array();
-      for (char *const *p = *(char **const *)field; p && *p; p++) json_array_append_new(v, json_string(*p));
+      for (char *const *p = *(char **const *)field; p && *p; p++) json_array_append_new(v, berth_json_text(*p));
       break;
     case FLAG_BYTES:
       format_bytes(*(const uint64_t *)field, buf, sizeof(buf));

@@ -16,6 +16,7 @@ typedef struct berth_flags {
   char *token_file;
   char *socket_group;
   char *agent_id;
+  bool allow_agent_id_change;
   char *docker_socket;
   int64_t docker_remove_delay_ns;
   int64_t docker_stop_timeout_ns;

@@ -206,7 +206,14 @@ int berth_store_meta_get(berth_store *store, const char *key, char **out, berth_
   if (sqlite3_prepare_v2(store->db, "SELECT value FROM meta WHERE key = ?1", -1, &s, NULL) != SQLITE_OK)
     return db_error(store, err, "read meta");
   bind_text(s, 1, key);
-  if (sqlite3_step(s) == SQLITE_ROW) *out = berth_strdup((const char *)sqlite3_column_text(s, 0));
+  /* A busy or broken database is an error, not a missing key: taking it
+   * for one would, for the agent id, invent a new id over the old. */
+  int step = sqlite3_step(s);
+  if (step == SQLITE_DONE) return 0;
+  if (step != SQLITE_ROW) return db_error(store, err, "read meta");
+  const char *value = (const char *)sqlite3_column_text(s, 0);
+  if (!value) return db_error(store, err, "read meta");
+  *out = berth_strdup(value);
   return 0;
 }
 

@@ -2,7 +2,10 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "util/text.h"
 
 static const struct {
   int code;
@@ -38,6 +41,20 @@ int berth_code_http_status(int code) {
   return i < 0 ? 500 : code_table[i].http;
 }
 
+/* A message may carry docker's or a task's bytes and may have been cut by
+ * vsnprintf or a "%.200s" anywhere: make it valid UTF-8 (invalid bytes
+ * become U+FFFD) and cut it only between characters, so every JSON builder
+ * that later takes it succeeds. */
+static void make_text(berth_error *err) {
+  size_t len = strnlen(err->msg, sizeof(err->msg) - 1);
+  size_t clean_len;
+  char *clean = berth_utf8_sanitize(err->msg, len, &clean_len);
+  if (clean_len > sizeof(err->msg) - 1) clean_len = berth_utf8_cut(clean, sizeof(err->msg) - 1);
+  memcpy(err->msg, clean, clean_len);
+  err->msg[clean_len] = '\0';
+  free(clean);
+}
+
 int berth_error_set(berth_error *err, int code, const char *fmt, ...) {
   if (err) {
     va_list ap;
@@ -45,6 +62,7 @@ int berth_error_set(berth_error *err, int code, const char *fmt, ...) {
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     va_end(ap);
     err->code = code;
+    make_text(err);
   }
   return code;
 }
@@ -58,6 +76,7 @@ int berth_error_errno(berth_error *err, int errnum, const char *fmt, ...) {
     if (n >= 0 && (size_t)n < sizeof(err->msg))
       snprintf(err->msg + n, sizeof(err->msg) - (size_t)n, ": %s", strerror(errnum));
     err->code = BERTH_EIO;
+    make_text(err);
   }
   return BERTH_EIO;
 }
@@ -80,6 +99,7 @@ int berth_error_prefix(berth_error *err, const char *fmt, ...) {
   memcpy(line + used, err->msg, old_len);
   line[used + old_len] = '\0';
   memcpy(err->msg, line, sizeof(line));
+  make_text(err);
   return err->code;
 }
 

@@ -70,6 +70,32 @@ char *berth_utf8_sanitize(const char *data, size_t len, size_t *out_len) {
   return out;
 }
 
+size_t berth_utf8_cut(const char *s, size_t len) {
+  const unsigned char *u = (const unsigned char *)s;
+  /* Step back over at most three continuation bytes to the last lead byte;
+   * keep its sequence only if it is complete. */
+  size_t i = len;
+  for (int k = 0; k < 4 && i > 0; k++) {
+    i--;
+    if ((u[i] & 0xc0) != 0x80) break;
+  }
+  if (i == len) return len;
+  size_t need = u[i] < 0x80 ? 1 : (u[i] & 0xe0) == 0xc0 ? 2 : (u[i] & 0xf0) == 0xe0 ? 3 : (u[i] & 0xf8) == 0xf0 ? 4 : 1;
+  return i + need <= len ? len : i;
+}
+
+json_t *berth_json_text(const char *text) {
+  if (!text) text = "";
+  json_t *j = json_string(text);
+  if (j) return j;
+  size_t n;
+  cleanup_free char *clean = berth_utf8_sanitize(text, strlen(text), &n);
+  j = json_stringn(clean, n);
+  /* Only an allocation failure is left, which berth treats as fatal. */
+  if (!j) abort();
+  return j;
+}
+
 double berth_rfc3339_parse(const char *text) {
   struct tm tm = {0};
   const char *rest = text ? strptime(text, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;

@@ -3,6 +3,8 @@
 
 #include "testutil.h"
 
+#include <jansson.h>
+
 #include "util/error.h"
 
 static void set_fills_code_and_message_and_returns_code(void **state) {
@@ -123,6 +125,41 @@ static void code_has_a_name(void **state) {
   assert_string_equal(berth_code_name(-999), "EUNKNOWN");
 }
 
+/* 700 two-byte characters overflow the buffer; whichever byte the cut falls
+ * on, the message stays valid UTF-8 (jansson accepts it). */
+static void set_cuts_long_utf8_at_a_character_boundary(void **state) {
+  (void)state;
+  char user[1402];
+  for (int shift = 0; shift < 2; shift++) {
+    size_t n = 0;
+    if (shift) user[n++] = 'a';
+    for (int i = 0; i < 700; i++) user[n++] = '\xc3', user[n++] = '\xa9';
+    user[n] = '\0';
+    berth_error err;
+    berth_error_set(&err, BERTH_EDOCKER, "unable to find user %s", user);
+    json_t *j = json_string(err.msg);
+    assert_non_null(j);
+    json_decref(j);
+    berth_error_prefix(&err, "Failed to start container for image '%s'", "busybox:local");
+    j = json_string(err.msg);
+    assert_non_null(j);
+    json_decref(j);
+  }
+}
+
+/* A "%.3s" cut in the middle of a character and invalid bytes from docker
+ * are replaced, not kept. */
+static void set_replaces_invalid_utf8(void **state) {
+  (void)state;
+  berth_error err;
+  berth_error_set(&err, BERTH_EINVAL, "x '%.2s' %s", "a\xc3\xa9", "\xff");
+  assert_string_equal(err.msg, "x 'a\xef\xbf\xbd' \xef\xbf\xbd");
+  berth_error_errno(&err, 2, "open '\xc3'");
+  json_t *j = json_string(err.msg);
+  assert_non_null(j);
+  json_decref(j);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(set_fills_code_and_message_and_returns_code),
@@ -136,6 +173,8 @@ int main(void) {
       cmocka_unit_test(clear_resets),
       cmocka_unit_test(code_maps_to_http_status),
       cmocka_unit_test(code_has_a_name),
+      cmocka_unit_test(set_cuts_long_utf8_at_a_character_boundary),
+      cmocka_unit_test(set_replaces_invalid_utf8),
   };
   return cmocka_run_group_tests_name("error", tests, NULL, NULL);
 }

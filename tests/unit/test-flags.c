@@ -137,6 +137,17 @@ static void bad_bool_value_refused(void **state) {
   parse_refused(ARGV("--allow_privileged=yes"), NULL, "--allow_privileged");
 }
 
+/* /flags shows every flag, even one whose value is not UTF-8. */
+static void flags_json_keeps_non_utf8_values(void **state) {
+  (void)state;
+  parse_ok(ARGV("--socket_group=g\xff", "--allowed_host_paths=/a\xc3"), NULL, &f);
+  json_t *j = berth_flags_json(&f);
+  assert_string_equal(json_string_value(json_object_get(j, "socket_group")), "g\xef\xbf\xbd");
+  assert_string_equal(json_string_value(json_array_get(json_object_get(j, "allowed_host_paths"), 0)), "/a\xef\xbf\xbd");
+  json_decref(j);
+  berth_flags_free(&f);
+}
+
 static void env_fallback(void **state) {
   (void)state;
   parse_ok(NO_ARGS,
@@ -277,6 +288,7 @@ static void flags_json_shows_effective_values(void **state) {
                        " \"token_file\": \"/etc/berth/token\","
                        " \"socket_group\": null,"
                        " \"agent_id\": null,"
+                       " \"allow_agent_id_change\": false,"
                        " \"docker_socket\": \"/var/run/docker.sock\","
                        " \"docker_remove_delay\": \"6hrs\","
                        " \"docker_stop_timeout\": \"90secs\","
@@ -364,6 +376,7 @@ int main(void) {
       cmocka_unit_test_teardown(flags_json_never_contains_the_token, free_flags),
       cmocka_unit_test_teardown(usage_lists_every_flag, free_flags),
       cmocka_unit_test_teardown(free_twice_is_safe, free_flags),
+        cmocka_unit_test(flags_json_keeps_non_utf8_values),
   };
   return cmocka_run_group_tests_name("flags", tests, NULL, NULL);
 }

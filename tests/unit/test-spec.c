@@ -959,6 +959,32 @@ static void container_id_reader(void **state) {
   json_decref(bad);
 }
 
+/* More cpus than the kernel's CpuShares allow (262144 = 256 cpus) fail at
+ * docker's start: they are refused here, naming the field. */
+static void cpus_above_kernel_shares_refused(void **state) {
+  (void)state;
+  refused(launch_with("'resources': [{'name': 'cpus', 'type': 'SCALAR', 'scalar': {'value': 4096}}]"), "cpus");
+  refused(launch_with("'resources': [{'name': 'cpus', 'type': 'SCALAR', 'scalar': {'value': 256.5}}]"), "cpus");
+  refused(launch_with("'limits': {'cpus': {'value': 4097}}"), "limits.cpus");
+  berth_launch_spec out;
+  accepted(launch_with("'resources': [{'name': 'cpus', 'type': 'SCALAR', 'scalar': {'value': 256}}]"), &out);
+  berth_spec_free(&out);
+}
+
+/* What recovery keeps of a launch it cannot parse whole. */
+static void kill_policy_read_alone(void **state) {
+  (void)state;
+  bool has;
+  int64_t ns;
+  json_t *j = launch_with("'resources': 7, 'kill_policy': {'grace_period': {'nanoseconds': 20000000000}}");
+  berth_spec_kill_policy(j, &has, &ns);
+  assert_true(has);
+  assert_true(ns == 20000000000LL);
+  json_decref(j);
+  berth_spec_kill_policy(NULL, &has, &ns);
+  assert_false(has);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(container_id_valid_forms, free_spec),
@@ -1029,6 +1055,8 @@ int main(void) {
       cmocka_unit_test_teardown(resources_parse_without_pvolumes_skips_disk, free_spec),
       cmocka_unit_test_teardown(resources_parse_accepts_absent_inputs, free_spec),
       cmocka_unit_test_teardown(container_id_reader, free_spec),
+      cmocka_unit_test(cpus_above_kernel_shares_refused),
+      cmocka_unit_test(kill_policy_read_alone),
   };
   return cmocka_run_group_tests_name("spec", tests, NULL, NULL);
 }

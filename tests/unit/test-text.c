@@ -139,6 +139,23 @@ static void utf8_result_is_accepted_by_jansson(void **state) {
   free(out);
 }
 
+static void utf8_cut_never_splits_a_character(void **state) {
+  (void)state;
+  const char *s = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
+  size_t expect[] = {0, 1, 1, 3, 3, 3, 6, 6, 6, 6, 10};
+  for (size_t len = 0; len <= 10; len++) assert_int_equal(berth_utf8_cut(s, len), expect[len]);
+}
+
+static void json_text_never_null(void **state) {
+  (void)state;
+  json_t *j = berth_json_text(NULL);
+  assert_string_equal(json_string_value(j), "");
+  json_decref(j);
+  j = berth_json_text("ok \xc3");
+  assert_string_equal(json_string_value(j), "ok \xef\xbf\xbd");
+  json_decref(j);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(base64_rfc4648_vectors),
@@ -153,6 +170,8 @@ int main(void) {
       cmocka_unit_test(utf8_above_max_code_point_replaced),
       cmocka_unit_test(utf8_nul_replaced),
       cmocka_unit_test(utf8_result_is_accepted_by_jansson),
+      cmocka_unit_test(utf8_cut_never_splits_a_character),
+      cmocka_unit_test(json_text_never_null),
   };
   return cmocka_run_group_tests_name("text", tests, NULL, NULL);
 }
