@@ -716,3 +716,69 @@ def test_container_removed_behind_berthd_back(berthd, client, new_id):
     assert w["state"] in ("TASK_FAILED", "TASK_KILLED"), w
     assert w.get("message"), w
     assert client.container(cid)["stage"] == "TERMINATED"
+
+
+# ----------------------------------------------------------------------------
+# the ':' link while the launch is in MOUNTING (docker's create held), so
+# the link exists whatever docker later makes of it
+
+
+def _launch_held_in_mounting(d, proxy, cid):
+    proxy.hold("/containers/create", 8)
+    result = {}
+
+    def launch():
+        try:
+            result["r"] = d.client.launch(launch_call(cid, "sleep 300"), timeout=60)
+        except Exception as e:
+            result["r"] = e
+    t = threading.Thread(target=launch)
+    t.start()
+    poll(lambda: (d.client.container(cid) or {}).get("stage") == "MOUNTING", 10, interval=0.05,
+         what="stage MOUNTING")
+    return t, result
+
+
+def test_colon_link_removed_with_killed_launch(daemons_e2e):
+    from recovery_util import DockerProxy
+    proxy = DockerProxy(os.path.join(daemons_e2e.scratch(), "dp.sock")).start()
+    try:
+        d = daemons_e2e(docker_socket=proxy.listen_path, colon_work_dir=True)
+        cid = "colon-k"
+        t, _ = _launch_held_in_mounting(d, proxy, cid)
+        link = os.path.join(d.links_dir(), cid)
+        assert os.path.islink(link) and os.readlink(link) == d.sandbox(cid), os.listdir(d.links_dir())
+        assert d.client.kill(cid).status == 200
+        proxy.hold(None, 0)
+        t.join(60)
+        assert d.client.wait_ok(cid)["state"] == "TASK_KILLED"
+        assert d.client.remove(cid).status == 200
+        assert not os.path.lexists(link)
+        assert os.listdir(d.links_dir()) == []
+    finally:
+        proxy.hold(None, 0)
+        proxy.kill()
+
+
+def test_colon_link_cleaned_after_crash_in_mounting(daemons_e2e):
+    """berthd SIGKILLed while the launch sits in MOUNTING: after the restart
+    the launch is failed, and REMOVE leaves no link (the recovery suite's
+    leak check, here with a link to find)."""
+    from recovery_util import DockerProxy, remove_all_and_check_clean
+    proxy = DockerProxy(os.path.join(daemons_e2e.scratch(), "dp.sock")).start()
+    try:
+        d = daemons_e2e(docker_socket=proxy.listen_path, colon_work_dir=True)
+        cid = "colon-c"
+        t, _ = _launch_held_in_mounting(d, proxy, cid)
+        assert os.path.islink(os.path.join(d.links_dir(), cid))
+        d.kill9()
+        t.join(60)
+        proxy.hold(None, 0)
+        d.restart()
+        w = d.client.wait_ok(cid)
+        assert w["state"] in ("TASK_FAILED", "TASK_KILLED"), w
+        assert os.listdir(d.links_dir()) == [cid], "the link went before REMOVE"
+        remove_all_and_check_clean(d)
+    finally:
+        proxy.hold(None, 0)
+        proxy.kill()
