@@ -144,7 +144,8 @@ def test_privileged_launch_gate_and_config(berthd_factory, tmp_path):
 
         def launch():
             try:
-                result["r"] = c.launch(launch_call(cid, "echo privileged", privileged=True), timeout=60)
+                # docker may take minutes to fail a privileged start here.
+                result["r"] = c.launch(launch_call(cid, "echo privileged", privileged=True), timeout=300)
             except Exception as e:
                 result["r"] = e
         t = threading.Thread(target=launch)
@@ -154,7 +155,7 @@ def test_privileged_launch_gate_and_config(berthd_factory, tmp_path):
                   and docker_inspect(name)["HostConfig"], 10, interval=0.05, what="the created container")
         assert hc["Privileged"] is True, hc
         proxy.hold(None, 0)
-        t.join(60)
+        t.join(310)
         r = result.get("r")
         if getattr(r, "status", None) == 200:
             w = c.wait_ok(cid, timeout=30)
