@@ -6,7 +6,6 @@ and in berthd's replies.  Tests that need their own flags start their own
 berthd with `berthd_factory`.
 """
 
-import json
 import os
 import re
 import shutil
@@ -20,19 +19,13 @@ import time
 
 import pytest
 
-import conftest
-from berthlib import (DEFAULT_IMAGE, REGISTRY, BerthClient, assert_text_error,
+from berthlib import (DEFAULT_IMAGE, REGISTRY, assert_text_error,
                       docker, docker_ids, docker_inspect, free_port,
                       image_present, launch_call, poll, read_file, scalar)
 from conftest import BERTH_CLI, Berthd
 from throttle_proxy import ThrottleProxy
 
 MB = 1024 * 1024
-
-
-def run_ok(client, body, timeout=60):
-    w = client.run(body, timeout=timeout)
-    return w
 
 
 def stdout_of(d, cid):
@@ -497,7 +490,6 @@ def test_version_shape(berthd, client):
     assert r.status == 200 and r.content_type == "application/json", r
     v = r.json()
     assert sorted(v) == ["docker_api_version", "version"], v
-    out = subprocess.run([conftest.BERTHD, "--version"], capture_output=True, timeout=10)
     assert re.fullmatch(r"\d+\.\d+\.\d+", v["version"]), v
     docker_api = docker("version", "--format", "{{.Server.APIVersion}}").stdout.decode().strip()
     assert re.fullmatch(r"1\.\d+", v["docker_api_version"]), v
@@ -505,7 +497,7 @@ def test_version_shape(berthd, client):
     assert tuple(map(int, v["docker_api_version"].split("."))) <= tuple(map(int, docker_api.split("."))), (
         v, docker_api)
     cli = subprocess.run([BERTH_CLI, "--version"], capture_output=True, timeout=10)
-    assert v["version"].encode() in cli.stdout, (cli, out)
+    assert v["version"].encode() in cli.stdout, cli
 
 
 # ----------------------------------------------------------------------------
