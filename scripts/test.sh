@@ -33,8 +33,26 @@ fi
 step "build"
 ninja -C build
 
+# A runner that ran nothing must fail the script, not pass it: meson test
+# with no test defined exits 0, so count what it reports as run.
+meson_test() {
+  local out rc=0
+  out=$(mktemp)
+  meson test "$@" 2>&1 | tee "$out" || rc=$?
+  if [ "$rc" = 0 ]; then
+    local ran
+    ran=$(awk '/^(Ok|Expected Fail):/ {n += $NF} END {print n + 0}' "$out")
+    if [ "$ran" -eq 0 ]; then
+      printf '[test] FAILED: meson test %s ran no test\n' "$*"
+      rc=1
+    fi
+  fi
+  rm -f "$out"
+  return $rc
+}
+
 step "unit tests"
-meson test -C build --print-errorlogs
+meson_test -C build --print-errorlogs
 
 step "integration tests"
 # The tests find build/berthd and build/berth through this; the rest tells
@@ -66,7 +84,7 @@ else
   step "unit tests under valgrind"
   # Definite and indirect leaks fail; "possible" ones are left to ASan,
   # valgrind reports those for libraries' own caches.
-  timed meson test -C build --print-errorlogs --num-processes 2 --timeout-multiplier 5 \
+  timed meson_test -C build --print-errorlogs --num-processes 2 --timeout-multiplier 5 \
     --wrapper 'valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 --quiet'
 
   step "configure + build (build-asan/, ASan+UBSan, --werror)"
@@ -82,7 +100,7 @@ else
   export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
   step "unit tests (ASan+UBSan)"
-  timed meson test -C build-asan --print-errorlogs
+  timed meson_test -C build-asan --print-errorlogs
 
   step "integration tests against the ASan+UBSan berthd"
   # A private log dir: every berthd log in it is from this run, and a
@@ -94,7 +112,21 @@ else
   rc=0
   timed env BERTH_BUILD_DIR="$ROOT/build-asan" BERTH_TEST_LOG_DIR="$asan_logs" \
     /usr/bin/python3 -m pytest "${pytest_args[@]}" tests/integration "$@" || rc=$?
-  reports=$(grep -lE 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$asan_logs"/*.log 2>/dev/null || true)
+  # "No report" only counts when there were logs to read: no log at all
+  # means the check saw nothing (wrong dir, no daemon started), a failure.
+  shopt -s nullglob
+  logs=("$asan_logs"/*.log)
+  shopt -u nullglob
+  if [ "${#logs[@]}" -eq 0 ]; then
+    printf '\n[test] FAILED: no berthd log in %s, so no sanitizer report could be seen\n' "$asan_logs"
+    exit 1
+  fi
+  grc=0
+  reports=$(grep -lE 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "${logs[@]}") || grc=$?
+  if [ "$grc" -gt 1 ]; then
+    printf '\n[test] FAILED: could not read the berthd logs in %s (grep status %d)\n' "$asan_logs" "$grc"
+    exit 1
+  fi
   if [ -n "$reports" ]; then
     for f in $reports; do
       printf '\n[test] sanitizer report in %s:\n' "$f"
@@ -103,6 +135,7 @@ else
     printf '\n[test] FAILED: sanitizer reports in berthd logs (above)\n'
     exit 1
   fi
+  printf '[test] no sanitizer report in %d berthd logs\n' "${#logs[@]}"
   [ "$rc" = 0 ] || exit "$rc"
   unset ASAN_OPTIONS UBSAN_OPTIONS
 fi

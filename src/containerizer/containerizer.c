@@ -479,6 +479,10 @@ void cz_status_inspect_cb(int rc, json_t *answer, const berth_error *err, void *
 static void start_cb(int rc, json_t *answer, const berth_error *err, void *data) {
   container *c = data;
   c->op = NULL;
+  if (rc < 0 && c->destroy_requested) {
+    launch_killed(c); /* a KILL came first: that is how the launch ended */
+    return;
+  }
   if (rc < 0) {
     launch_fail(c, "start container for image", err->msg);
     return;
@@ -558,6 +562,10 @@ static void attach_done_cb(int rc, const berth_error *err, void *data) {
 static void create_cb(int rc, json_t *answer, const berth_error *err, void *data) {
   container *c = data;
   c->op = NULL;
+  if (rc < 0 && c->destroy_requested) {
+    launch_killed(c); /* a KILL came first: that is how the launch ended */
+    return;
+  }
   if (rc < 0) {
     launch_fail(c, "create container for image", err->msg);
     return;

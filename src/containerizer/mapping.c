@@ -188,9 +188,13 @@ json_t *berth_mapping_create_config(const berth_launch_spec *spec, const berth_m
   json_object_set_new(hc, "LogConfig", json_pack("{s:s,s:{}}", "Type", "local", "Config"));
   if (ctx->devices && ctx->devices[0]) {
     json_t *devs = json_array();
-    for (const char *const *d = ctx->devices; *d; d++)
-      json_array_append_new(devs, json_pack("{s:s,s:s,s:s}", "PathOnHost", *d, "PathInContainer", *d,
-                                            "CgroupPermissions", "rwm"));
+    /* The node may live under --nvidia_device_root; inside the container
+     * it is always /dev/<name>, where CUDA looks. */
+    for (const char *const *d = ctx->devices; *d; d++) {
+      const char *slash = strrchr(*d, '/');
+      json_array_append_new(devs, json_pack("{s:s,s:s+,s:s}", "PathOnHost", *d, "PathInContainer", "/dev/",
+                                            slash ? slash + 1 : *d, "CgroupPermissions", "rwm"));
+    }
     json_object_set_new(hc, "Devices", devs);
   }
   apply_params_host(spec, hc);

@@ -123,8 +123,13 @@ class RecoveryBerthd(_conftest().Berthd):
     """
 
     def __init__(self, tag, extra_flags=(), agent_id=None,
-                 docker_socket=DOCKER_SOCK):
+                 docker_socket=DOCKER_SOCK, colon_work_dir=False):
         super().__init__((), tag=tag)
+        if colon_work_dir:
+            # A ':' in the sandbox path makes berthd mount it through a link
+            # under <work_dir>/docker/links (API.md §1).
+            self.work_dir = os.path.join(self.root, "wo:rk")
+            os.makedirs(self.work_dir)
         if agent_id is not None:
             self.agent_id = agent_id
             self.log_path = os.path.join(

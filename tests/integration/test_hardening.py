@@ -38,6 +38,9 @@ from berthlib import (BerthClient, DEFAULT_IMAGE, docker, docker_ids,
                       launch_call, poll, scalar, unix_connect)
 
 SENTINEL = "sentinel-1"
+# The sentinel's persistent volume: the "nothing made for a refused request"
+# check then compares against a real list, not an always-empty one.
+SENTINEL_PV = "sentinel-pv"
 IDLE_TIMEOUT = 30          # server.c CONNECTION_TIMEOUT_SECS
 SLOW_MIN, SLOW_MAX = 20, 55  # when a stalled client may be dropped, in s
 CONNECTIONS = 1100         # over server.c's CONNECTION_LIMIT of 1024
@@ -126,7 +129,7 @@ def assert_intact(berthd, extra_ok=()):
     sandboxes = sorted(os.listdir(os.path.join(berthd.work_dir, "sandboxes")))
     assert sandboxes == sorted({SENTINEL, *extra_ok}), sandboxes
     volumes = os.listdir(os.path.join(berthd.work_dir, "volumes"))
-    assert volumes == [], volumes
+    assert volumes == [SENTINEL_PV], volumes
 
 
 def base_launch(berthd, cid):
@@ -174,7 +177,10 @@ def sentinel(berthd):
     """A container launched before the attacks; it must survive them all."""
     c = berthd.client
     c.launch_ok(launch_call(SENTINEL, "while true; do echo alive; sleep 1; done",
-                            grace_secs=0))
+                            grace_secs=0, resources=[
+                                {"name": "disk", "type": "SCALAR", "scalar": {"value": 1},
+                                 "disk": {"persistence": {"id": SENTINEL_PV},
+                                          "volume": {"container_path": "pv", "mode": "RW"}}}]))
     yield SENTINEL
     if berthd.alive():
         c.cleanup(SENTINEL)
@@ -705,15 +711,26 @@ def test_too_many_connections(berthd, client, slow_clients):
                 refused += 1
             if time.monotonic() > deadline:
                 break
+        assert len(conns) + refused == CONNECTIONS, (len(conns), refused)
         assert len(conns) >= 1024, "only %d connections (refused %d)" % (len(conns), refused)
         time.sleep(2)
         assert berthd.alive()
         # Half of them send a request head and stall; the rest stay silent.
+        # A send may fail only where berthd closed a connection over its
+        # limit: count both, and they must add up.
+        sent, send_errors = 0, {}
         for s in conns[::2]:
             try:
                 s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
-            except OSError:
-                pass
+                sent += 1
+            except OSError as e:
+                send_errors[type(e).__name__] = send_errors.get(type(e).__name__, 0) + 1
+        print("flood: %d connected, %d refused; %d heads sent, send errors %r"
+              % (len(conns), refused, sent, send_errors))
+        assert sent + sum(send_errors.values()) == len(conns[::2])
+        # A send fails only if berthd closed a connection the flood holds:
+        # over its limit it must leave them waiting, not drop them.
+        assert send_errors == {}, "berthd dropped held connections: %d sent, errors %r" % (sent, send_errors)
         time.sleep(1)
         assert berthd.alive()
     finally:
@@ -786,12 +803,18 @@ def test_too_many_connections_low_fd_limit(berthd_factory):
     cid = "flood-1"
     c.launch_ok(launch_call(cid, "i=0; while true; do echo $i; i=$((i+1)); sleep 0.2; done"))
     conns = []
+    refused = {}
     try:
+        # The whole flood, counting what was opened and what was not: it
+        # must go past berthd's 1024 descriptors to test anything.
         for _ in range(CONNECTIONS):
             try:
                 conns.append(unix_connect(d.sock, 1.0))
-            except OSError:
-                break
+            except OSError as e:
+                refused[type(e).__name__] = refused.get(type(e).__name__, 0) + 1
+        print("low-fd flood: %d connected, refused %r" % (len(conns), refused))
+        assert len(conns) + sum(refused.values()) == CONNECTIONS
+        assert len(conns) > 1024, "only %d connections (refused %r)" % (len(conns), refused)
         # Longer than the 5 s docker probe, so one runs meanwhile.
         time.sleep(7)
         assert d.alive(), d.describe_exit()

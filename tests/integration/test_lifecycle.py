@@ -47,10 +47,13 @@ def test_launch_reply_means_running(berthd, client, new_id):
     assert w["state"] == "TASK_KILLED", w
 
 
-def test_many_waiters(client, new_id):
-    """Any number of waiters at once all get the result."""
+def test_many_waiters(berthd, client, new_id):
+    """Any number of waiters at once all get the result.  The task waits
+    for a gate file, so every WAIT is made (and seen blocking) while the
+    container still runs; only then is the gate opened."""
     cid = new_id("waiters")
-    client.launch_ok(launch_call(cid, "sleep 2; exit 4"))
+    client.launch_ok(launch_call(
+        cid, 'while [ ! -e "$MESOS_SANDBOX/go" ]; do usleep 50000; done; exit 4'))
     results = [None] * 5
 
     def waiter(i):
@@ -62,6 +65,12 @@ def test_many_waiters(client, new_id):
     ts = [threading.Thread(target=waiter, args=(i,)) for i in range(5)]
     for t in ts:
         t.start()
+    for t in ts:
+        t.join(1.0)
+    assert all(t.is_alive() for t in ts), "a WAIT returned while the task ran: %r" % results
+    assert client.container(cid)["stage"] == "RUNNING"
+    with open(os.path.join(berthd.sandbox(cid), "go"), "w"):
+        pass
     for t in ts:
         t.join(90)
     for r in results:

@@ -356,12 +356,25 @@ def test_orphan_left_alone_without_kill_orphans(daemons):
     o1 = docker_create_started(d.docker_name("orphan"),
                                {"berth.agent_id": d.agent_id,
                                 "berth.container_id": "orphan"})
+    leftover = None
     try:
         d.restart()
         settle(d)
-        time.sleep(3)
+        # Wait for a periodic sweep to have run, and see it: a docker
+        # container labelled with a container berthd knows as TERMINATED
+        # (its own docker container long removed) is removed by the sweep
+        # whatever --docker_kill_orphans says; the orphan beside it must
+        # come through that same pass untouched.
+        w = c.run(launch_call("ended", "true"))
+        assert w["state"] == "TASK_FINISHED", w
+        poll(lambda: docker_state(d.docker_name("ended")) is None, 30, what="ended's docker container removed")
+        leftover = docker_create_started(d.docker_name("ended"),
+                                         {"berth.agent_id": d.agent_id, "berth.container_id": "ended"})
+        poll(lambda: docker_state(leftover) is None, 30, interval=0.2,
+             what="a periodic sweep (it removes the leftover of 'ended')")
         assert docker_state(o1) == ("running", 0), (
             "orphan touched with --docker_kill_orphans=false: %r" % (docker_state(o1),))
+        assert c.remove("ended").status == 200
         known = d.containers()
         assert known["known"]["stage"] == "RUNNING", known
         # Launch/kill/remove of the known container do not touch it either.
@@ -371,7 +384,7 @@ def test_orphan_left_alone_without_kill_orphans(daemons):
         time.sleep(1)
         assert docker_state(o1) == ("running", 0), docker_state(o1)
     finally:
-        docker_rm_f(o1)
+        docker_rm_f(o1, *([leftover] if leftover else []))
 
 
 def test_other_agent_never_touched(daemons):

@@ -1,22 +1,23 @@
 """Resources (issue: limits, live updates, usage from cgroups, OOM).
 
-Each check reads the container's own cgroup files on the host (this machine
-runs cgroup v1) or berthd's resource_statistics, not only docker's config.
+Each check reads the container's own cgroup files on the host, found from
+/proc/<pid>/cgroup as berthd finds them (cgroup v1 or v2, see
+cgroup_util.py), or berthd's resource_statistics, not only docker's config.
 """
 
+import os
 import time
 
 import pytest
 
+import cgroup_util
 from berthlib import docker_inspect, launch_call, poll, scalar
 
-CG = "/sys/fs/cgroup"
+FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures")
 
 
-def cgroup_file(berthd, cid, controller, name):
-    full_id = docker_inspect(berthd.docker_name(cid))["Id"]
-    with open("%s/%s/docker/%s/%s" % (CG, controller, full_id, name)) as f:
-        return int(f.read().strip())
+def cgroup_of(berthd, cid):
+    return cgroup_util.of_container(docker_inspect(berthd.docker_name(cid)))
 
 
 def stats_of(client, cid):
@@ -37,20 +38,20 @@ def update_call(cid, resources=None, limits=None):
 def test_update_up_and_down_reaches_the_cgroup(berthd, client, new_id):
     cid = new_id("upd")
     client.launch_ok(launch_call(cid, "sleep 300", resources=[scalar("cpus", 0.5), scalar("mem", 64)]))
-    assert cgroup_file(berthd, cid, "cpu", "cpu.shares") == 512
-    assert cgroup_file(berthd, cid, "memory", "memory.limit_in_bytes") == 64 << 20
+    cgroup_of(berthd, cid).check("shares", 512)
+    cgroup_of(berthd, cid).check("limit", 64 << 20)
 
     r = client.post_call(update_call(cid, [scalar("cpus", 2), scalar("mem", 256)]))
     assert r.status == 200, r
-    assert cgroup_file(berthd, cid, "cpu", "cpu.shares") == 2048
-    assert cgroup_file(berthd, cid, "memory", "memory.limit_in_bytes") == 256 << 20
+    cgroup_of(berthd, cid).check("shares", 2048)
+    cgroup_of(berthd, cid).check("limit", 256 << 20)
 
     r = client.post_call(update_call(cid, [scalar("cpus", 0.25), scalar("mem", 48)],
                                      limits={"cpus": {"value": 0.5}}))
     assert r.status == 200, r
-    assert cgroup_file(berthd, cid, "cpu", "cpu.shares") == 256
-    assert cgroup_file(berthd, cid, "cpu", "cpu.cfs_quota_us") == 50000
-    assert cgroup_file(berthd, cid, "memory", "memory.limit_in_bytes") == 48 << 20
+    cgroup_of(berthd, cid).check("shares", 256)
+    cgroup_of(berthd, cid).check("quota", 50000)
+    cgroup_of(berthd, cid).check("limit", 48 << 20)
 
     # Reflected in GET_CONTAINERS: the resources and the cgroup's numbers.
     c = client.container(cid)
@@ -66,8 +67,8 @@ def test_update_applies_mesos_minimums(berthd, client, new_id):
     client.launch_ok(launch_call(cid, "sleep 300", resources=[scalar("cpus", 1), scalar("mem", 64)]))
     r = client.post_call(update_call(cid, [scalar("cpus", 0.0001), scalar("mem", 1)]))
     assert r.status == 200, r
-    assert cgroup_file(berthd, cid, "cpu", "cpu.shares") == 2
-    assert cgroup_file(berthd, cid, "memory", "memory.limit_in_bytes") == 32 << 20
+    cgroup_of(berthd, cid).check("shares", 2)
+    cgroup_of(berthd, cid).check("limit", 32 << 20)
 
 
 def test_update_errors(berthd, client, new_id):
@@ -161,4 +162,44 @@ def test_update_of_cpus_alone_keeps_mem_in_the_record(berthd, client, new_id):
     assert r.status == 200, r
     got = {r["name"]: r["scalar"]["value"] for r in client.container(cid)["resources"]}
     assert got == {"cpus": 1, "mem": 64}, got
-    assert cgroup_file(berthd, cid, "memory", "memory.limit_in_bytes") == 64 << 20
+    cgroup_of(berthd, cid).check("limit", 64 << 20)
+
+
+# ----------------------------------------------------------------------------
+# the cgroup finder itself, on recorded kernel files of both layouts (this
+# machine has only one of them)
+
+
+def _fixture_cgroup(name, pid, mountinfo):
+    root = os.path.join(FIXTURES, name)
+    return cgroup_util.Cgroup(pid, proc_root=os.path.join(root, "proc"),
+                              mountinfo=mountinfo % {"cg": os.path.join(root, "cgroup")})
+
+
+V2_MOUNTINFO = ("24 30 0:22 / /sys rw - sysfs sysfs rw\n"
+                "30 24 0:26 / %(cg)s rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n")
+V1_MOUNTINFO = "".join("%d 31 0:%d / %%(cg)s/%s rw - cgroup cgroup rw,%s\n" % (32 + i, 29 + i, c, c)
+                       for i, c in enumerate(["cpu", "cpuacct", "memory", "pids"]))
+
+
+def test_cgroup_finder_on_v2_files():
+    cg = _fixture_cgroup("cgroup-v2", 4242, V2_MOUNTINFO)
+    assert cg.v2
+    assert cg.dir("memory").endswith("/cgroup/system.slice/docker-c0ffee.scope")
+    assert (cg.value("limit"), cg.value("soft")) == (64 << 20, 32 << 20)
+    assert (cg.value("period"), cg.value("quota")) == (100000, 50000)
+    assert cg.value("shares") == 100  # cpu.weight
+    assert cg.want("shares", 1024) == 39 and cg.want("shares", 2) == 1 and cg.want("shares", 262144) == 10000
+    un = _fixture_cgroup("cgroup-v2-unlimited", 7, V2_MOUNTINFO)
+    assert (un.value("limit"), un.value("quota")) == (None, None)
+    un.check("shares", 1024)
+    un.check("limit", None)
+
+
+def test_cgroup_finder_on_v1_files():
+    cg = _fixture_cgroup("cgroup-v1", 4242, V1_MOUNTINFO)
+    assert not cg.v2
+    assert cg.dir("cpu").endswith("/cgroup/cpu/docker/c0ffee")
+    cg.check("shares", 1024)
+    cg.check("limit", 64 << 20)
+    cg.check("quota", 50000)

@@ -18,9 +18,11 @@ acknowledged is checked after every restart and at the end:
 - finally KILL + WAIT answer for all, and REMOVE of all leaves no docker
   container, sandbox or link.
 
-It is part of the default suite (CI): bounded to about 4 minutes — a time
-budget stops issuing operations early on a slow machine (the final checks
-still run), and pytest-timeout, when installed, caps the whole test.
+It is part of the default suite (CI): bounded to about 4 minutes — past a
+time budget only the operations that carry a crash are still run, so a slow
+machine does fewer operations but every crash is injected (the test counts
+the SIGKILLs it delivered), and pytest-timeout, when installed, caps the
+whole test.  Long tasks that ran until the final kill must have printed.
 
 Environment: BERTH_SOAK_SEED (default fixed), BERTH_SOAK_OPS (200),
 BERTH_SOAK_CRASHES (8), BERTH_SOAK_BUDGET (seconds for the operations, 200).
@@ -294,11 +296,12 @@ def _soak(daemons, seed):
     s = Soak(d, rng)
     crash_at = set(rng.sample(range(8, max(OPS - 5, 9)), min(CRASHES, max(OPS - 13, 0))))
     t0 = time.monotonic()
-    done_ops = crashes = 0
+    done_ops = crashes = skipped = 0
     for i in range(OPS):
-        if time.monotonic() - t0 > BUDGET:
-            break
         crash = i in crash_at
+        if time.monotonic() - t0 > BUDGET and not crash:
+            skipped += 1
+            continue
         name = s.choose(crash)
         if not crash:
             desc = s.run_op(name, cut=False)
@@ -306,7 +309,9 @@ def _soak(daemons, seed):
         else:
             a = Async(s.run_op, name, True)
             time.sleep(rng.uniform(0.0, 0.35))
+            pid = d.proc.pid
             d.kill9()
+            assert d.proc.returncode == -9, "berthd %d: %s" % (pid, d.describe_exit())
             a.join(90)
             if a.exc is not None:
                 raise a.exc
@@ -317,15 +322,21 @@ def _soak(daemons, seed):
             check_docker_matches(d)
         done_ops += 1
     elapsed = time.monotonic() - t0
-    print("soak seed %d: %d ops, %d crashes in %.0fs; %d containers"
-          % (seed, done_ops, crashes, elapsed, len(s.entries)))
+    print("soak seed %d: %d ops (%d skipped past the budget), %d crashes in %.0fs; %d containers"
+          % (seed, done_ops, skipped, crashes, elapsed, len(s.entries)))
+    assert crashes == len(crash_at) == min(CRASHES, max(OPS - 13, 0)), (crashes, len(crash_at))
 
     # Final: the invariants, every container answers WAIT, nothing leaks.
     known = check_invariants(d)
     s.check_known(known, after_restart=False)
     for e in s.entries.values():
         e.final_kill = True
+    # Long tasks still running now (never killed before) have been running
+    # since their LAUNCH 200: each must have printed.
+    running_long = {e.cid for e in s.entries.values()
+                    if e.kind == "long" and e.kill is None and e.launch == "ok" and e.removed is False}
     waits = kill_wait_all(d)
+    long_lines = {}
     for cid, w in waits.items():
         e = s.entries[cid]
         s.note_termination(e, w)
@@ -337,9 +348,12 @@ def _soak(daemons, seed):
                 s.check(SHORT_OUT.startswith(out), "%s: stdout %r" % (cid, out))
         else:
             try:
-                counter_lines(out)
+                long_lines[cid] = counter_lines(out)
                 counter_lines(read_file(d.stderr_path(cid)), prefix="e")
             except AssertionError as ex:
                 s.fail("%s: %s" % (cid, ex))
+    silent = sorted(cid for cid in running_long if long_lines.get(cid, 0) == 0)
+    s.check(running_long and not silent,
+            "long tasks running until the end: %s; without output: %s" % (sorted(running_long), silent))
+    print("long tasks' output lines: %s" % sorted(long_lines.items()))
     remove_all_and_check_clean(d)
-    assert crashes == len(crash_at) or elapsed > BUDGET, (crashes, len(crash_at))
