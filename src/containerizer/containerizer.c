@@ -773,8 +773,13 @@ static void fetch_done_cb(int rc, const berth_error *err, const berth_fetch_stat
   c->fetch = NULL;
   berth_cz_metrics_fetch(c->cz, rc, stats);
   if (rc < 0) {
-    /* err already reads "Failed to fetch '<uri>': <cause>" */
-    launch_end(c, false, err);
+    /* err already reads "Failed to fetch '<uri>': <cause>".  A fetch that
+     * failed is a launch failure (500) whatever its cause, even one the
+     * fetcher calls invalid (a hostile archive): only a refused host path
+     * is answered 400 from here (launch_end). */
+    berth_error ferr = *err;
+    ferr.code = BERTH_EIO;
+    launch_end(c, false, &ferr);
     return;
   }
   enter_pulling(c);
@@ -1005,6 +1010,7 @@ static void sandbox_removed_cb(uv_work_t *work, int status) {
      * that the sandbox is still there. */
     log_warn("container %s: %s", c->id, r->err.msg);
     c->removing = false;
+    c->sandbox_removing = false; /* this pass is over: the next REMOVE runs another */
     c->remove_cb(r->rc, &r->err, c->remove_data);
   } else if (c) {
     berth_error err;
