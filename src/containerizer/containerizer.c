@@ -381,6 +381,16 @@ static void logs_done_cb(int rc, const berth_error *err, void *data) {
 static void exit_inspect_cb(int rc, json_t *answer, const berth_error *err, void *data) {
   container *c = data;
   c->inspect_req = NULL;
+  if (rc == BERTH_ENOENT) {
+    /* `docker rm -f` behind berthd's back: docker kills the task, /wait
+     * reports that exit, and the container is gone by the time it is
+     * inspected.  The exit code is docker's SIGKILL, not the task's end. */
+    cleanup_free char *msg = berth_asprintf("docker container %s was removed while it ran (it exited with %d): %s",
+                                            c->docker_name, c->exit_code, err->msg);
+    c->docker_created = false;
+    cz_terminate(c, berth_termination_gone(msg));
+    return;
+  }
   if (rc == 0) {
     json_t *state = json_object_get(answer, "State");
     c->oom_killed = json_is_true(json_object_get(state, "OOMKilled"));
