@@ -36,6 +36,7 @@ struct berth_guard_conn {
 
 struct berth_guard {
   char *name;
+  bool evict;
   uv_mutex_t lock;
   berth_guard_conn *head, *tail;
   size_t unproven; /* neither proven nor shut */
@@ -50,8 +51,9 @@ static uint64_t now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-berth_guard *berth_guard_new(const char *name) {
+berth_guard *berth_guard_new(const char *name, bool evict) {
   berth_guard *g = berth_calloc(1, sizeof(*g));
+  g->evict = evict;
   g->name = berth_strdup(name);
   uv_mutex_init(&g->lock);
   return g;
@@ -103,7 +105,7 @@ berth_guard_conn *berth_guard_open(berth_guard *g, int fd, const struct sockaddr
   else g->head = c;
   g->tail = c;
   g->unproven++;
-  if (g->unproven > BERTH_GUARD_UNPROVEN_MAX) {
+  if (g->evict && g->unproven > BERTH_GUARD_UNPROVEN_MAX) {
     for (berth_guard_conn *o = g->head; o; o = o->next) {
       if (o->proven || o->shut) continue;
       log_debug("%s: %zu connections without a valid request; shutting the oldest (%s)", g->name, g->unproven,

@@ -18,12 +18,13 @@
  * of the next request's headers; then to the end of that request's body.
  * Absolute: a byte now and then does not extend them (MHD's own timeout
  * only measures silence). */
-#define BERTH_GUARD_HEADER_DEADLINE_MS 15000
+#define BERTH_GUARD_HEADER_DEADLINE_MS 30000
 #define BERTH_GUARD_BODY_DEADLINE_MS 60000
-/* Connections that have not yet shown the listener's token (on the unix
- * socket: not yet sent one complete header).  One more, and the oldest of
- * them is shut, so a flood of idle connections cannot keep a client that
- * sends its request at once from being served. */
+/* Connections that have not yet shown the listener's token.  One more,
+ * and the oldest of them is shut, so a flood of idle connections cannot
+ * keep a client that sends its request at once from being served.  Only on
+ * listeners with a token (TCP, which a task on the host network reaches);
+ * the unix socket's clients are the node's own. */
 #define BERTH_GUARD_UNPROVEN_MAX 256
 /* Wrong bearer tokens per peer address: a burst, then one per refill
  * period.  A peer without budget is refused before its token is looked
@@ -36,8 +37,9 @@ typedef enum { BERTH_GUARD_HEADERS, BERTH_GUARD_BODY, BERTH_GUARD_SERVED } berth
 typedef struct berth_guard berth_guard;
 typedef struct berth_guard_conn berth_guard_conn;
 
-/* name: the listener, for log lines. */
-berth_guard *berth_guard_new(const char *name);
+/* name: the listener, for log lines.  evict: shut the oldest unproven
+ * connection past BERTH_GUARD_UNPROVEN_MAX. */
+berth_guard *berth_guard_new(const char *name, bool evict);
 /* Every connection must have been closed. */
 void berth_guard_free(berth_guard *g);
 

@@ -536,7 +536,7 @@ int berth_http_server_listen(berth_http_server *server, const char *spec, const 
   if (fd < 0) return fd;
   listener *l = berth_calloc(1, sizeof(*l));
   l->server = server;
-  l->guard = berth_guard_new(spec);
+  l->guard = berth_guard_new(spec, tcp);
   l->token = tcp ? berth_strdup(token) : NULL;
   l->unix_path = tcp ? NULL : berth_strdup(upath);
   l->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
