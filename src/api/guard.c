@@ -178,10 +178,10 @@ bool berth_guard_may_guess(berth_guard *g, berth_guard_conn *c) {
   return ok;
 }
 
-void berth_guard_failed(berth_guard *g, berth_guard_conn *c, const char *why) {
+void berth_guard_failed(berth_guard *g, berth_guard_conn *c, bool charge, const char *why) {
   uint64_t now = now_ms();
   uv_mutex_lock(&g->lock);
-  if (c) {
+  if (c && charge) {
     peer *p = peer_slot(g, c->key, now);
     p->budget = p->budget >= 1.0 ? p->budget - 1.0 : 0.0;
   }

@@ -253,13 +253,13 @@ static int admit(berth_http_request *req, const char **msg) {
     /* Over budget, a connection that never showed the token gets no
      * verdict at all, or a right guess would still stand out. */
     if (!berth_guard_proven(req->gc) && !berth_guard_may_guess(l->guard, req->gc)) {
-      berth_guard_failed(l->guard, req->gc, "too many wrong tokens from this address");
+      berth_guard_failed(l->guard, req->gc, false, "too many wrong tokens from this address");
       *msg = "too many wrong bearer tokens from this address; retry later";
       return 429;
     }
     if (!bearer || !token_matches(auth + 7, l->token)) {
       /* Only a token that was tried counts against the peer's budget. */
-      if (bearer) berth_guard_failed(l->guard, req->gc, "wrong bearer token");
+      if (bearer) berth_guard_failed(l->guard, req->gc, true, "wrong bearer token");
       *msg = "missing or wrong bearer token";
       return 401;
     }
