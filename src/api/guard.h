@@ -58,9 +58,9 @@ bool berth_guard_proven(const berth_guard_conn *c);
 /* False when the peer has no guesses left. */
 bool berth_guard_may_guess(berth_guard *g, berth_guard_conn *c);
 /* A refused request: logs it (at most one line a second, with a count of
- * those not logged); charge: a wrong token, taken from the peer's budget.
- * Refusals for want of budget are not charged, so a peer gets its refill
- * rate, no more and no less. */
+ * those not logged); charge: take one from the peer's budget.  Refusals
+ * for want of budget are charged too: a peer that keeps trying stays
+ * refused, and gets a guess only by pausing. */
 void berth_guard_failed(berth_guard *g, berth_guard_conn *c, bool charge, const char *why);
 
 /* Loop thread: shuts connections past their phase's deadline. */

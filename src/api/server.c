@@ -253,7 +253,7 @@ static int admit(berth_http_request *req, const char **msg) {
     /* Over budget, a connection that never showed the token gets no
      * verdict at all, or a right guess would still stand out. */
     if (!berth_guard_proven(req->gc) && !berth_guard_may_guess(l->guard, req->gc)) {
-      berth_guard_failed(l->guard, req->gc, false, "too many wrong tokens from this address");
+      berth_guard_failed(l->guard, req->gc, true, "too many wrong tokens from this address");
       *msg = "too many wrong bearer tokens from this address; retry later";
       return 429;
     }
