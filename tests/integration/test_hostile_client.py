@@ -27,8 +27,8 @@ import time
 import pytest
 
 import conftest
-from berthlib import (BerthClient, free_port, launch_call, poll, scalar,
-                      unix_connect)
+from berthlib import (BerthClient, docker, docker_ids, free_port, launch_call,
+                      poll, scalar, unix_connect)
 
 SANITIZER = re.compile(rb"ERROR: AddressSanitizer|runtime error:|LeakSanitizer")
 
@@ -849,4 +849,65 @@ def test_300_containers_with_a_1024_fd_soft_limit(tmp_path):
         assert h.status == 200, h
         assert d.alive()
     finally:
+        d.stop()
+        # 300 at once overrun one `docker rm -f` within the harness's timeout:
+        # remove them in batches, each with time enough, then the rest.
+        ids_left = docker_ids("berth.agent_id=" + d.agent_id)
+        for i in range(0, len(ids_left), 25):
+            docker("rm", "-f", *ids_left[i:i + 25], timeout=600, check=False)
+        d.teardown()
+        assert docker_ids("berth.agent_id=" + d.agent_id) == []
+
+
+def test_out_of_fds_reported_as_such(tmp_path):
+    """berthd at its fd limit (hard = soft = 64, so it cannot raise it):
+    docker calls that need a new connection fail saying berthd is out of
+    file descriptors, not that dockerd is unreachable, and berthd keeps
+    serving the connections it has."""
+    d = conftest.Berthd([], tag="fds-out")
+    real_popen = subprocess.Popen
+
+    def popen(*a, **kw):
+        kw["preexec_fn"] = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+        return real_popen(*a, **kw)
+
+    subprocess.Popen = popen
+    try:
+        d.spawn()
+    finally:
+        subprocess.Popen = real_popen
+    hogs = []
+    conns = []
+    try:
+        d.wait_ready()
+        d.client.launch_ok(launch_call("fd-1", "sleep 600"))
+        # Connections opened while fds remain, kept alive for the calls below.
+        for _ in range(4):
+            s = unix_connect(d.sock, 10)
+            conns.append(s)
+        fd_dir = "/proc/%d/fd" % d.proc.pid
+        for _ in range(200):
+            if len(os.listdir(fd_dir)) >= 64:
+                break
+            hogs.append(unix_connect(d.sock, 10))
+            time.sleep(0.01)
+        assert len(os.listdir(fd_dir)) >= 63, "could not bring berthd to its fd limit"
+        kill = request_bytes({"type": "KILL_CONTAINER",
+                              "kill_container": {"container_id": {"value": "fd-1"}, "signal": 28}})
+        for s in conns:
+            s.sendall(kill)
+        answers = []
+        for s in conns:
+            try:
+                answers.append(read_reply(s, 30))
+            except (OSError, http.client.HTTPException) as e:
+                answers.append((None, repr(e).encode()))
+        failed = [a for a in answers if a[0] != 200]
+        assert failed, "every KILL went through: the limit was not reached (%r)" % answers
+        for status, text in failed:
+            assert b"out of file descriptors" in text, (status, text)
+        assert d.alive()
+    finally:
+        for s in hogs + conns:
+            s.close()
         d.teardown()
