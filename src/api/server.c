@@ -73,6 +73,7 @@ struct berth_http_request {
   char *body;
   size_t len;
   json_t *query;
+  size_t cap;      /* body's allocated size, without its NUL */
   size_t reserved; /* of server->buffered */
   /* Refused from its headers on: the body is read and dropped, then this
    * answer goes (with the connection closed). */
@@ -344,12 +345,21 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     if (req->refuse_status) {
       free(req->body);
       req->body = NULL;
-      req->len = 0;
+      req->len = req->cap = 0;
       release(s, req);
       return MHD_YES;
     }
     if (req->len + n > req->reserved) req->reserved = req->len + n;
-    req->body = berth_realloc(req->body, req->len + n + 1);
+    if (req->len + n > req->cap) {
+      /* A declared body gets its whole buffer at once (pages it never
+       * fills cost no memory); a chunked one doubles.  Growing by each
+       * piece would leave a trail of freed buffers behind. */
+      size_t cap = req->cap ? req->cap * 2 : req->reserved;
+      if (cap < req->len + n) cap = req->len + n;
+      if (cap > BERTH_HTTP_MAX_BODY) cap = BERTH_HTTP_MAX_BODY;
+      req->body = berth_realloc(req->body, cap + 1);
+      req->cap = cap;
+    }
     memcpy(req->body + req->len, upload_data, n);
     req->len += n;
     req->body[req->len] = '\0';
