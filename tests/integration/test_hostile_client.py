@@ -590,19 +590,18 @@ def test_wrong_tokens_closed_logged_and_rate_limited(berthd_factory, tmp_path):
 # floods
 
 
-def test_unauthenticated_bodies_keep_memory_bounded(berthd_factory, tmp_path):
-    """400 TCP connections without a token, each declaring a 1 MiB body and
-    sending one byte less: nothing of it is buffered."""
+def held_bodies_growth(d, connect, during, n=400):
+    """n clients each declare a 1 MiB body and send one byte less, and hold
+    it; `during` runs meanwhile.  Returns how much berthd's RSS grew, and
+    the bound its caps allow: the body budget plus a slack per connection."""
     raise_nofile(2000)
-    t = TokenBerthd(berthd_factory, tmp_path)
-    n = 400
-    rss0 = rss_bytes(t.d)
+    rss0 = rss_bytes(d)
     socks = []
     payload = b"x" * (MAX_BODY - 1)
     try:
         for _ in range(n):
             try:
-                s = tcp_connect(t.port, timeout=10)
+                s = connect()
             except OSError:
                 continue
             socks.append(s)
@@ -610,43 +609,35 @@ def test_unauthenticated_bodies_keep_memory_bounded(berthd_factory, tmp_path):
                 s.sendall(head("POST", "/api/v1", [("Content-Type", "application/json")], MAX_BODY) + payload)
             except OSError:
                 pass
-        time.sleep(1)
-        grown = rss_bytes(t.d) - rss0
-        assert t.authorized_ok(), "authorized TCP client during the flood"
-        assert t.unix_health_ok(), "/health on the unix socket during the flood"
+        time.sleep(1)  # let berthd read what it will
+        grown = rss_bytes(d) - rss0
+        during()
     finally:
         for s in socks:
             s.close()
-    bound = BUFFERED_BODIES_MAX + n * PER_CONNECTION_SLACK
+    return grown, BUFFERED_BODIES_MAX + n * PER_CONNECTION_SLACK
+
+
+def test_unauthenticated_bodies_keep_memory_bounded(berthd_factory, tmp_path):
+    """400 TCP connections without a token holding unfinished 1 MiB bodies:
+    nothing of them is buffered; authorized clients are served meanwhile."""
+    t = TokenBerthd(berthd_factory, tmp_path)
+
+    def during():
+        assert t.authorized_ok(), "authorized TCP client during the flood"
+        assert t.unix_health_ok(), "/health on the unix socket during the flood"
+
+    grown, bound = held_bodies_growth(t.d, lambda: tcp_connect(t.port, timeout=10), during)
     assert grown < bound, "berthd grew by %d MiB (bound %d MiB)" % (grown >> 20, bound >> 20)
     assert t.d.alive()
     assert_no_sanitizer_report(t.d)
 
 
 def test_unfinished_bodies_bounded_in_total(berthd, client):
-    """400 unix-socket clients (no token needed) each declaring 1 MiB and
-    sending one byte less: the total buffered stays under the cap (the rest
-    get 503), and a small request is still served."""
-    raise_nofile(2000)
-    n = 400
-    rss0 = rss_bytes(berthd)
-    socks = []
-    payload = b"x" * (MAX_BODY - 1)
-    try:
-        for _ in range(n):
-            s = unix_connect(berthd.sock, 10)
-            socks.append(s)
-            try:
-                s.sendall(head("POST", "/api/v1", [("Content-Type", "application/json")], MAX_BODY) + payload)
-            except OSError:
-                pass
-        time.sleep(1)
-        grown = rss_bytes(berthd) - rss0
-        assert client.health().status == 200
-    finally:
-        for s in socks:
-            s.close()
-    bound = BUFFERED_BODIES_MAX + n * PER_CONNECTION_SLACK
+    """The same on the unix socket (no token needed): what is buffered stays
+    under the total cap (the rest get 503), and /health is served."""
+    grown, bound = held_bodies_growth(berthd, lambda: unix_connect(berthd.sock, 10),
+                                      lambda: client.health().status == 200 or pytest.fail("/health"))
     assert grown < bound, "berthd grew by %d MiB (bound %d MiB)" % (grown >> 20, bound >> 20)
 
 
