@@ -38,7 +38,12 @@ static void metrics_prometheus(berth_api *api, berth_http_request *req) {
 
 void berth_api_set_ready(berth_api *api) {
   api->ready = true;
-  for (size_t i = 0; i < api->n_deferred; i++) berth_api_handle(api->deferred[i], api);
+  /* Each goes to its handler, which decides anew whether it may be
+   * abandoned: a REMOVE still marked would be answered twice. */
+  for (size_t i = 0; i < api->n_deferred; i++) {
+    berth_http_set_abandonable(api->deferred[i], false);
+    berth_api_handle(api->deferred[i], api);
+  }
   free(api->deferred);
   api->deferred = NULL;
   api->n_deferred = 0;
@@ -56,7 +61,7 @@ void berth_api_handle(berth_http_request *req, void *data) {
   if (!api->ready) {
     api->deferred = berth_realloc(api->deferred, (api->n_deferred + 1) * sizeof(*api->deferred));
     api->deferred[api->n_deferred++] = req;
-    berth_http_mark_abandonable(req);
+    berth_http_set_abandonable(req, true);
     return;
   }
   const char *method = berth_http_method(req);
@@ -69,6 +74,7 @@ void berth_api_handle(berth_http_request *req, void *data) {
     berth_http_respond_error(req, 405, "only GET is served here");
   } else if (!strcmp(path, "/health")) {
     if (api->docker_ok) berth_http_respond_json(req, 200, json_pack("{s:s}", "status", "ok"));
+    else if (api->docker_error[0]) berth_http_respond_error(req, 503, api->docker_error);
     else berth_http_respond_error(req, 503, "dockerd is not answering");
   } else if (!strcmp(path, "/version")) {
     berth_http_respond_json(req, 200, json_pack("{s:s,s:s}", "version", BERTH_VERSION, "docker_api_version",

@@ -81,14 +81,16 @@ void berth_api_call(berth_api *api, berth_http_request *req) {
               !strcmp(type, "UPDATE_CONTAINER"))) {
     rc = err.code;
   } else if (!strcmp(type, "LAUNCH_CONTAINER")) {
-    berth_http_mark_abandonable(req);
+    /* Not abandonable: a launch is never left halfway, so its client,
+     * even one that half-closed, gets the launch's real answer. */
     rc = berth_cz_launch(api->cz, obj, launch_done_cb, req, &err);
     if (rc == BERTH_LAUNCH_DUPLICATE) {
       berth_http_respond_json(req, 202, json_object());
       rc = 0;
     }
   } else if (!strcmp(type, "WAIT_CONTAINER")) {
-    berth_http_mark_abandonable(req);
+    /* A parked WAIT is only a waiter: forgetting it changes nothing. */
+    berth_http_set_abandonable(req, true);
     if ((rc = call_container_id(obj, id, &err)) == 0) rc = berth_cz_wait(api->cz, id, wait_done_cb, req, &err);
   } else if (!strcmp(type, "KILL_CONTAINER")) {
     if ((rc = call_container_id(obj, id, &err)) == 0 && (rc = kill_signal(obj, &sig, &err)) == 0) {

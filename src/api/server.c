@@ -8,24 +8,35 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "api/guard.h"
 #include "containerizer/sandbox.h"
 #include "util/alloc.h"
 #include "util/log.h"
 
-/* A client that sends nothing for this long is dropped (slowloris). */
+/* A client that sends nothing for this long is dropped.  MHD restarts it
+ * on every byte; the guard's deadlines are the absolute ones. */
 #define CONNECTION_TIMEOUT_SECS 30
-#define CONNECTION_LIMIT 1024
-/* How often unanswered requests are checked for clients that left. */
+/* Per listener.  Each takes one fd; berthd raises its fd limit at start. */
+#define CONNECTION_LIMIT 2048
+/* What MHD may allocate per connection for the request line and headers. */
+#define CONNECTION_MEMORY (32u * 1024u)
+/* Request bodies buffered at once, all listeners together; a body counts
+ * its declared length from its headers on.  Past it: 503, nothing read. */
+#define BUFFERED_BODIES_MAX (64u * 1024u * 1024u)
+/* How often unanswered requests are checked for clients that left, and
+ * connections for their deadlines. */
 #define HANGUP_CHECK_MS 1000
 
 typedef struct listener {
   berth_http_server *server;
   struct MHD_Daemon *mhd;
+  berth_guard *guard;
   char *token;     /* NULL: no auth (unix socket) */
   char *unix_path; /* unlinked on close */
   struct listener *next;
@@ -48,19 +59,26 @@ struct berth_http_server {
   uv_timer_t hangup_timer;
   berth_http_abandon_cb abandon;
   int open_handles;
+  bool stopping;   /* guarded by lock: no request is suspended any more */
+  size_t buffered; /* bytes reserved for bodies; atomic (one MHD thread per listener) */
 };
 
 struct berth_http_request {
   listener *l;
   struct MHD_Connection *conn;
+  berth_guard_conn *gc; /* the connection's, MHD thread only */
   /* Filled on MHD's thread before dispatch, then read-only. */
   char *method;
   char *path;
   char *body;
   size_t len;
   json_t *query;
-  bool too_big;
-  bool authorized;
+  size_t cap;      /* body's allocated size, without its NUL */
+  size_t reserved; /* of server->buffered */
+  /* Refused from its headers on: the body is read and dropped, then this
+   * answer goes (with the connection closed). */
+  int refuse_status;
+  const char *refuse_msg;
   bool dispatched;
   bool abandonable; /* loop thread only */
   /* Set by the loop thread under the lock; taken by MHD's thread. */
@@ -124,7 +142,8 @@ void berth_http_respond_error(berth_http_request *req, int status, const char *m
   berth_http_respond(req, status, "text/plain; charset=utf-8", line, strlen(line));
 }
 
-/* Constant-time, so response timing says nothing about the token. */
+/* Constant-time, so response timing says nothing about the token.  The
+ * token holds no NUL (refused at start), so strlen is its whole length. */
 static bool token_matches(const char *given, const char *token) {
   size_t glen = strlen(given), tlen = strlen(token);
   unsigned char diff = (unsigned char)(glen != tlen);
@@ -132,15 +151,24 @@ static bool token_matches(const char *given, const char *token) {
   return diff == 0 && glen > 0;
 }
 
-static bool check_auth(berth_http_request *req) {
-  if (!req->l->token) return true;
-  const char *auth = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-  if (!auth || strncmp(auth, "Bearer ", 7) != 0) return false;
-  return token_matches(auth + 7, req->l->token);
-}
-
 static enum MHD_Result collect_arg_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
   if (key && value) json_object_set_new(cls, key, json_string(value));
+  return MHD_YES;
+}
+
+typedef struct length_headers {
+  const char *first;
+  bool differ;
+  bool chunked;
+} length_headers;
+
+static enum MHD_Result length_header_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  length_headers *h = cls;
+  if (!key) return MHD_YES;
+  if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) h->chunked = true;
+  if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0) return MHD_YES;
+  if (!h->first) h->first = value ? value : "";
+  else if (strcmp(h->first, value ? value : "") != 0) h->differ = true;
   return MHD_YES;
 }
 
@@ -157,15 +185,7 @@ static void async_cb(uv_async_t *handle) {
     if (s->pending) s->pending->pending_prev = req;
     s->pending = req;
     s->n_pending++;
-    if (!req->authorized) {
-      berth_http_respond_error(req, 401, "missing or wrong bearer token");
-    } else if (req->too_big) {
-      char msg[64];
-      snprintf(msg, sizeof(msg), "request body larger than %u bytes", BERTH_HTTP_MAX_BODY);
-      berth_http_respond_error(req, 413, msg);
-    } else {
-      s->handler(req, s->data);
-    }
+    s->handler(req, s->data);
     req = next;
   }
 }
@@ -174,6 +194,7 @@ static void async_cb(uv_async_t *handle) {
  * shows POLLRDHUP/POLLHUP while its request waits (it sent everything). */
 static void hangup_check_cb(uv_timer_t *timer) {
   berth_http_server *s = timer->data;
+  for (listener *l = s->listeners; l; l = l->next) berth_guard_sweep(l->guard);
   size_t n = s->n_pending, i = 0;
   if (n == 0 || !s->abandon) return;
   struct pollfd *fds = berth_calloc(n, sizeof(*fds));
@@ -188,12 +209,97 @@ static void hangup_check_cb(uv_timer_t *timer) {
   if (poll(fds, i, 0) > 0) {
     for (size_t k = 0; k < i; k++) {
       if (!(fds[k].revents & (POLLRDHUP | POLLHUP | POLLERR))) continue;
+      /* The owner lets go first; from here the server alone holds it. */
       s->abandon(reqs[k], s->data);
+      reqs[k]->abandonable = false;
       berth_http_respond_error(reqs[k], 499, "client went away");
     }
   }
   free(fds);
   free(reqs);
+}
+
+static bool reserve(berth_http_server *s, size_t n) {
+  size_t cur = __atomic_load_n(&s->buffered, __ATOMIC_RELAXED);
+  do {
+    if (n > BUFFERED_BODIES_MAX || cur > BUFFERED_BODIES_MAX - n) return false;
+  } while (!__atomic_compare_exchange_n(&s->buffered, &cur, cur + n, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+  return true;
+}
+
+static void release(berth_http_server *s, berth_http_request *req) {
+  __atomic_sub_fetch(&s->buffered, req->reserved, __ATOMIC_RELAXED);
+  req->reserved = 0;
+}
+
+/* MHD thread: answers at once and closes the connection after. */
+static enum MHD_Result answer_now(struct MHD_Connection *conn, int status, const char *msg) {
+  char line[160];
+  snprintf(line, sizeof(line), "%s\n", msg);
+  struct MHD_Response *response = MHD_create_response_from_buffer(strlen(line), line, MHD_RESPMEM_MUST_COPY);
+  MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+  MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
+  enum MHD_Result r = MHD_queue_response(conn, (unsigned)status, response);
+  MHD_destroy_response(response);
+  return r;
+}
+
+/* MHD thread, as soon as a request's headers are in and before any of its
+ * body is read (or "100 Continue" sent): 0, or the status that refuses it. */
+static int admit(berth_http_request *req, const char **msg) {
+  listener *l = req->l;
+  if (l->token) {
+    const char *auth = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    bool bearer = auth && !strncmp(auth, "Bearer ", 7);
+    /* Over budget, a connection that never showed the token gets no
+     * verdict at all, or a right guess would still stand out. */
+    if (!berth_guard_proven(req->gc) && !berth_guard_may_guess(l->guard, req->gc)) {
+      berth_guard_failed(l->guard, req->gc, true, "too many wrong tokens from this address");
+      *msg = "too many wrong bearer tokens from this address; retry later";
+      return 429;
+    }
+    if (!bearer || !token_matches(auth + 7, l->token)) {
+      /* Only a token that was tried counts against the peer's budget. */
+      if (bearer) berth_guard_failed(l->guard, req->gc, true, "wrong bearer token");
+      *msg = "missing or wrong bearer token";
+      return 401;
+    }
+  }
+  berth_guard_prove(l->guard, req->gc);
+  length_headers h = {0};
+  MHD_get_connection_values(req->conn, MHD_HEADER_KIND, length_header_cb, &h);
+  /* Two lengths, or a length beside chunked encoding: a proxy in front
+   * may have framed the body differently (request smuggling). */
+  if (h.differ || (h.first && h.chunked)) {
+    *msg = "conflicting Content-Length / Transfer-Encoding headers";
+    return 400;
+  }
+  unsigned long long declared = 0;
+  if (h.first) {
+    char *end;
+    errno = 0;
+    declared = strtoull(h.first, &end, 10);
+    if (errno || end == h.first || *end) {
+      *msg = "bad Content-Length";
+      return 400;
+    }
+  }
+  if (declared > BERTH_HTTP_MAX_BODY) {
+    *msg = "request body larger than 1048576 bytes";
+    return 413;
+  }
+  if (declared && !reserve(l->server, (size_t)declared)) {
+    *msg = "too many request bodies in flight; retry later";
+    return 503;
+  }
+  req->reserved = (size_t)declared;
+  return 0;
+}
+
+static bool expects_body(struct MHD_Connection *conn) {
+  const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+  const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+  return te || (cl && strcmp(cl, "0") != 0);
 }
 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -206,21 +312,57 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     req = berth_calloc(1, sizeof(*req));
     req->l = l;
     req->conn = conn;
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    req->gc = info ? info->socket_context : NULL;
     req->method = berth_strdup(method);
     req->path = berth_strdup(url);
     *con_cls = req;
+    berth_guard_set_phase(l->guard, req->gc, BERTH_GUARD_BODY);
+    req->refuse_status = admit(req, &req->refuse_msg);
+    /* No body coming, or the client waits for "100 Continue": refuse now,
+     * so it never sends the body.  Otherwise read and drop the body (it is
+     * never buffered), so a plain client still sees the answer. */
+    if (req->refuse_status &&
+        (!expects_body(conn) || MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT)))
+      return answer_now(conn, req->refuse_status, req->refuse_msg);
     return MHD_YES;
   }
   if (*upload_size > 0) {
-    if (!req->too_big && req->len + *upload_size <= BERTH_HTTP_MAX_BODY) {
-      req->body = berth_realloc(req->body, req->len + *upload_size + 1);
-      memcpy(req->body + req->len, upload_data, *upload_size);
-      req->len += *upload_size;
-      req->body[req->len] = '\0';
-    } else {
-      req->too_big = true; /* keep reading: the client gets its 413 */
-    }
+    size_t n = *upload_size;
     *upload_size = 0;
+    if (req->refuse_status) return MHD_YES;
+    /* Chunked (a declared length was checked at the headers): over a
+     * limit, what came is freed and the rest dropped as it arrives; MHD
+     * cannot answer mid-body, so the refusal goes at its end, which the
+     * body deadline bounds. */
+    if (req->len + n > BERTH_HTTP_MAX_BODY) {
+      req->refuse_status = 413;
+      req->refuse_msg = "request body larger than 1048576 bytes";
+    } else if (req->len + n > req->reserved && !reserve(s, req->len + n - req->reserved)) {
+      req->refuse_status = 503;
+      req->refuse_msg = "too many request bodies in flight; retry later";
+    }
+    if (req->refuse_status) {
+      free(req->body);
+      req->body = NULL;
+      req->len = req->cap = 0;
+      release(s, req);
+      return MHD_YES;
+    }
+    if (req->len + n > req->reserved) req->reserved = req->len + n;
+    if (req->len + n > req->cap) {
+      /* A declared body gets its whole buffer at once (pages it never
+       * fills cost no memory); a chunked one doubles.  Growing by each
+       * piece would leave a trail of freed buffers behind. */
+      size_t cap = req->cap ? req->cap * 2 : req->reserved;
+      if (cap < req->len + n) cap = req->len + n;
+      if (cap > BERTH_HTTP_MAX_BODY) cap = BERTH_HTTP_MAX_BODY;
+      req->body = berth_realloc(req->body, cap + 1);
+      req->cap = cap;
+    }
+    memcpy(req->body + req->len, upload_data, n);
+    req->len += n;
+    req->body[req->len] = '\0';
     return MHD_YES;
   }
   uv_mutex_lock(&s->lock);
@@ -234,24 +376,35 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
   }
   if (req->dispatched) return MHD_YES;
   req->dispatched = true;
-  req->authorized = check_auth(req);
+  berth_guard_set_phase(l->guard, req->gc, BERTH_GUARD_SERVED);
+  if (req->refuse_status) return answer_now(conn, req->refuse_status, req->refuse_msg);
   req->query = json_object();
   MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg_cb, req->query);
-  /* Suspend before the loop can answer, so the resume always follows. */
-  MHD_suspend_connection(conn);
+  /* Suspend before the loop can answer, so the resume always follows; and
+   * under the lock, so shutdown never finds a request suspended after it
+   * drained the queue. */
   uv_mutex_lock(&s->lock);
-  if (s->queue_tail) s->queue_tail->queue_next = req;
-  else s->queue_head = req;
-  s->queue_tail = req;
+  bool stopping = s->stopping;
+  if (!stopping) {
+    MHD_suspend_connection(conn);
+    if (s->queue_tail) s->queue_tail->queue_next = req;
+    else s->queue_head = req;
+    s->queue_tail = req;
+  }
   uv_mutex_unlock(&s->lock);
+  if (stopping) return answer_now(conn, 503, "berthd is shutting down");
   uv_async_send(&s->async);
   return MHD_YES;
 }
 
 static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
+  listener *l = cls;
   berth_http_request *req = *con_cls;
   if (!req) return;
+  /* A kept-alive connection starts waiting for its next request. */
+  berth_guard_set_phase(l->guard, req->gc, BERTH_GUARD_HEADERS);
+  release(l->server, req);
   if (req->response) MHD_destroy_response(req->response);
   json_decref(req->query);
   free(req->method);
@@ -259,6 +412,22 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
   free(req->body);
   free(req);
   *con_cls = NULL;
+}
+
+static void notify_connection_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
+                                 enum MHD_ConnectionNotificationCode toe) {
+  listener *l = cls;
+  if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+    berth_guard_close(l->guard, *socket_context);
+    *socket_context = NULL;
+    return;
+  }
+  const union MHD_ConnectionInfo *fd = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+  const union MHD_ConnectionInfo *addr = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (!fd) return;
+  struct sockaddr *sa = addr ? addr->client_addr : NULL;
+  socklen_t len = !sa ? 0 : sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  *socket_context = berth_guard_open(l->guard, fd->connect_fd, sa, len);
 }
 
 __attribute__((format(printf, 2, 0))) static void mhd_log_cb(void *cls, const char *fmt, va_list ap) {
@@ -286,6 +455,13 @@ static int bind_unix(const char *path, const char *group, berth_error *err) {
   if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 || errno == EAGAIN) {
     close(fd);
     return berth_error_set(err, BERTH_EIO, "--listen: another process already answers on '%s'", path);
+  }
+  /* Only a leftover socket is replaced: a typo must not cost a file. */
+  struct stat st;
+  if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+    close(fd);
+    return berth_error_set(err, BERTH_EINVAL, "--listen: '%s' exists and is not a socket; not replacing it",
+                           path);
   }
   unlink(path);
   close(fd);
@@ -370,16 +546,20 @@ int berth_http_server_listen(berth_http_server *server, const char *spec, const 
   if (fd < 0) return fd;
   listener *l = berth_calloc(1, sizeof(*l));
   l->server = server;
+  l->guard = berth_guard_new(spec, tcp);
   l->token = tcp ? berth_strdup(token) : NULL;
   l->unix_path = tcp ? NULL : berth_strdup(upath);
   l->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                                 MHD_USE_ERROR_LOG,
                             0, NULL, NULL, access_cb, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log_cb, NULL,
                             MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, l,
+                            MHD_OPTION_NOTIFY_CONNECTION, notify_connection_cb, l,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_SECS,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT, MHD_OPTION_END);
   if (!l->mhd) {
     close(fd);
+    berth_guard_free(l->guard);
     free(l->token);
     free(l->unix_path);
     free(l);
@@ -398,14 +578,17 @@ static void server_closed_cb(uv_handle_t *handle) {
   free(server);
 }
 
-void berth_http_mark_abandonable(berth_http_request *req) { req->abandonable = true; }
+void berth_http_set_abandonable(berth_http_request *req, bool abandonable) { req->abandonable = abandonable; }
 
 void berth_http_server_on_abandon(berth_http_server *server, berth_http_abandon_cb cb) { server->abandon = cb; }
 
 void berth_http_server_free(berth_http_server *server) {
   if (!server) return;
-  /* Answer whatever waits, so MHD never stops with suspended requests. */
+  /* Quiesce: from here MHD's threads answer 503 themselves instead of
+   * suspending, so once the queue is drained no request can be suspended
+   * when MHD_stop_daemon runs (MHD panics on one). */
   uv_mutex_lock(&server->lock);
+  server->stopping = true;
   berth_http_request *queued = server->queue_head;
   server->queue_head = server->queue_tail = NULL;
   uv_mutex_unlock(&server->lock);
@@ -414,12 +597,19 @@ void berth_http_server_free(berth_http_server *server) {
     berth_http_respond_error(queued, 503, "berthd is shutting down");
     queued = next;
   }
-  while (server->pending) berth_http_respond_error(server->pending, 503, "berthd is shutting down");
+  /* Their owners let go first, as for a client that left. */
+  while (server->pending) {
+    berth_http_request *req = server->pending;
+    if (server->abandon) server->abandon(req, server->data);
+    req->abandonable = false;
+    berth_http_respond_error(req, 503, "berthd is shutting down");
+  }
   while (server->listeners) {
     listener *l = server->listeners;
     server->listeners = l->next;
-    MHD_stop_daemon(l->mhd); /* closes the listen socket too */
+    MHD_stop_daemon(l->mhd); /* closes the listen socket and every connection */
     if (l->unix_path) unlink(l->unix_path);
+    berth_guard_free(l->guard);
     free(l->token);
     free(l->unix_path);
     free(l);

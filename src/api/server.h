@@ -1,12 +1,18 @@
-/* HTTP/1.1 server on the libuv loop (libmicrohttpd in external-epoll mode).
+/* HTTP/1.1 server: libmicrohttpd parses HTTP on its own thread (one per
+ * listener) and hands each complete request to the libuv loop.
  *
  * The handler runs on the loop thread for each complete request and
  * answers with berth_http_respond*, then or later: a request left without
- * an answer is suspended (no thread waits) until one is given. */
+ * an answer is suspended (no thread waits) until one is given.
+ *
+ * Before that, on MHD's thread, a request's headers decide whether it is
+ * read at all: the bearer token (TCP), its framing and declared length,
+ * and the budget for buffered bodies; see docs/design.md. */
 #ifndef BERTH_API_SERVER_H
 #define BERTH_API_SERVER_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -27,17 +33,22 @@ berth_http_server *berth_http_server_new(uv_loop_t *loop, berth_http_handler han
 int berth_http_server_listen(berth_http_server *server, const char *spec, const char *token,
                              const char *socket_group, berth_error *err);
 
-/* Called when the client of an unanswered request has gone away; the
- * owner must drop every reference to req before returning (the server
- * then answers it, to free the connection).  Without this, a WAIT whose
- * client left would hold its connection until the container ends. */
+/* Called when the client of an unanswered request has gone away (or
+ * half-closed: TCP cannot tell the two apart).  The owner must drop every
+ * reference to req before returning: the server then answers it 499 and
+ * frees it.  Without this, a WAIT whose client left would hold its
+ * connection until the container ends. */
 typedef void (*berth_http_abandon_cb)(berth_http_request *req, void *data);
-/* Only requests marked so are checked: those whose owner can forget them
- * (long polls), not ones a callback will answer in a moment. */
-void berth_http_mark_abandonable(berth_http_request *req);
+/* Only requests marked so are checked: those whose every reference the
+ * owner can drop in the abandon callback (a parked WAIT, a request waiting
+ * for recovery).  One that a callback will answer (LAUNCH, KILL, REMOVE,
+ * UPDATE) must not be: it would be answered twice.  Unmark a request
+ * before handing it to such a callback. */
+void berth_http_set_abandonable(berth_http_request *req, bool abandonable);
 void berth_http_server_on_abandon(berth_http_server *server, berth_http_abandon_cb cb);
 
-/* Stops every listener; suspended requests are dropped. */
+/* Stops taking requests, lets the owners of unanswered ones go (the
+ * abandon callback) and answers them 503, then stops every listener. */
 void berth_http_server_free(berth_http_server *server);
 
 const char *berth_http_method(const berth_http_request *req);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -64,6 +65,7 @@ static void version_cb(int rc, json_t *answer, const berth_error *err, void *dat
   }
   if (d->api.docker_ok || d->backoff_ms == PROBE_BACKOFF_MIN_MS)
     log_warn("dockerd at %s: %s", d->flags->docker_socket, rc < 0 ? err->msg : nerr.msg);
+  snprintf(d->api.docker_error, sizeof(d->api.docker_error), "%s", rc < 0 ? err->msg : nerr.msg);
   d->api.docker_ok = false;
   uv_timer_start(&d->probe, probe_cb, d->backoff_ms, 0);
   d->backoff_ms = d->backoff_ms * 2 > PROBE_BACKOFF_MAX_MS ? PROBE_BACKOFF_MAX_MS : d->backoff_ms * 2;
@@ -135,6 +137,11 @@ static int read_token(daemon_state *d, berth_error *err) {
   fclose(f);
   /* A token cut short would let in whoever knows its prefix. */
   if (more) return berth_error_set(err, BERTH_EINVAL, "--token_file: '%s' is longer than 4096 bytes", d->flags->token_file);
+  /* The token is compared as a C string: one holding a NUL would match
+   * whoever knows the bytes before it. */
+  if (memchr(buf, '\0', n))
+    return berth_error_set(err, BERTH_EINVAL, "--token_file: '%s' holds a NUL byte; a token must be text",
+                           d->flags->token_file);
   buf[n] = '\0';
   while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) buf[--n] = '\0';
   if (n == 0) return berth_error_set(err, BERTH_EINVAL, "--token_file: '%s' is empty", d->flags->token_file);
@@ -149,6 +156,29 @@ static int prepare_work_dir(const char *work_dir, berth_error *err) {
     if (berth_mkdir_p(p, err) < 0) return berth_error_prefix(err, "--work_dir");
   }
   return 0;
+}
+
+/* Each running container holds a few fds (docs/design.md, "File
+ * descriptors"); the usual soft limit of 1024 runs out near 250 of them.
+ * The hard limit is what the administrator allows: take all of it. */
+static void raise_fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+    log_warn("getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+    return;
+  }
+  if (rl.rlim_cur >= rl.rlim_max) {
+    log_info("open file limit %llu (already the hard limit)", (unsigned long long)rl.rlim_cur);
+    return;
+  }
+  rlim_t old = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+    log_warn("raise open file limit from %llu to %llu: %s", (unsigned long long)old,
+             (unsigned long long)rl.rlim_max, strerror(errno));
+    return;
+  }
+  log_info("raised open file limit from %llu to %llu", (unsigned long long)old, (unsigned long long)rl.rlim_max);
 }
 
 static int start(daemon_state *d, berth_error *err) {
@@ -170,6 +200,7 @@ static int start(daemon_state *d, berth_error *err) {
                            f->docker_runtime ? f->docker_runtime : "");
   if (berth_dns_defaults_parse(f->default_container_dns, &d->dns, err) < 0) return err->code;
   if (prepare_work_dir(f->work_dir, err) < 0 || read_token(d, err) < 0) return err->code;
+  raise_fd_limit();
   cleanup_free char *db = berth_asprintf("%s/meta/berth.db", f->work_dir);
   if (berth_store_open(db, &d->store, err) < 0 || resolve_agent_id(d, err) < 0) return err->code;
 
@@ -253,7 +284,9 @@ int berth_daemon_run(berth_flags *flags) {
     d.http = NULL;
   }
   uv_run(d.loop, UV_RUN_DEFAULT);
-  uv_loop_close(d.loop);
+  /* EBUSY: a handle was never closed, a leak that shutdown should show. */
+  int rc = uv_loop_close(d.loop);
+  if (rc < 0) log_error("event loop: %s at exit (a handle is still open)", uv_strerror(rc));
   berth_store_close(d.store);
   json_decref(d.api.flags);
   free(d.api.deferred);

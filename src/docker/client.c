@@ -1,9 +1,12 @@
 #include "docker/client.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "util/alloc.h"
 #include "util/log.h"
@@ -115,6 +118,17 @@ static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
   return n;
 }
 
+/* Whether a new socket would fail for want of fds (EMFILE: the process
+ * limit; ENFILE: the system's); errno tells which. */
+static bool out_of_fds(void) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0) {
+    close(fd);
+    return false;
+  }
+  return errno == EMFILE || errno == ENFILE;
+}
+
 static void finish(berth_docker_req *req, CURLcode result) {
   berth_docker *docker = req->docker;
   list_remove(docker, req);
@@ -130,7 +144,14 @@ static void finish(berth_docker_req *req, CURLcode result) {
                 result == CURLE_GOT_NOTHING || result == CURLE_RECV_ERROR || result == CURLE_SEND_ERROR)
                    ? BERTH_EUNAVAIL
                    : BERTH_EDOCKER;
-    berth_error_set(&err, code, "docker at %s: %s", docker->socket_path, curl_easy_strerror(result));
+    if (result == CURLE_COULDNT_CONNECT && out_of_fds()) {
+      /* curl says "couldn't connect" when socket() itself failed: that is
+       * berthd's own limit, not dockerd being away. */
+      berth_error_set(&err, BERTH_EIO, "docker at %s: berthd is out of file descriptors (%s)", docker->socket_path,
+                      strerror(errno));
+    } else {
+      berth_error_set(&err, code, "docker at %s: %s", docker->socket_path, curl_easy_strerror(result));
+    }
     errp = &err;
   } else if (req->too_big) {
     berth_error_set(&err, BERTH_EDOCKER, "docker answer larger than %u bytes", MAX_BUFFERED_BODY);

@@ -69,7 +69,7 @@ static void handler(berth_http_request *req, void *data) {
   case ANSWER_LATER:
   case HOLD:
   case HOLD_ABANDONABLE:
-    if (e->mode == HOLD_ABANDONABLE) berth_http_mark_abandonable(req);
+    if (e->mode == HOLD_ABANDONABLE) berth_http_set_abandonable(req, true);
     assert_true(e->n_held < HELD_MAX);
     e->held[e->n_held++] = req;
     if (e->mode == ANSWER_LATER) uv_timer_start(&e->later, later_cb, 20, 0);
