@@ -381,10 +381,17 @@ static void logs_done_cb(int rc, const berth_error *err, void *data) {
 static void exit_inspect_cb(int rc, json_t *answer, const berth_error *err, void *data) {
   container *c = data;
   c->inspect_req = NULL;
-  if (rc == BERTH_ENOENT) {
-    /* `docker rm -f` behind berthd's back: docker kills the task, /wait
-     * reports that exit, and the container is gone by the time it is
-     * inspected.  The exit code is docker's SIGKILL, not the task's end. */
+  /* `docker rm -f` behind berthd's back: dockerd marks the container as
+   * being removed, kills the task (so /wait reports that exit), then
+   * deletes it; its inspect says "removing" (or 404 once it is gone).  The
+   * exit code is docker's SIGKILL, not the task's end. */
+  const char *status =
+      rc == 0 ? json_string_value(json_object_get(json_object_get(answer, "State"), "Status")) : NULL;
+  if (rc == BERTH_ENOENT || (status && (!strcmp(status, "removing") || !strcmp(status, "dead")))) {
+    berth_error gone_err;
+    if (rc == 0) berth_error_set(&gone_err, BERTH_ENOENT, "docker reports it %s", status);
+    else gone_err = *err;
+    err = &gone_err;
     cleanup_free char *msg = berth_asprintf("docker container %s was removed while it ran (it exited with %d): %s",
                                             c->docker_name, c->exit_code, err->msg);
     c->docker_created = false;

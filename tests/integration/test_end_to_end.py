@@ -694,11 +694,6 @@ def test_start_stage_failure_port_taken(berthd, client, new_id):
         s.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "berthd defect: `docker rm -f` kills the task first; berthd's wait sees "
-    "exit 137 and its inspect still finds the container, so it reports "
-    "TASK_FAILED exit 137, never REASON_EXECUTOR_TERMINATED; only a wait "
-    "that finds the container already gone (or recovery) reports it"))
 def test_container_removed_behind_berthd_back(berthd, client, new_id):
     cid = new_id("gone")
     client.launch_ok(launch_call(cid, "sleep 300"))
