@@ -41,6 +41,8 @@ typedef struct container {
   berth_launch_spec spec;
   berth_stage stage;
   double created_at, finished_at;
+  double running_at;         /* when it reached RUNNING (stored); 0 before */
+  double docker_finished_at; /* docker's FinishedAt, read after the exit */
   json_t *termination;
   bool docker_created; /* a docker container may exist under docker_name */
   bool destroy_requested;
@@ -83,6 +85,8 @@ typedef struct container {
 
   uv_timer_t timer;      /* watcher re-arm, log drain, remove delay */
   uv_timer_t kill_timer; /* grace period */
+  uv_timer_t deadline_timer; /* max_completion_time (deadline.c) */
+  bool deadline_reached;
   int open_handles;
   struct container *next, *prev;
 } container;

@@ -12,6 +12,7 @@
 
 #include "cgroups/cgroups.h"
 #include "containerizer/container.h"
+#include "containerizer/deadline.h"
 #include "containerizer/mapping.h"
 #include "containerizer/sandbox.h"
 #include "containerizer/termination.h"
@@ -72,6 +73,7 @@ void cz_persist(container *c) {
       .termination = c->termination,
       .created_at = c->created_at,
       .finished_at = c->finished_at,
+      .running_at = c->running_at,
   };
   berth_error err = {0};
   /* A failed write cannot be undone here; the container goes on and the
@@ -128,6 +130,7 @@ static void container_free(container *c) {
   close_outputs(c);
   uv_close((uv_handle_t *)&c->timer, container_closed_cb);
   uv_close((uv_handle_t *)&c->kill_timer, container_closed_cb);
+  cz_deadline_close(c, container_closed_cb);
 }
 
 container *cz_container_new(berth_containerizer *cz, berth_launch_spec *spec, json_t *launch) {
@@ -144,6 +147,7 @@ container *cz_container_new(berth_containerizer *cz, berth_launch_spec *spec, js
   uv_timer_init(cz->loop, &c->kill_timer);
   c->timer.data = c->kill_timer.data = c;
   c->open_handles = 2;
+  cz_deadline_init(c);
   c->next = cz->containers;
   if (cz->containers) cz->containers->prev = c;
   cz->containers = c;
@@ -188,6 +192,7 @@ void cz_terminate(container *c, json_t *termination) {
   cancel_requests(c);
   uv_timer_stop(&c->timer);
   uv_timer_stop(&c->kill_timer);
+  cz_deadline_stop(c);
   close_outputs(c);
   /* Freed in memory first; the TERMINATED row below drops them on disk. */
   berth_gpu_release(c->cz->config.gpus, c->id);
@@ -296,7 +301,7 @@ static void maybe_finish(container *c) {
       .killed = c->destroy_requested,
       .mem_limit_mb = c->mem_limit_mb,
   };
-  cz_terminate(c, berth_termination_from_exit(&info));
+  cz_terminate(c, cz_deadline_termination(c, berth_termination_from_exit(&info)));
 }
 
 static void drain_timeout_cb(uv_timer_t *timer) {
@@ -338,6 +343,7 @@ static void exit_inspect_cb(int rc, json_t *answer, const berth_error *err, void
     json_t *code = json_object_get(state, "ExitCode");
     if (json_is_integer(code)) c->exit_code = (int)json_integer_value(code);
     double finished = berth_rfc3339_parse(json_string_value(json_object_get(state, "FinishedAt")));
+    c->docker_finished_at = finished;
     /* A follow stream opened before the stop is docker's live feed and ends
      * only after the last byte; one opened at or after it is a snapshot. */
     c->final_read_needed =
@@ -435,7 +441,9 @@ static void start_cb(int rc, json_t *answer, const berth_error *err, void *data)
     return;
   }
   berth_crashpoint("after-start");
+  c->running_at = now_secs(); /* stored with the stage: time limits count from it */
   cz_set_stage(c, BERTH_STAGE_RUNNING);
+  cz_deadline_arm(c);
   c->cz->metrics.launches++;
   cz_arm_watchers(c);
   c->status_req = berth_docker_container_inspect(c->cz->docker, c->docker_name, cz_status_inspect_cb, c);

@@ -89,6 +89,7 @@ typedef struct berth_launch_spec {
   berth_params params; /* the other docker parameters (labels moved out) */
   bool has_grace;
   int64_t grace_ns;
+  int64_t max_completion_ns; /* 0: no limit */
   size_t n_uris;
 } berth_launch_spec;
 
