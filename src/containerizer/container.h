@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "containerizer/containerizer.h"
+#include "containerizer/metrics.h"
 #include "containerizer/spec.h"
 #include "docker/client.h"
 
@@ -92,11 +93,19 @@ typedef struct container {
 } container;
 
 #define BERTH_PULL_SAMPLES 256
+#define BERTH_END_KINDS 32
 
 typedef struct berth_cz_metrics_data {
   uint64_t launches, launch_failures, destroys, ooms;
   uint64_t pulls;
   double pull_ms[BERTH_PULL_SAMPLES]; /* ring of the latest pulls */
+  uint64_t pull_buckets[BERTH_PULL_BUCKETS + 1]; /* per bucket, not cumulative; last is +Inf */
+  double pull_sum_secs;
+  struct {
+    char state[24], reason[64];
+    uint64_t count;
+  } ends[BERTH_END_KINDS]; /* terminations by state and reason */
+  size_t n_ends;
 } berth_cz_metrics_data;
 
 struct berth_containerizer {
@@ -118,6 +127,7 @@ struct berth_containerizer {
 };
 
 void berth_cz_metrics_pull(berth_containerizer *cz, double ms);
+void berth_cz_metrics_terminated(berth_containerizer *cz, const char *state, const char *reason);
 
 /* Shared by the launch path and recovery (containerizer.c). */
 container *cz_container_new(berth_containerizer *cz, berth_launch_spec *spec, json_t *launch);

@@ -203,7 +203,7 @@ void cz_terminate(container *c, json_t *termination) {
   const char *state = json_string_value(json_object_get(termination, "state"));
   const char *reason = json_string_value(json_object_get(termination, "reason"));
   log_info("container %s: %s%s%s", c->id, state, reason ? " " : "", reason ? reason : "");
-  if (reason && !strcmp(reason, BERTH_REASON_MEMORY)) c->cz->metrics.ooms++;
+  berth_cz_metrics_terminated(c->cz, state, reason);
   if (c->docker_created) {
     uint64_t delay_ms = (uint64_t)(c->cz->config.docker_remove_delay_ns / 1000000);
     uv_timer_start(&c->timer, cz_remove_delay_cb, delay_ms, 0);

@@ -191,6 +191,7 @@ static int start(daemon_state *d, berth_error *err) {
 
   d->http = berth_http_server_new(d->loop, berth_api_handle, &d->api);
   berth_http_server_on_abandon(d->http, berth_api_abandon);
+  berth_http_server_on_respond(d->http, berth_api_metrics_respond_cb);
   for (char **l = f->listen; l && *l; l++)
     if (berth_http_server_listen(d->http, *l, d->token, f->socket_group, err) < 0) return err->code;
 
