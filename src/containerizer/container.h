@@ -64,8 +64,10 @@ typedef struct container {
   berth_docker_req *status_req; /* inspect for pid and address */
   uint64_t pull_started_ms;
 
-  /* Output capture: fds indexed by docker stream (1 stdout, 2 stderr). */
-  int out_fd[3];
+  /* Output capture, indexed by docker stream (1 stdout, 2 stderr): the
+   * sandbox files (rotation.c), and the bytes written in all, rotated
+   * ones included. */
+  berth_outlog out[3];
   uint64_t written[3];
   uint64_t skip[3];
   uint64_t drain_mark; /* bytes written at the last drain check */
@@ -139,6 +141,13 @@ void cz_terminate(container *c, json_t *termination);
 void cz_arm_watchers(container *c);
 void cz_begin_destroy(container *c);
 int cz_open_outputs(container *c, berth_error *err);
+/* Output rotation state for the store (new reference, NULL when nothing
+ * was rotated), and back from it. */
+json_t *cz_outputs_json(const container *c);
+void cz_outputs_init(container *c);
+/* Appends to the stream's file, rotating per the config; counts written. */
+void cz_output_write(container *c, int stream, const char *buf, size_t len);
+void cz_outputs_restore(container *c, json_t *outputs);
 void cz_docker_remove_detached(berth_containerizer *cz, const char *name);
 void cz_remove_delay_cb(uv_timer_t *timer);
 /* Removes the docker container of a TERMINATED container (see there). */

@@ -62,6 +62,7 @@ static container *find(berth_containerizer *cz, const char *id) {
 
 void cz_persist(container *c) {
   cleanup_free char *gpus = berth_gpu_format(c->gpus, c->n_gpus);
+  json_t *outputs = cz_outputs_json(c);
   berth_record rec = {
       .gpus = gpus,
       .id = c->id,
@@ -74,11 +75,13 @@ void cz_persist(container *c) {
       .created_at = c->created_at,
       .finished_at = c->finished_at,
       .running_at = c->running_at,
+      .outputs = outputs,
   };
   berth_error err = {0};
   /* A failed write cannot be undone here; the container goes on and the
    * next write retries the whole row. */
   if (berth_store_put(c->cz->store, &rec, &err) < 0) log_error("container %s: %s", c->id, err.msg);
+  json_decref(outputs);
 }
 
 void cz_set_stage(container *c, berth_stage stage) {
@@ -92,8 +95,8 @@ void cz_set_stage(container *c, berth_stage stage) {
 
 static void close_outputs(container *c) {
   for (int i = 1; i <= 2; i++) {
-    if (c->out_fd[i] >= 0) close(c->out_fd[i]);
-    c->out_fd[i] = -1;
+    if (c->out[i].fd >= 0) close(c->out[i].fd);
+    c->out[i].fd = -1;
   }
 }
 
@@ -142,7 +145,7 @@ container *cz_container_new(berth_containerizer *cz, berth_launch_spec *spec, js
   c->launch = json_incref(launch);
   c->docker_name = berth_asprintf("berth-%s.%s", cz->config.agent_id, c->id);
   c->created_at = now_secs();
-  c->out_fd[1] = c->out_fd[2] = -1;
+  cz_outputs_init(c);
   uv_timer_init(cz->loop, &c->timer);
   uv_timer_init(cz->loop, &c->kill_timer);
   c->timer.data = c->kill_timer.data = c;
@@ -254,17 +257,9 @@ static int output_cb(int stream, const char *buf, size_t len, void *data) {
     buf += s;
     len -= s;
   }
-  while (len > 0 && c->out_fd[stream] >= 0) {
-    ssize_t n = write(c->out_fd[stream], buf, len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      log_error("container %s: write %s: %s", c->id, stream == 1 ? "stdout" : "stderr", strerror(errno));
-      return 0; /* keep reading so the stream and exit detection go on */
-    }
-    buf += n;
-    len -= (size_t)n;
-    c->written[stream] += (uint64_t)n;
-  }
+  /* A failed write is logged there; reading goes on so the stream and
+   * exit detection do. */
+  if (len > 0) cz_output_write(c, stream, buf, len);
   return 0;
 }
 
@@ -604,9 +599,10 @@ int cz_open_outputs(container *c, berth_error *err) {
   cleanup_close int dfd = berth_sandbox_open(c->cz->config.work_dir, c->id, err);
   if (dfd < 0) return berth_error_prefix(err, "open sandbox");
   for (int i = 1; i <= 2; i++) {
-    int fd = berth_safefs_create(dfd, names[i], 0644, err);
-    if (fd < 0) return berth_error_prefix(err, "open sandbox %s", names[i]);
-    c->out_fd[i] = fd;
+    /* Also finishes a rotation a crash cut (rotation.h). */
+    if (berth_outlog_recover(&c->out[i], dfd, &c->cz->config.log_rotation, err) < 0)
+      return berth_error_prefix(err, "open sandbox %s", names[i]);
+    c->written[i] = c->out[i].rotated + c->out[i].size;
   }
   return 0;
 }

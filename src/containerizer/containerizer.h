@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "containerizer/dns.h"
+#include "containerizer/rotation.h"
 #include "docker/client.h"
 #include "gpu/gpu.h"
 #include "store/store.h"
@@ -36,6 +37,7 @@ typedef struct berth_cz_config {
   const char *const *allowed_runtimes;  /* --docker_allowed_runtimes */
   const char *docker_runtime;           /* --docker_runtime */
   const berth_dns_defaults *default_dns; /* --default_container_dns; owned by the caller */
+  berth_rotation_policy log_rotation;    /* --log_max_size, --log_max_files */
 } berth_cz_config;
 
 /* rc 0 on success, else a berth code with err. */

@@ -182,6 +182,7 @@ static int start(daemon_state *d, berth_error *err) {
       .gpus = &d->gpus,
       .allowed_runtimes = (const char *const *)f->docker_allowed_runtimes,
       .docker_runtime = f->docker_runtime,
+      .log_rotation = {.max_size = f->log_max_size, .max_files = f->log_max_files},
       .default_dns = &d->dns,
   };
   d->cz = berth_cz_new(d->loop, d->docker, d->store, &config);

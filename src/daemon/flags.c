@@ -2,14 +2,16 @@
 
 #include "daemon/flags.h"
 
+#include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/alloc.h"
 #include "util/duration.h"
 
-typedef enum { FLAG_STRING, FLAG_BOOL, FLAG_DURATION, FLAG_LIST } flag_type;
+typedef enum { FLAG_STRING, FLAG_BOOL, FLAG_DURATION, FLAG_LIST, FLAG_BYTES, FLAG_COUNT } flag_type;
 
 typedef struct flag_def {
   const char *name;
@@ -51,6 +53,10 @@ static const flag_def defs[] = {
      "runtime of tasks that pick none; must be in --docker_allowed_runtimes"},
     {"default_container_dns", FLAG_STRING, F(default_container_dns), NULL, false,
      "Mesos's ContainerDNSInfo JSON: DNS per network mode for tasks that set none (default: dockerd's)"},
+    {"log_max_size", FLAG_BYTES, F(log_max_size), "0B", false,
+     "rotate a task's stdout and stderr at this size, e.g. 10MB (0B: never)"},
+    {"log_max_files", FLAG_COUNT, F(log_max_files), "5", false,
+     "rotated files kept per stream with --log_max_size: stdout.1 (newest) .. stdout.N, 1..1000"},
     {"log_level", FLAG_STRING, F(log_level), "info", false, "debug, info, warn or error"},
 };
 
@@ -79,6 +85,26 @@ static char **split_list(const char *value, char **old, bool append) {
   return list;
 }
 
+/* Mesos's Bytes: a number and B, KB, MB, GB or TB (powers of 1024). */
+static int parse_bytes(const char *value, uint64_t *out, berth_error *err) {
+  static const struct {
+    const char *unit;
+    uint64_t mul;
+  } units[] = {{"B", 1}, {"KB", 1ull << 10}, {"MB", 1ull << 20}, {"GB", 1ull << 30}, {"TB", 1ull << 40}};
+  char *end = NULL;
+  errno = 0;
+  unsigned long long n = strtoull(value, &end, 10);
+  if (end == value || errno || value[0] == '-')
+    return berth_error_set(err, BERTH_EINVAL, "'%.64s' is not a size like 10MB", value);
+  for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+    if (strcmp(end, units[i].unit) != 0) continue;
+    if (n > UINT64_MAX / units[i].mul) return berth_error_set(err, BERTH_EINVAL, "'%.64s' is too large", value);
+    *out = (uint64_t)n * units[i].mul;
+    return 0;
+  }
+  return berth_error_set(err, BERTH_EINVAL, "'%.64s' is not a size like 10MB (units B, KB, MB, GB, TB)", value);
+}
+
 static int set_flag(berth_flags *flags, const flag_def *def, const char *value, bool append, berth_error *err) {
   void *field = (char *)flags + def->offset;
   switch (def->type) {
@@ -97,6 +123,18 @@ static int set_flag(berth_flags *flags, const flag_def *def, const char *value, 
   case FLAG_LIST:
     *(char ***)field = split_list(value, *(char ***)field, append);
     return 0;
+  case FLAG_BYTES:
+    if (parse_bytes(value, (uint64_t *)field, err) < 0) return berth_error_prefix(err, "--%s", def->name);
+    return 0;
+  case FLAG_COUNT: {
+    char *end = NULL;
+    errno = 0;
+    long n = strtol(value, &end, 10);
+    if (end == value || *end || errno || n < 1 || n > 1000)
+      return berth_error_set(err, BERTH_EINVAL, "--%s: '%.64s' is not a number from 1 to 1000", def->name, value);
+    *(unsigned *)field = (unsigned)n;
+    return 0;
+  }
   }
   return 0;
 }
@@ -176,6 +214,13 @@ json_t *berth_flags_json(const berth_flags *flags) {
     case FLAG_DURATION:
       berth_duration_format(*(const int64_t *)field, buf, sizeof(buf));
       v = json_string(buf);
+      break;
+    case FLAG_BYTES:
+      snprintf(buf, sizeof(buf), "%lluB", (unsigned long long)*(const uint64_t *)field);
+      v = json_string(buf);
+      break;
+    case FLAG_COUNT:
+      v = json_integer(*(const unsigned *)field);
       break;
     case FLAG_LIST:
       v = json_array();

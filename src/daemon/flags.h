@@ -31,6 +31,8 @@ typedef struct berth_flags {
   char *docker_runtime;
   char *default_container_dns;
   char *log_level;
+  uint64_t log_max_size; /* bytes; 0: no rotation */
+  unsigned log_max_files;
   bool help;
 } berth_flags;
 
