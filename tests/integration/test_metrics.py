@@ -17,6 +17,10 @@ def scrape(client):
 
 
 def value(families, family, sample, **labels):
+    """The sample's value; 0 when absent (a labelled counter appears with
+    its first count)."""
+    if family not in families:
+        return 0.0
     for s in families[family].samples:
         if s.name == sample and s.labels == labels:
             return s.value
