@@ -55,12 +55,17 @@ def test_rotation_across_kill9(daemons):
     log is resumed at the right byte)."""
     d = daemons(extra_flags=FLAGS)
     cid = "rot9"
-    cmd = ("seq -w 1000001 1700000; "
+    # What follows the gate (1.6 MB) is less than the kept tail (3 MiB and
+    # more), so bytes from before the restart stay in view: a repeat or
+    # gap at the resume point shows.
+    cmd = ("seq -w 1000001 2200000; "
            "while [ ! -e $MESOS_SANDBOX/go ]; do usleep 50000; done; "
-           "seq -w 1700001 2400000")
+           "seq -w 2200001 2400000")
     d.client.launch_ok(launch_call(cid, cmd))
     sandbox = d.sandbox(cid)
     poll(lambda: os.path.exists(os.path.join(sandbox, "stdout.3")), 60, what="three rotations")
+    poll(lambda: read_file(os.path.join(sandbox, "stdout")).endswith(b"2200000\n"), 60,
+         what="the output before the gate")
     d.kill9()
     open(os.path.join(sandbox, "go"), "w").close()
     d.restart()
