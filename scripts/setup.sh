@@ -35,7 +35,7 @@ PACKAGES=(
   libuv1-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev
   libmicrohttpd-dev libcmocka-dev libarchive-dev apache2-utils
   meson ninja-build gcc libc6-dev pkg-config
-  python3-pytest python3-pytest-timeout python3-requests
+  python3-pytest python3-pytest-timeout python3-requests python3-prometheus-client
   git ca-certificates iproute2 curl procps util-linux
   clang libclang-rt-14-dev llvm valgrind
   crun
@@ -45,6 +45,7 @@ PACKAGES=(
 # procps: pgrep/pkill. python3-pytest-timeout: test.sh bounds each test.
 # clang + libclang-rt-14-dev (libFuzzer, ASan/UBSan runtimes): scripts/fuzz.sh;
 # llvm: llvm-symbolizer, so sanitizer reports name files and lines.
+# python3-prometheus-client: test_metrics.py parses /metrics with Prometheus's own parser.
 # valgrind: test.sh runs the unit tests under it.
 # crun: a second OCI runtime registered with dockerd (tasks pick it with the
 # docker parameter `runtime`, see berthd's --docker_allowed_runtimes).

@@ -1,40 +1,8 @@
 #include "api/api.h"
 
-#include <ctype.h>
 #include <string.h>
 
 #include "util/alloc.h"
-
-static void metrics_snapshot(berth_api *api, berth_http_request *req) {
-  json_t *m = berth_cz_metrics(api->cz);
-  json_object_set_new(m, "berthd/docker_up", json_integer(api->docker_ok));
-  berth_http_respond_json(req, 200, m);
-}
-
-/* The same numbers as Prometheus text: "a/b_c" becomes "berth_a_b_c". */
-static void metrics_prometheus(berth_api *api, berth_http_request *req) {
-  json_t *m = berth_cz_metrics(api->cz);
-  json_object_set_new(m, "berthd/docker_up", json_integer(api->docker_ok));
-  size_t cap = 4096, len = 0;
-  char *out = berth_malloc(cap);
-  const char *key;
-  json_t *v;
-  json_object_foreach(m, key, v) {
-    char name[160] = "berth_";
-    size_t n = strlen(name);
-    for (const char *p = key; *p && n < sizeof(name) - 1; p++) name[n++] = isalnum((unsigned char)*p) ? *p : '_';
-    name[n] = '\0';
-    char line[256];
-    int w = snprintf(line, sizeof(line), "%s %.17g\n", name, json_number_value(v));
-    if (w < 0) continue;
-    while (len + (size_t)w + 1 > cap) out = berth_realloc(out, cap *= 2);
-    memcpy(out + len, line, (size_t)w);
-    len += (size_t)w;
-  }
-  json_decref(m);
-  berth_http_respond(req, 200, "text/plain; version=0.0.4", out, len);
-  free(out);
-}
 
 void berth_api_set_ready(berth_api *api) {
   api->ready = true;
@@ -66,6 +34,7 @@ void berth_api_handle(berth_http_request *req, void *data) {
   }
   const char *method = berth_http_method(req);
   const char *path = berth_http_path(req);
+  berth_http_set_tag(req, berth_api_path_tag(path));
   bool get = !strcmp(method, "GET");
   if (!strcmp(path, "/api/v1")) {
     if (strcmp(method, "POST") != 0) berth_http_respond_error(req, 405, "/api/v1 takes POST");
@@ -84,9 +53,9 @@ void berth_api_handle(berth_http_request *req, void *data) {
   } else if (!strcmp(path, "/containers")) {
     berth_http_respond_json(req, 200, berth_cz_containers(api->cz));
   } else if (!strcmp(path, "/metrics/snapshot")) {
-    metrics_snapshot(api, req);
+    berth_api_metrics_snapshot(api, req);
   } else if (!strcmp(path, "/metrics")) {
-    metrics_prometheus(api, req);
+    berth_api_metrics_prometheus(api, req);
   } else if (!strcmp(path, "/files/read")) {
     berth_api_files_read(api, req);
   } else if (!strcmp(path, "/files/browse")) {

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "api/metrics.h"
 #include "api/server.h"
 #include "containerizer/containerizer.h"
 
@@ -20,6 +21,7 @@ typedef struct berth_api {
   bool ready;
   berth_http_request **deferred;
   size_t n_deferred;
+  berth_api_metrics metrics; /* answers by call and status (api/metrics.c) */
 } berth_api;
 
 /* Recovery is done: answer the requests that waited for it. */

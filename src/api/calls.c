@@ -66,6 +66,7 @@ void berth_api_call(berth_api *api, berth_http_request *req) {
     return;
   }
   const char *type = json_string_value(json_object_get(body, "type"));
+  berth_http_set_tag(req, berth_api_call_tag(type));
   char id[BERTH_ID_MAX + 1];
   json_t *obj = NULL;
   int rc = 0, sig;

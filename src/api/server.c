@@ -58,6 +58,7 @@ struct berth_http_server {
   size_t n_pending;
   uv_timer_t hangup_timer;
   berth_http_abandon_cb abandon;
+  berth_http_respond_cb on_respond;
   int open_handles;
   bool stopping;   /* guarded by lock: no request is suspended any more */
   size_t buffered; /* bytes reserved for bodies; atomic (one MHD thread per listener) */
@@ -81,6 +82,7 @@ struct berth_http_request {
   const char *refuse_msg;
   bool dispatched;
   bool abandonable; /* loop thread only */
+  const char *tag;  /* loop thread only; see berth_http_set_tag */
   /* Set by the loop thread under the lock; taken by MHD's thread. */
   int status;
   struct MHD_Response *response;
@@ -124,6 +126,7 @@ void berth_http_respond(berth_http_request *req, int status, const char *content
     MHD_destroy_response(response); /* answered already: a bug upstream */
     return;
   }
+  if (s->on_respond) s->on_respond(req, status, s->data);
   /* req may be freed by MHD's thread from here on. */
   MHD_resume_connection(req->conn);
 }
@@ -581,6 +584,9 @@ static void server_closed_cb(uv_handle_t *handle) {
 void berth_http_set_abandonable(berth_http_request *req, bool abandonable) { req->abandonable = abandonable; }
 
 void berth_http_server_on_abandon(berth_http_server *server, berth_http_abandon_cb cb) { server->abandon = cb; }
+void berth_http_server_on_respond(berth_http_server *server, berth_http_respond_cb cb) { server->on_respond = cb; }
+void berth_http_set_tag(berth_http_request *req, const char *tag) { req->tag = tag; }
+const char *berth_http_tag(const berth_http_request *req) { return req->tag; }
 
 void berth_http_server_free(berth_http_server *server) {
   if (!server) return;

@@ -47,6 +47,15 @@ typedef void (*berth_http_abandon_cb)(berth_http_request *req, void *data);
 void berth_http_set_abandonable(berth_http_request *req, bool abandonable);
 void berth_http_server_on_abandon(berth_http_server *server, berth_http_abandon_cb cb);
 
+/* Told of every answer as it is given (loop thread, before req may go):
+ * metrics count answers by what the handler tagged the request with. */
+typedef void (*berth_http_respond_cb)(berth_http_request *req, int status, void *data);
+void berth_http_server_on_respond(berth_http_server *server, berth_http_respond_cb cb);
+/* A label for the request (a string that outlives it, e.g. a literal);
+ * NULL until set.  Loop thread only. */
+void berth_http_set_tag(berth_http_request *req, const char *tag);
+const char *berth_http_tag(const berth_http_request *req);
+
 /* Stops taking requests, lets the owners of unanswered ones go (the
  * abandon callback) and answers them 503, then stops every listener. */
 void berth_http_server_free(berth_http_server *server);

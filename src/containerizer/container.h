@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "containerizer/containerizer.h"
+#include "containerizer/metrics.h"
 #include "containerizer/spec.h"
 #include "docker/client.h"
 
@@ -41,6 +42,8 @@ typedef struct container {
   berth_launch_spec spec;
   berth_stage stage;
   double created_at, finished_at;
+  double running_at;         /* when it reached RUNNING (stored); 0 before */
+  double docker_finished_at; /* docker's FinishedAt, read after the exit */
   json_t *termination;
   bool docker_created; /* a docker container may exist under docker_name */
   bool destroy_requested;
@@ -69,8 +72,10 @@ typedef struct container {
   struct cz_pull *pull;            /* the pull this launch waits for (pull.c) */
   struct container *pull_next;     /* in that pull's waiters */
 
-  /* Output capture: fds indexed by docker stream (1 stdout, 2 stderr). */
-  int out_fd[3];
+  /* Output capture, indexed by docker stream (1 stdout, 2 stderr): the
+   * sandbox files (rotation.c), and the bytes written in all, rotated
+   * ones included. */
+  berth_outlog out[3];
   uint64_t written[3];
   uint64_t skip[3];
   uint64_t drain_mark; /* bytes written at the last drain check */
@@ -91,11 +96,14 @@ typedef struct container {
 
   uv_timer_t timer;      /* watcher re-arm, log drain, remove delay */
   uv_timer_t kill_timer; /* grace period */
+  uv_timer_t deadline_timer; /* max_completion_time (deadline.c) */
+  bool deadline_reached;
   int open_handles;
   struct container *next, *prev;
 } container;
 
 #define BERTH_PULL_SAMPLES 256
+#define BERTH_END_KINDS 32
 
 typedef struct berth_cz_metrics_data {
   uint64_t launches, launch_failures, destroys, ooms;
@@ -104,6 +112,13 @@ typedef struct berth_cz_metrics_data {
   /* fetcher: one fetch per launch with URIs */
   uint64_t fetches, fetch_failures, fetch_uris, fetch_bytes, fetch_downloaded_bytes, fetch_cache_hits;
   double fetch_ms_total, fetch_ms_last;
+  uint64_t pull_buckets[BERTH_PULL_BUCKETS + 1]; /* per bucket, not cumulative; last is +Inf */
+  double pull_sum_secs;
+  struct {
+    char state[24], reason[64];
+    uint64_t count;
+  } ends[BERTH_END_KINDS]; /* terminations by state and reason */
+  size_t n_ends;
 } berth_cz_metrics_data;
 
 struct berth_containerizer {
@@ -139,6 +154,7 @@ void cz_pull_leave(container *c);
 void cz_pull_done(container *c, int rc, const berth_error *err);
 /* {"layers_done", ...} while c waits for a pull, else NULL (new ref). */
 json_t *cz_pull_progress_json(container *c);
+void berth_cz_metrics_terminated(berth_containerizer *cz, const char *state, const char *reason);
 
 /* Shared by the launch path and recovery (containerizer.c). */
 container *cz_container_new(berth_containerizer *cz, berth_launch_spec *spec, json_t *launch);
@@ -152,6 +168,13 @@ void cz_terminate(container *c, json_t *termination);
 void cz_arm_watchers(container *c);
 void cz_begin_destroy(container *c);
 int cz_open_outputs(container *c, berth_error *err);
+/* Output rotation state for the store (new reference, NULL when nothing
+ * was rotated), and back from it. */
+json_t *cz_outputs_json(const container *c);
+void cz_outputs_init(container *c);
+/* Appends to the stream's file, rotating per the config; counts written. */
+void cz_output_write(container *c, int stream, const char *buf, size_t len);
+void cz_outputs_restore(container *c, json_t *outputs);
 void cz_docker_remove_detached(berth_containerizer *cz, const char *name);
 void cz_remove_delay_cb(uv_timer_t *timer);
 /* Removes the docker container of a TERMINATED container (see there). */

@@ -12,6 +12,7 @@
 
 #include "cgroups/cgroups.h"
 #include "containerizer/container.h"
+#include "containerizer/deadline.h"
 #include "containerizer/mapping.h"
 #include "containerizer/sandbox.h"
 #include "containerizer/termination.h"
@@ -67,6 +68,7 @@ static container *find(berth_containerizer *cz, const char *id) {
 
 int cz_persist(container *c, berth_error *err) {
   cleanup_free char *gpus = berth_gpu_format(c->gpus, c->n_gpus);
+  json_t *outputs = cz_outputs_json(c);
   berth_record rec = {
       .gpus = gpus,
       .id = c->id,
@@ -78,10 +80,14 @@ int cz_persist(container *c, berth_error *err) {
       .termination = c->termination,
       .created_at = c->created_at,
       .finished_at = c->finished_at,
+      .running_at = c->running_at,
+      .outputs = outputs,
   };
   /* Every write is the whole row: a later one that succeeds makes up for
    * this one.  The caller decides whether the step may go on without it. */
-  if (berth_store_put(c->cz->store, &rec, err) < 0) {
+  int rc = berth_store_put(c->cz->store, &rec, err);
+  json_decref(outputs);
+  if (rc < 0) {
     berth_error_prefix(err, "record container '%s' as %s", c->id, stage_names[c->stage]);
     log_error("container %s: %s", c->id, err->msg);
     return err->code;
@@ -101,8 +107,8 @@ int cz_set_stage(container *c, berth_stage stage, berth_error *err) {
 
 static void close_outputs(container *c) {
   for (int i = 1; i <= 2; i++) {
-    if (c->out_fd[i] >= 0) close(c->out_fd[i]);
-    c->out_fd[i] = -1;
+    if (c->out[i].fd >= 0) close(c->out[i].fd);
+    c->out[i].fd = -1;
   }
 }
 
@@ -168,6 +174,7 @@ static void container_free(container *c) {
   c->pin_dir = NULL;
   uv_close((uv_handle_t *)&c->timer, container_closed_cb);
   uv_close((uv_handle_t *)&c->kill_timer, container_closed_cb);
+  cz_deadline_close(c, container_closed_cb);
 }
 
 container *cz_container_new(berth_containerizer *cz, berth_launch_spec *spec, json_t *launch) {
@@ -179,11 +186,12 @@ container *cz_container_new(berth_containerizer *cz, berth_launch_spec *spec, js
   c->launch = json_incref(launch);
   c->docker_name = berth_asprintf("berth-%s.%s", cz->config.agent_id, c->id);
   c->created_at = now_secs();
-  c->out_fd[1] = c->out_fd[2] = -1;
+  cz_outputs_init(c);
   uv_timer_init(cz->loop, &c->timer);
   uv_timer_init(cz->loop, &c->kill_timer);
   c->timer.data = c->kill_timer.data = c;
   c->open_handles = 2;
+  cz_deadline_init(c);
   c->next = cz->containers;
   if (cz->containers) cz->containers->prev = c;
   cz->containers = c;
@@ -232,6 +240,7 @@ void cz_terminate(container *c, json_t *termination) {
   cancel_requests(c);
   uv_timer_stop(&c->timer);
   uv_timer_stop(&c->kill_timer);
+  cz_deadline_stop(c);
   close_outputs(c);
   release_pins(c);
   /* Freed in memory first; the TERMINATED row below drops them on disk. */
@@ -246,7 +255,7 @@ void cz_terminate(container *c, json_t *termination) {
   const char *state = json_string_value(json_object_get(termination, "state"));
   const char *reason = json_string_value(json_object_get(termination, "reason"));
   log_info("container %s: %s%s%s", c->id, state, reason ? " " : "", reason ? reason : "");
-  if (reason && !strcmp(reason, BERTH_REASON_MEMORY)) c->cz->metrics.ooms++;
+  berth_cz_metrics_terminated(c->cz, state, reason);
   if (c->docker_created) {
     uint64_t delay_ms = (uint64_t)(c->cz->config.docker_remove_delay_ns / 1000000);
     uv_timer_start(&c->timer, cz_remove_delay_cb, delay_ms, 0);
@@ -298,17 +307,9 @@ static int output_cb(int stream, const char *buf, size_t len, void *data) {
     buf += s;
     len -= s;
   }
-  while (len > 0 && c->out_fd[stream] >= 0) {
-    ssize_t n = write(c->out_fd[stream], buf, len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      log_error("container %s: write %s: %s", c->id, stream == 1 ? "stdout" : "stderr", strerror(errno));
-      return 0; /* keep reading so the stream and exit detection go on */
-    }
-    buf += n;
-    len -= (size_t)n;
-    c->written[stream] += (uint64_t)n;
-  }
+  /* A failed write is logged there; reading goes on so the stream and
+   * exit detection do. */
+  if (len > 0) cz_output_write(c, stream, buf, len);
   return 0;
 }
 
@@ -345,7 +346,7 @@ static void maybe_finish(container *c) {
       .killed = c->destroy_requested,
       .mem_limit_mb = c->mem_limit_mb,
   };
-  cz_terminate(c, berth_termination_from_exit(&info));
+  cz_terminate(c, cz_deadline_termination(c, berth_termination_from_exit(&info)));
 }
 
 static void drain_timeout_cb(uv_timer_t *timer) {
@@ -404,6 +405,7 @@ static void exit_inspect_cb(int rc, json_t *answer, const berth_error *err, void
     json_t *code = json_object_get(state, "ExitCode");
     if (json_is_integer(code)) c->exit_code = (int)json_integer_value(code);
     double finished = berth_rfc3339_parse(json_string_value(json_object_get(state, "FinishedAt")));
+    c->docker_finished_at = finished;
     /* A follow stream opened before the stop is docker's live feed and ends
      * only after the last byte; one opened at or after it is a snapshot. */
     c->final_read_needed =
@@ -508,11 +510,13 @@ static void start_cb(int rc, json_t *answer, const berth_error *err, void *data)
   release_pins(c);
   /* A task berthd could not record as RUNNING would come back after a
    * restart as a launch caught mid-way: stop it now and say why. */
+  c->running_at = now_secs(); /* stored with the stage: time limits count from it */
   berth_error serr;
   if (cz_set_stage(c, BERTH_STAGE_RUNNING, &serr) < 0) {
     launch_fail(c, "record the start of image", serr.msg);
     return;
   }
+  cz_deadline_arm(c);
   c->cz->metrics.launches++;
   cz_arm_watchers(c);
   c->status_req = berth_docker_container_inspect(c->cz->docker, c->docker_name, cz_status_inspect_cb, c);
@@ -778,9 +782,10 @@ int cz_open_outputs(container *c, berth_error *err) {
   cleanup_close int dfd = berth_sandbox_open(c->cz->config.work_dir, c->id, err);
   if (dfd < 0) return berth_error_prefix(err, "open sandbox");
   for (int i = 1; i <= 2; i++) {
-    int fd = berth_safefs_create(dfd, names[i], 0644, err);
-    if (fd < 0) return berth_error_prefix(err, "open sandbox %s", names[i]);
-    c->out_fd[i] = fd;
+    /* Also finishes a rotation a crash cut (rotation.h). */
+    if (berth_outlog_recover(&c->out[i], dfd, &c->cz->config.log_rotation, err) < 0)
+      return berth_error_prefix(err, "open sandbox %s", names[i]);
+    c->written[i] = c->out[i].rotated + c->out[i].size;
   }
   return 0;
 }

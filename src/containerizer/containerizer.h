@@ -14,6 +14,7 @@
 
 #include "containerizer/dns.h"
 #include "docker/auth.h"
+#include "containerizer/rotation.h"
 #include "docker/client.h"
 #include "fetcher/fetcher.h"
 #include "gpu/gpu.h"
@@ -41,6 +42,7 @@ typedef struct berth_cz_config {
   berth_fetcher *fetcher;  /* owned by the caller */
   const berth_docker_auth *docker_auth; /* --docker_config; NULL: none */
   int64_t docker_pull_timeout_ns;       /* 0: none */
+  berth_rotation_policy log_rotation;    /* --log_max_size, --log_max_files */
 } berth_cz_config;
 
 /* rc 0 on success, else a berth code with err. */

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "containerizer/container.h"
+#include "containerizer/deadline.h"
 #include "containerizer/sandbox.h"
 #include "containerizer/termination.h"
 #include "containerizer/volumes.h"
@@ -68,6 +69,7 @@ static void restore_row(const berth_record *rec, void *data) {
   c->stage = stage_from_name(rec->stage);
   c->created_at = rec->created_at;
   c->finished_at = rec->finished_at;
+  c->running_at = rec->running_at;
   c->docker_id = rec->docker_id ? berth_strdup(rec->docker_id) : NULL;
   c->termination = rec->termination ? json_incref(rec->termination) : NULL;
   if (c->stage == BERTH_STAGE_TERMINATED && !c->termination)
@@ -78,8 +80,11 @@ static void restore_row(const berth_record *rec, void *data) {
       if (berth_gpu_claim(cz->config.gpus, c->gpus[i], c->id, &err) < 0)
         log_error("container %s: %s", c->id, err.msg);
   }
-  c->written[1] = c->skip[1] = file_size(cz->config.work_dir, c->id, "stdout");
-  c->written[2] = c->skip[2] = file_size(cz->config.work_dir, c->id, "stderr");
+  /* Bytes rotated out count too (rotation.c); cz_open_outputs refines
+   * this for the containers whose capture resumes. */
+  cz_outputs_restore(c, rec->outputs);
+  c->written[1] = c->skip[1] = c->out[1].rotated + file_size(cz->config.work_dir, c->id, "stdout");
+  c->written[2] = c->skip[2] = c->out[2].rotated + file_size(cz->config.work_dir, c->id, "stderr");
 }
 
 static json_t *find_entry(json_t *list, const char *id) {
@@ -122,6 +127,8 @@ static void reconcile_one(berth_containerizer *cz, container *c, json_t *entry) 
     log_info("container %s: recovered %s (docker state %s)", c->id, berth_stage_name(c->stage),
              json_string_value(json_object_get(entry, "State")));
     cz_arm_watchers(c);
+    /* A deadline that passed while berthd was down fires at once. */
+    cz_deadline_arm(c);
     c->status_req = berth_docker_container_inspect(cz->docker, c->docker_name, cz_status_inspect_cb, c);
     if (c->stage == BERTH_STAGE_DESTROYING) {
       /* Finish the destroy: the grace period starts again. */

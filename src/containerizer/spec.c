@@ -561,6 +561,18 @@ void berth_spec_kill_policy(json_t *launch, bool *has_grace, int64_t *grace_ns) 
   }
 }
 
+/* Mesos's TaskInfo.max_completion_time, a DurationInfo. */
+static int parse_max_completion(json_t *launch, berth_launch_spec *spec, berth_error *err) {
+  json_t *d;
+  if (get_object(launch, "max_completion_time", "max_completion_time", &d, err) < 0) return err->code;
+  if (!d) return 0;
+  json_t *ns = json_object_get(d, "nanoseconds");
+  if (!json_is_integer(ns) || json_integer_value(ns) <= 0)
+    return berth_error_set(err, BERTH_EINVAL, "max_completion_time.nanoseconds: must be a positive integer");
+  spec->max_completion_ns = json_integer_value(ns);
+  return 0;
+}
+
 int berth_spec_parse(json_t *launch, const berth_launch_policy *policy, berth_launch_spec *spec,
                      berth_error *err) {
   memset(spec, 0, sizeof(*spec));
@@ -572,7 +584,7 @@ int berth_spec_parse(json_t *launch, const berth_launch_policy *policy, berth_la
       get_object(launch, "limits", "limits", &limits, err) < 0 ||
       berth_resources_parse(resources, limits, &spec->res, &spec->pvolumes, &spec->n_pvolumes, err) < 0 ||
       parse_container(json_object_get(launch, "container"), policy, spec, err) < 0 ||
-      parse_kill_policy(launch, spec, err) < 0) {
+      parse_kill_policy(launch, spec, err) < 0 || parse_max_completion(launch, spec, err) < 0) {
     berth_spec_free(spec);
     return err->code;
   }

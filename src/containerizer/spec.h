@@ -94,6 +94,7 @@ typedef struct berth_launch_spec {
   bool has_grace;
   int64_t grace_ns;
   berth_fetch_uri *uris; /* strings owned by the spec */
+  int64_t max_completion_ns; /* 0: no limit */
   size_t n_uris;
 } berth_launch_spec;
 

@@ -236,6 +236,7 @@ static int start(daemon_state *d, berth_error *err) {
       .gpus = &d->gpus,
       .allowed_runtimes = (const char *const *)f->docker_allowed_runtimes,
       .docker_runtime = f->docker_runtime,
+      .log_rotation = {.max_size = f->log_max_size, .max_files = f->log_max_files},
       .default_dns = &d->dns,
       .fetcher = d->fetcher,
       .docker_auth = f->docker_config ? &d->auth : NULL,
@@ -248,6 +249,7 @@ static int start(daemon_state *d, berth_error *err) {
 
   d->http = berth_http_server_new(d->loop, berth_api_handle, &d->api);
   berth_http_server_on_abandon(d->http, berth_api_abandon);
+  berth_http_server_on_respond(d->http, berth_api_metrics_respond_cb);
   for (char **l = f->listen; l && *l; l++)
     if (berth_http_server_listen(d->http, *l, d->token, f->socket_group, err) < 0) return err->code;
 

@@ -12,7 +12,7 @@
 #include "util/duration.h"
 #include "util/text.h"
 
-typedef enum { FLAG_STRING, FLAG_BOOL, FLAG_DURATION, FLAG_LIST, FLAG_BYTES } flag_type;
+typedef enum { FLAG_STRING, FLAG_BOOL, FLAG_DURATION, FLAG_LIST, FLAG_BYTES, FLAG_COUNT } flag_type;
 
 typedef struct flag_def {
   const char *name;
@@ -57,6 +57,10 @@ static const flag_def defs[] = {
      "runtime of tasks that pick none; must be in --docker_allowed_runtimes"},
     {"default_container_dns", FLAG_STRING, F(default_container_dns), NULL, false,
      "Mesos's ContainerDNSInfo JSON: DNS per network mode for tasks that set none (default: dockerd's)"},
+    {"log_max_size", FLAG_BYTES, F(log_max_size), "0B", false,
+     "rotate a task's stdout and stderr at this size, e.g. 10MB (0B: never)"},
+    {"log_max_files", FLAG_COUNT, F(log_max_files), "5", false,
+     "rotated files kept per stream with --log_max_size: stdout.1 (newest) .. stdout.N, 1..1000"},
     {"log_level", FLAG_STRING, F(log_level), "info", false, "debug, info, warn or error"},
     {"fetcher_cache_dir", FLAG_STRING, F(fetcher_cache_dir), NULL, false,
      "where cached URIs are kept (default <work_dir>/fetcher-cache); emptied at start"},
@@ -75,7 +79,7 @@ int berth_bytes_parse(const char *text, uint64_t *out, berth_error *err) {
   static const struct {
     const char *unit;
     uint64_t factor;
-  } units[] = {{"", 1}, {"B", 1}, {"KB", 1ull << 10}, {"MB", 1ull << 20}, {"GB", 1ull << 30}, {"TB", 1ull << 40}};
+  } units[] = {{"B", 1}, {"KB", 1ull << 10}, {"MB", 1ull << 20}, {"GB", 1ull << 30}, {"TB", 1ull << 40}};
   char *end;
   errno = 0;
   if (!text || !*text || *text == '-')
@@ -88,7 +92,7 @@ int berth_bytes_parse(const char *text, uint64_t *out, berth_error *err) {
     *out = n * units[i].factor;
     return 0;
   }
-  return berth_error_set(err, BERTH_EINVAL, "'%s': unit must be B, KB, MB, GB or TB", text);
+  return berth_error_set(err, BERTH_EINVAL, "'%s': a size needs its unit, B, KB, MB, GB or TB", text);
 }
 
 static void format_bytes(uint64_t n, char *buf, size_t len) {
@@ -147,6 +151,15 @@ static int set_flag(berth_flags *flags, const flag_def *def, const char *value, 
   case FLAG_BYTES:
     if (berth_bytes_parse(value, (uint64_t *)field, err) < 0) return berth_error_prefix(err, "--%s", def->name);
     return 0;
+  case FLAG_COUNT: {
+    char *end = NULL;
+    errno = 0;
+    long n = strtol(value, &end, 10);
+    if (end == value || *end || errno || n < 1 || n > 1000)
+      return berth_error_set(err, BERTH_EINVAL, "--%s: '%.64s' is not a number from 1 to 1000", def->name, value);
+    *(unsigned *)field = (unsigned)n;
+    return 0;
+  }
   }
   return 0;
 }
@@ -228,13 +241,16 @@ json_t *berth_flags_json(const berth_flags *flags) {
       berth_duration_format(*(const int64_t *)field, buf, sizeof(buf));
       v = json_string(buf);
       break;
-    case FLAG_LIST:
-      v = json_array();
-      for (char *const *p = *(char **const *)field; p && *p; p++) json_array_append_new(v, berth_json_text(*p));
-      break;
     case FLAG_BYTES:
       format_bytes(*(const uint64_t *)field, buf, sizeof(buf));
       v = json_string(buf);
+      break;
+    case FLAG_COUNT:
+      v = json_integer(*(const unsigned *)field);
+      break;
+    case FLAG_LIST:
+      v = json_array();
+      for (char *const *p = *(char **const *)field; p && *p; p++) json_array_append_new(v, berth_json_text(*p));
       break;
     }
     if (defs[i].secret) {

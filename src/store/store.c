@@ -33,6 +33,12 @@ static const char *const migrations[] = {
     "  seq INTEGER NOT NULL);",
     /* 2: GPU allocations, so they survive a restart. */
     "ALTER TABLE containers ADD COLUMN gpus TEXT NOT NULL DEFAULT '';",
+    /* 3: when the container reached RUNNING, so time limits counted from
+     * it (max_completion_time) hold across a restart. */
+    "ALTER TABLE containers ADD COLUMN running_at REAL NOT NULL DEFAULT 0;",
+    /* 4: output rotation state per stream (bytes rotated out, inode being
+     * rotated), so a restart counts every byte already written. */
+    "ALTER TABLE containers ADD COLUMN outputs TEXT;",
 };
 
 static int exec(berth_store *store, const char *sql, berth_error *err) {
@@ -112,10 +118,11 @@ int berth_store_open(const char *path, berth_store **out, berth_error *err) {
   if ((rc = migrate(store, err)) < 0) goto fail;
   if (sqlite3_prepare_v2(store->db,
                          "INSERT INTO containers (id, stage, docker_name, docker_id, image, launch, termination,"
-                         " created_at, finished_at, gpus, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+                         " created_at, finished_at, gpus, running_at, outputs, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+                         " ?11, ?12,"
                          " coalesce((SELECT max(seq) FROM containers), 0) + 1)"
                          " ON CONFLICT(id) DO UPDATE SET stage=?2, docker_name=?3, docker_id=?4, image=?5,"
-                         " launch=?6, termination=?7, created_at=?8, finished_at=?9, gpus=?10",
+                         " launch=?6, termination=?7, created_at=?8, finished_at=?9, gpus=?10, running_at=?11, outputs=?12",
                          -1, &store->put, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(store->db, "DELETE FROM containers WHERE id = ?1", -1, &store->del, NULL) != SQLITE_OK) {
     rc = db_error(store, err, "prepare statements");
@@ -156,6 +163,9 @@ int berth_store_put(berth_store *store, const berth_record *rec, berth_error *er
   sqlite3_bind_double(s, 8, rec->created_at);
   sqlite3_bind_double(s, 9, rec->finished_at);
   bind_text(s, 10, rec->gpus ? rec->gpus : "");
+  sqlite3_bind_double(s, 11, rec->running_at);
+  cleanup_free char *outputs = rec->outputs ? json_dumps(rec->outputs, JSON_COMPACT) : NULL;
+  bind_text(s, 12, outputs);
   int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(store, err, "save container");
   sqlite3_reset(s);
   return rc;
@@ -174,7 +184,7 @@ int berth_store_load(berth_store *store, berth_store_row_cb cb, void *data, bert
   cleanup_stmt sqlite3_stmt *s = NULL;
   if (sqlite3_prepare_v2(store->db,
                          "SELECT id, stage, docker_name, docker_id, image, launch, termination, created_at,"
-                         " finished_at, gpus FROM containers ORDER BY seq",
+                         " finished_at, gpus, running_at, outputs FROM containers ORDER BY seq",
                          -1, &s, NULL) != SQLITE_OK)
     return db_error(store, err, "load containers");
   int step;
@@ -188,14 +198,18 @@ int berth_store_load(berth_store *store, berth_store_row_cb cb, void *data, bert
         .created_at = sqlite3_column_double(s, 7),
         .finished_at = sqlite3_column_double(s, 8),
         .gpus = (const char *)sqlite3_column_text(s, 9),
+        .running_at = sqlite3_column_double(s, 10),
     };
     const char *launch = (const char *)sqlite3_column_text(s, 5);
     const char *term = (const char *)sqlite3_column_text(s, 6);
     rec.launch = launch ? json_loads(launch, 0, NULL) : NULL;
     rec.termination = term ? json_loads(term, 0, NULL) : NULL;
+    const char *outputs = (const char *)sqlite3_column_text(s, 11);
+    rec.outputs = outputs ? json_loads(outputs, 0, NULL) : NULL;
     cb(&rec, data);
     json_decref(rec.launch);
     json_decref(rec.termination);
+    json_decref(rec.outputs);
   }
   return step == SQLITE_DONE ? 0 : db_error(store, err, "load containers");
 }

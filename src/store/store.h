@@ -9,7 +9,7 @@
 
 #include "util/error.h"
 
-#define BERTH_STORE_SCHEMA_VERSION 2
+#define BERTH_STORE_SCHEMA_VERSION 4
 
 typedef struct berth_store berth_store;
 
@@ -24,6 +24,8 @@ typedef struct berth_record {
   double created_at;
   double finished_at; /* 0 until terminated */
   const char *gpus;   /* allocated GPU minors, "0,1"; "" for none */
+  double running_at;  /* when it reached RUNNING; 0 before */
+  json_t *outputs;    /* output rotation state, {"stdout": {"rotated": N, "ino": I}, ...}; NULL: none */
 } berth_record;
 
 /* Opens (creating and migrating) the database at path. */

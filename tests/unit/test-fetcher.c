@@ -355,8 +355,8 @@ static void fetcher_byte_sizes_parse_in_mesos_units(void **state) {
   assert_true(n == 2ull << 30);
   assert_int_equal(berth_bytes_parse("3KB", &n, &err), 0);
   assert_true(n == 3072);
-  assert_int_equal(berth_bytes_parse("100", &n, &err), 0);
-  assert_true(n == 100);
+  /* As Mesos's Bytes: a size always names its unit. */
+  assert_int_equal(berth_bytes_parse("100", &n, &err), BERTH_EINVAL);
   assert_int_equal(berth_bytes_parse("0B", &n, &err), 0);
   assert_true(n == 0);
   assert_int_equal(berth_bytes_parse("-1GB", &n, &err), BERTH_EINVAL);

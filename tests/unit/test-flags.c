@@ -262,6 +262,25 @@ static void bad_duration_refused(void **state) {
   parse_refused(ARGV("--docker_remove_delay=-1secs"), NULL, "--docker_remove_delay");
 }
 
+static void log_rotation_flags(void **state) {
+  (void)state;
+  parse_ok(ARGV("--log_max_size=10MB", "--log_max_files=3"), NULL, &f);
+  assert_int_equal(f.log_max_size, 10ull << 20);
+  assert_int_equal(f.log_max_files, 3);
+  berth_flags_free(&f);
+  parse_ok(ARGV("--log_max_size=512B"), NULL, &f);
+  assert_int_equal(f.log_max_size, 512);
+  assert_int_equal(f.log_max_files, 5);
+  berth_flags_free(&f);
+  parse_refused(ARGV("--log_max_size=10"), NULL, "--log_max_size");
+  parse_refused(ARGV("--log_max_size=-1MB"), NULL, "--log_max_size");
+  parse_refused(ARGV("--log_max_size=1XB"), NULL, "--log_max_size");
+  parse_refused(ARGV("--log_max_size=99999999999999999999TB"), NULL, "--log_max_size");
+  parse_refused(ARGV("--log_max_files=0"), NULL, "--log_max_files");
+  parse_refused(ARGV("--log_max_files=1001"), NULL, "--log_max_files");
+  parse_refused(ARGV("--log_max_files=3x"), NULL, "--log_max_files");
+}
+
 static void bad_env_value_names_the_variable(void **state) {
   (void)state;
   parse_refused(NO_ARGS, ENV("BERTH_DOCKER_STOP_TIMEOUT=10"), "BERTH_DOCKER_STOP_TIMEOUT");
@@ -310,7 +329,7 @@ static void flags_json_shows_effective_values(void **state) {
                        " \"docker_allowed_runtimes\": [\"runc\"],"
                        " \"docker_runtime\": \"runc\","
                        " \"default_container_dns\": null,"
-                       " \"log_level\": \"info\"}");
+                       " \"log_level\": \"info\", \"log_max_files\": 5, \"log_max_size\": \"0B\"}");
   json_decref(j);
   berth_flags_free(&f);
 }
@@ -399,6 +418,7 @@ int main(void) {
       cmocka_unit_test_teardown(usage_lists_every_flag, free_flags),
       cmocka_unit_test_teardown(free_twice_is_safe, free_flags),
         cmocka_unit_test(flags_json_keeps_non_utf8_values),
+      cmocka_unit_test_teardown(log_rotation_flags, free_flags),
   };
   return cmocka_run_group_tests_name("flags", tests, NULL, NULL);
 }

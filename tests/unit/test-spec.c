@@ -526,6 +526,25 @@ static void parse_kill_policy_without_grace(void **state) {
   berth_spec_free(&spec);
 }
 
+static void parse_max_completion_time(void **state) {
+  (void)state;
+  accepted(launch_with("'max_completion_time': {'nanoseconds': 30000000000}"), &spec);
+  assert_int_equal(spec.max_completion_ns, 30000000000LL);
+  berth_spec_free(&spec);
+  accepted(launch_with(""), &spec);
+  assert_int_equal(spec.max_completion_ns, 0);
+  berth_spec_free(&spec);
+}
+
+static void parse_max_completion_time_refuses_bad_values(void **state) {
+  (void)state;
+  refused(launch_with("'max_completion_time': {'nanoseconds': 0}"), "max_completion_time.nanoseconds");
+  refused(launch_with("'max_completion_time': {'nanoseconds': -1}"), "max_completion_time.nanoseconds");
+  refused(launch_with("'max_completion_time': {'nanoseconds': '5'}"), "max_completion_time.nanoseconds");
+  refused(launch_with("'max_completion_time': {}"), "max_completion_time.nanoseconds");
+  refused(launch_with("'max_completion_time': 5"), "max_completion_time");
+}
+
 static void spec_free_twice_is_safe(void **state) {
   (void)state;
   accepted(launch_with("'command': {'value': 'x', 'arguments': ['a']}"), &spec);
@@ -1057,6 +1076,8 @@ int main(void) {
       cmocka_unit_test_teardown(container_id_reader, free_spec),
       cmocka_unit_test(cpus_above_kernel_shares_refused),
       cmocka_unit_test(kill_policy_read_alone),
+      cmocka_unit_test_teardown(parse_max_completion_time, free_spec),
+      cmocka_unit_test_teardown(parse_max_completion_time_refuses_bad_values, free_spec),
   };
   return cmocka_run_group_tests_name("spec", tests, NULL, NULL);
 }

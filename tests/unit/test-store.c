@@ -49,8 +49,8 @@ static berth_store *open_store(const fixture *fx) {
 typedef struct row {
   char id[80], stage[32], docker_name[128], docker_id[80], image[128];
   bool has_docker_id;
-  char *launch, *termination; /* compact JSON or NULL */
-  double created_at, finished_at;
+  char *launch, *termination, *outputs; /* compact JSON or NULL */
+  double created_at, finished_at, running_at;
 } row;
 
 typedef struct rows {
@@ -74,12 +74,15 @@ static void load_cb(const berth_record *rec, void *data) {
   r->termination = rec->termination ? json_dumps(rec->termination, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
   r->created_at = rec->created_at;
   r->finished_at = rec->finished_at;
+  r->running_at = rec->running_at;
+  r->outputs = rec->outputs ? json_dumps(rec->outputs, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 }
 
 static void rows_free(rows *rs) {
   for (int i = 0; i < rs->n; i++) {
     free(rs->r[i].launch);
     free(rs->r[i].termination);
+    free(rs->r[i].outputs);
   }
   rs->n = 0;
 }
@@ -106,11 +109,48 @@ static void put(berth_store *store, const char *id, const char *stage, const cha
       .termination = term,
       .created_at = created,
       .finished_at = term ? created + 10 : 0,
+      .running_at = strcmp(stage, "RUNNING") ? 0 : created + 5,
   };
   berth_error err = {0};
   int rc = berth_store_put(store, &rec, &err);
   json_decref(launch);
   if (rc != 0) fail_msg("put %s: %s", id, err.msg);
+}
+
+static void running_at_round_trips(void **state) {
+  fixture *fx = *state;
+  berth_store *store = open_store(fx);
+  put(store, "web-1", "RUNNING", "abc", NULL, 1764025200.25);
+  put(store, "web-2", "PULLING", NULL, NULL, 1764025200.25);
+  berth_store_close(store);
+  store = open_store(fx);
+  rows rs = {0};
+  load(store, &rs);
+  assert_int_equal(rs.n, 2);
+  tu_assert_double_eq(rs.r[0].running_at, 1764025205.25);
+  tu_assert_double_eq(rs.r[1].running_at, 0);
+  rows_free(&rs);
+  berth_store_close(store);
+}
+
+static void outputs_rotation_state_round_trips(void **state) {
+  fixture *fx = *state;
+  berth_store *store = open_store(fx);
+  json_t *outputs = json_pack("{s:{s:I,s:I}}", "stdout", "rotated", (json_int_t)3145728, "ino", (json_int_t)42);
+  berth_record rec = {.id = "web-1", .stage = "RUNNING", .docker_name = "berth-a1.web-1", .image = "busybox:local",
+                      .created_at = 1.0, .outputs = outputs};
+  berth_error err = {0};
+  if (berth_store_put(store, &rec, &err) != 0) fail_msg("put: %s", err.msg);
+  json_decref(outputs);
+  berth_store_close(store);
+  store = open_store(fx);
+  rows rs = {0};
+  load(store, &rs);
+  assert_int_equal(rs.n, 1);
+  assert_non_null(rs.r[0].outputs);
+  assert_string_equal(rs.r[0].outputs, "{\"stdout\":{\"ino\":42,\"rotated\":3145728}}");
+  rows_free(&rs);
+  berth_store_close(store);
 }
 
 static void open_creates_database(void **state) {
@@ -389,6 +429,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(meta_get_set, setup, teardown),
       cmocka_unit_test_setup_teardown(reopen_keeps_data, setup, teardown),
       cmocka_unit_test_setup_teardown(schema_version_is_recorded, setup, teardown),
+      cmocka_unit_test_setup_teardown(running_at_round_trips, setup, teardown),
+      cmocka_unit_test_setup_teardown(outputs_rotation_state_round_trips, setup, teardown),
       cmocka_unit_test_setup_teardown(newer_schema_is_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(unopenable_path_is_an_error, setup, teardown),
       cmocka_unit_test_setup_teardown(put_missing_required_field_is_an_error, setup, teardown),
