@@ -370,7 +370,8 @@ def test_executor_pid_and_bridge_address(berthd, client, new_id):
     # The address is only compared with docker's view, never connected to.
     ip = state["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
     assert ip, state["NetworkSettings"]
-    assert st.get("network_infos") == [{"ip_addresses": [{"protocol": "IPv4", "ip_address": ip}]}], st
+    assert st.get("network_infos") == [{"name": "bridge",
+                                         "ip_addresses": [{"protocol": "IPv4", "ip_address": ip}]}], st
     client.cleanup(cid)
     st = client.container(cid)
     assert st is None or "executor_pid" not in st["container_status"], st
