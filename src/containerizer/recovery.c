@@ -171,15 +171,16 @@ static size_t sweep_entries(berth_containerizer *cz, json_t *list, bool log_kept
       if (!strcmp(k->id, cid)) c = k;
     if (c) {
       /* Never one being removed: its docker container may be gone since
-       * the list was made, and the REMOVE finishes the job.  Nor one whose
-       * docker container is not this entry: a list made before a REMOVE
-       * and a relaunch with the same id describes the old one. */
-      const char *known = c->docker_id && *c->docker_id ? c->docker_id : NULL;
+       * the list was made, and the REMOVE finishes the job.  Nor an entry
+       * older than this record: a list made before a REMOVE and a
+       * relaunch with the same id describes the old incarnation.  One made
+       * after the record that berthd no longer counts as its own (a create
+       * that finished after recovery looked, or one planted under its
+       * name) is a leftover and goes. */
       json_t *created = json_object_get(e, "Created");
       bool older = json_is_integer(created) && (double)json_integer_value(created) + 1.0 < c->created_at;
-      bool other = (known && id && strcmp(known, id) != 0) || older;
       if (c->stage == BERTH_STAGE_TERMINATED && !c->docker_created && !c->op && !c->recovering && !c->removing &&
-          !other) {
+          !older) {
         log_warn("container %s: docker container %s appeared after it ended; removing it", c->id,
                  name ? name : id);
         c->docker_created = true;

@@ -200,9 +200,11 @@ static int start(daemon_state *d, berth_error *err) {
                            f->docker_runtime ? f->docker_runtime : "");
   if (berth_dns_defaults_parse(f->default_container_dns, &d->dns, err) < 0) return err->code;
   if (prepare_work_dir(f->work_dir, err) < 0 || read_token(d, err) < 0) return err->code;
-  raise_fd_limit();
   cleanup_free char *db = berth_asprintf("%s/meta/berth.db", f->work_dir);
   if (berth_store_open(db, &d->store, err) < 0 || resolve_agent_id(d, err) < 0) return err->code;
+  /* After the checks that refuse to start, whose one line must be all a
+   * refused start prints. */
+  raise_fd_limit();
 
   if (berth_gpu_pool_init(&d->gpus, f->nvidia_gpu_devices, f->nvidia_device_root, err) < 0) return err->code;
   d->docker = berth_docker_new(d->loop, f->docker_socket);
