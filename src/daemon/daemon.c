@@ -150,7 +150,7 @@ static int read_token(daemon_state *d, berth_error *err) {
 }
 
 static int prepare_work_dir(const char *work_dir, berth_error *err) {
-  static const char *subdirs[] = {"meta", "sandboxes", "volumes", "docker/links"};
+  static const char *subdirs[] = {"meta", "sandboxes", "volumes"};
   for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
     cleanup_free char *p = berth_asprintf("%s/%s", work_dir, subdirs[i]);
     if (berth_mkdir_p(p, err) < 0) return berth_error_prefix(err, "--work_dir");
@@ -203,6 +203,7 @@ static int start(daemon_state *d, berth_error *err) {
   raise_fd_limit();
   cleanup_free char *db = berth_asprintf("%s/meta/berth.db", f->work_dir);
   if (berth_store_open(db, &d->store, err) < 0 || resolve_agent_id(d, err) < 0) return err->code;
+  if (berth_sandbox_prepare_runtime_dir(f->runtime_dir, d->agent_id, err) < 0) return err->code;
 
   if (berth_gpu_pool_init(&d->gpus, f->nvidia_gpu_devices, f->nvidia_device_root, err) < 0) return err->code;
   d->docker = berth_docker_new(d->loop, f->docker_socket);
@@ -223,6 +224,7 @@ static int start(daemon_state *d, berth_error *err) {
   if (f->docker_config) log_info("registry credentials for %zu registries from %s", d->auth.n, f->docker_config);
   berth_cz_config config = {
       .work_dir = f->work_dir,
+      .runtime_dir = f->runtime_dir,
       .agent_id = d->agent_id,
       .sandbox_directory = f->sandbox_directory,
       .allowed_host_paths = (const char *const *)f->allowed_host_paths,
