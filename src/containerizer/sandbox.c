@@ -49,12 +49,6 @@ static int open_links_dir(const char *runtime_dir, const char *agent_id, berth_e
 }
 
 int berth_sandbox_prepare_runtime_dir(const char *runtime_dir, const char *agent_id, berth_error *err) {
-  if (runtime_dir[0] != '/')
-    return berth_error_set(err, BERTH_EINVAL, "--runtime_dir: '%s' must be absolute", runtime_dir);
-  /* The links exist to keep ':' out of Docker's Binds entries. */
-  if (strchr(runtime_dir, ':'))
-    return berth_error_set(err, BERTH_EINVAL, "--runtime_dir: '%s' must not contain ':' (docker's volume syntax)",
-                           runtime_dir);
   /* 0755, as the API socket's directory gets, not 0700: the default
    * --listen socket lives in the default runtime dir and --socket_group
    * must reach it.  The links below are 0700. */

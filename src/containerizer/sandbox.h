@@ -21,8 +21,9 @@ int berth_sandbox_close_work_dir(const char *work_dir, berth_error *err);
  * (below); caller frees.  agent_id must be validated. */
 char *berth_sandbox_links_dir(const char *runtime_dir, const char *agent_id);
 
-/* Checks --runtime_dir (absolute, no ':') and creates it if missing, then
- * links/ and links/<agent_id>/ in it, both 0700.  At start. */
+/* Creates --runtime_dir if missing, then links/ and links/<agent_id>/ in
+ * it, both 0700.  At start; the caller checked the path is absolute and
+ * holds no ':'. */
 int berth_sandbox_prepare_runtime_dir(const char *runtime_dir, const char *agent_id, berth_error *err);
 
 /* Creates the sandbox (mode 0777, see sandbox.c) with empty stdout and

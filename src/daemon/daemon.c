@@ -184,6 +184,9 @@ static void raise_fd_limit(void) {
 static int start(daemon_state *d, berth_error *err) {
   berth_flags *f = d->flags;
   if (f->work_dir[0] != '/') return berth_error_set(err, BERTH_EINVAL, "--work_dir: '%s' must be absolute", f->work_dir);
+  /* No ':' either: the links kept there exist to keep one out of docker's volume syntax. */
+  if (f->runtime_dir[0] != '/' || strchr(f->runtime_dir, ':'))
+    return berth_error_set(err, BERTH_EINVAL, "--runtime_dir: '%s' must be absolute and hold no ':'", f->runtime_dir);
   if (f->sandbox_directory[0] != '/')
     return berth_error_set(err, BERTH_EINVAL, "--sandbox_directory: '%s' must be absolute", f->sandbox_directory);
   for (char **p = f->allowed_host_paths; p && *p; p++)
