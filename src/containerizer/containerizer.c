@@ -811,7 +811,8 @@ static void fetch_done_cb(int rc, const berth_error *err, const berth_fetch_stat
  * the URIs into it; the fetcher logs to <sandbox>/fetch.log. */
 static void enter_fetching(container *c) {
   berth_error err;
-  if (berth_sandbox_create(c->cz->config.work_dir, c->id, &c->bind_path, &err) < 0 ||
+  if (berth_sandbox_create(c->cz->config.work_dir, c->cz->config.runtime_dir, c->cz->config.agent_id, c->id,
+                           &c->bind_path, &err) < 0 ||
       cz_open_outputs(c, &err) < 0) {
     launch_fail(c, "prepare sandbox for image", err.msg);
     return;
@@ -1011,7 +1012,7 @@ int berth_cz_wait(berth_containerizer *cz, const char *id, berth_cz_wait_cb cb, 
 typedef struct sandbox_removal {
   uv_work_t work;
   berth_containerizer *cz;
-  char *work_dir;
+  char *work_dir, *runtime_dir, *agent_id;
   char id[BERTH_ID_MAX + 1];
   berth_error err;
   int rc;
@@ -1019,7 +1020,7 @@ typedef struct sandbox_removal {
 
 static void remove_sandbox_work(uv_work_t *work) {
   sandbox_removal *r = work->data;
-  r->rc = berth_sandbox_remove(r->work_dir, r->id, &r->err);
+  r->rc = berth_sandbox_remove(r->work_dir, r->runtime_dir, r->agent_id, r->id, &r->err);
 }
 
 static void sandbox_removed_cb(uv_work_t *work, int status) {
@@ -1044,6 +1045,8 @@ static void sandbox_removed_cb(uv_work_t *work, int status) {
     cb(0, NULL, data);
   }
   free(r->work_dir);
+  free(r->runtime_dir);
+  free(r->agent_id);
   free(r);
   if (cz->closing && cz->pending_work == 0 && cz->timer_closed) free_cz(cz);
 }
@@ -1057,6 +1060,8 @@ static void finish_remove(container *c) {
   sandbox_removal *r = berth_calloc(1, sizeof(*r));
   r->cz = c->cz;
   r->work_dir = berth_strdup(c->cz->config.work_dir);
+  r->runtime_dir = berth_strdup(c->cz->config.runtime_dir);
+  r->agent_id = berth_strdup(c->cz->config.agent_id);
   snprintf(r->id, sizeof(r->id), "%s", c->id);
   r->work.data = r;
   c->cz->pending_work++;

@@ -25,6 +25,7 @@ typedef struct berth_containerizer berth_containerizer;
 
 typedef struct berth_cz_config {
   const char *work_dir;
+  const char *runtime_dir; /* --runtime_dir: the ':' sandbox links (sandbox.h) */
   const char *agent_id;
   const char *sandbox_directory;
   const char *const *allowed_host_paths;

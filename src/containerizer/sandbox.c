@@ -31,11 +31,36 @@ int berth_sandbox_close_work_dir(const char *work_dir, berth_error *err) {
   return 0;
 }
 
-static char *link_path(const char *work_dir, const char *id) {
-  return berth_asprintf("%s/docker/links/%s", work_dir, id);
+char *berth_sandbox_links_dir(const char *runtime_dir, const char *agent_id) {
+  return berth_asprintf("%s/links/%s", runtime_dir, agent_id);
 }
 
-int berth_sandbox_create(const char *work_dir, const char *id, char **bind_path, berth_error *err) {
+/* Opens <runtime_dir>/links/<agent_id>, making the two levels (0700: only
+ * root, i.e. berthd and dockerd, goes there) when missing, e.g. after
+ * /run was emptied.  No task can write anything on this path. */
+static int open_links_dir(const char *runtime_dir, const char *agent_id, berth_error *err) {
+  cleanup_close int rfd = berth_safefs_open_dir(runtime_dir, err);
+  if (rfd < 0) return berth_error_prefix(err, "--runtime_dir");
+  cleanup_close int lfd = berth_safefs_mkdirat(rfd, "links", 0700, err);
+  if (lfd < 0) return berth_error_prefix(err, "--runtime_dir '%s'", runtime_dir);
+  int afd = berth_safefs_mkdirat(lfd, agent_id, 0700, err);
+  if (afd < 0) return berth_error_prefix(err, "--runtime_dir '%s/links'", runtime_dir);
+  return afd;
+}
+
+int berth_sandbox_prepare_runtime_dir(const char *runtime_dir, const char *agent_id, berth_error *err) {
+  /* 0755, as the API socket's directory gets, not 0700: the default
+   * --listen socket lives in the default runtime dir and --socket_group
+   * must reach it.  The links below are 0700. */
+  if (berth_mkdir_p(runtime_dir, err) < 0) return berth_error_prefix(err, "--runtime_dir");
+  int fd = open_links_dir(runtime_dir, agent_id, err);
+  if (fd < 0) return fd;
+  close(fd);
+  return 0;
+}
+
+int berth_sandbox_create(const char *work_dir, const char *runtime_dir, const char *agent_id, const char *id,
+                         char **bind_path, berth_error *err) {
   cleanup_free char *dir = sandboxes_dir(work_dir);
   cleanup_free char *path = berth_sandbox_path(work_dir, id);
   cleanup_close int dfd = berth_safefs_open_dir(dir, err);
@@ -56,20 +81,25 @@ int berth_sandbox_create(const char *work_dir, const char *id, char **bind_path,
     path = NULL;
     return 0;
   }
-  cleanup_free char *links = berth_asprintf("%s/docker/links", work_dir);
-  cleanup_free char *link = link_path(work_dir, id);
-  if (berth_mkdir_p(links, err) < 0) return berth_error_prefix(err, "create sandbox link");
-  unlink(link);
-  if (symlink(path, link) < 0) return berth_error_errno(err, errno, "create sandbox link '%s'", link);
-  *bind_path = link;
-  link = NULL;
+  cleanup_free char *links = berth_sandbox_links_dir(runtime_dir, agent_id);
+  cleanup_close int lfd = open_links_dir(runtime_dir, agent_id, err);
+  if (lfd < 0) return berth_error_prefix(err, "create sandbox link");
+  /* A link left by a launch of the same id that crashed before its REMOVE. */
+  if (unlinkat(lfd, id, 0) < 0 && errno != ENOENT)
+    return berth_error_errno(err, errno, "create sandbox link: remove old '%s/%s'", links, id);
+  if (symlinkat(path, lfd, id) < 0) return berth_error_errno(err, errno, "create sandbox link '%s/%s'", links, id);
+  *bind_path = berth_asprintf("%s/%s", links, id);
   return 0;
 }
 
-int berth_sandbox_remove(const char *work_dir, const char *id, berth_error *err) {
+int berth_sandbox_remove(const char *work_dir, const char *runtime_dir, const char *agent_id, const char *id,
+                         berth_error *err) {
   cleanup_free char *dir = sandboxes_dir(work_dir);
-  cleanup_free char *link = link_path(work_dir, id);
-  if (unlink(link) < 0 && errno != ENOENT) return berth_error_errno(err, errno, "remove link '%s'", link);
+  cleanup_free char *links = berth_sandbox_links_dir(runtime_dir, agent_id);
+  cleanup_close int lfd = berth_safefs_open_dir(links, err);
+  if (lfd < 0 && lfd != BERTH_ENOENT) return berth_error_prefix(err, "remove link");
+  if (lfd >= 0 && unlinkat(lfd, id, 0) < 0 && errno != ENOENT)
+    return berth_error_errno(err, errno, "remove link '%s/%s'", links, id);
   cleanup_close int dfd = berth_safefs_open_dir(dir, err);
   if (dfd == BERTH_ENOENT) return 0;
   if (dfd < 0) return berth_error_prefix(err, "remove sandbox");

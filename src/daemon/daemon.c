@@ -150,7 +150,7 @@ static int read_token(daemon_state *d, berth_error *err) {
 }
 
 static int prepare_work_dir(const char *work_dir, berth_error *err) {
-  static const char *subdirs[] = {"meta", "sandboxes", "volumes", "docker/links"};
+  static const char *subdirs[] = {"meta", "sandboxes", "volumes"};
   for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
     cleanup_free char *p = berth_asprintf("%s/%s", work_dir, subdirs[i]);
     if (berth_mkdir_p(p, err) < 0) return berth_error_prefix(err, "--work_dir");
@@ -184,6 +184,9 @@ static void raise_fd_limit(void) {
 static int start(daemon_state *d, berth_error *err) {
   berth_flags *f = d->flags;
   if (f->work_dir[0] != '/') return berth_error_set(err, BERTH_EINVAL, "--work_dir: '%s' must be absolute", f->work_dir);
+  /* No ':' either: the links kept there exist to keep one out of docker's volume syntax. */
+  if (f->runtime_dir[0] != '/' || strchr(f->runtime_dir, ':'))
+    return berth_error_set(err, BERTH_EINVAL, "--runtime_dir: '%s' must be absolute and hold no ':'", f->runtime_dir);
   if (f->sandbox_directory[0] != '/')
     return berth_error_set(err, BERTH_EINVAL, "--sandbox_directory: '%s' must be absolute", f->sandbox_directory);
   for (char **p = f->allowed_host_paths; p && *p; p++)
@@ -205,6 +208,7 @@ static int start(daemon_state *d, berth_error *err) {
   /* After the checks that refuse to start, whose one line must be all a
    * refused start prints. */
   raise_fd_limit();
+  if (berth_sandbox_prepare_runtime_dir(f->runtime_dir, d->agent_id, err) < 0) return err->code;
 
   if (berth_gpu_pool_init(&d->gpus, f->nvidia_gpu_devices, f->nvidia_device_root, err) < 0) return err->code;
   d->docker = berth_docker_new(d->loop, f->docker_socket);
@@ -225,6 +229,7 @@ static int start(daemon_state *d, berth_error *err) {
   if (f->docker_config) log_info("registry credentials for %zu registries from %s", d->auth.n, f->docker_config);
   berth_cz_config config = {
       .work_dir = f->work_dir,
+      .runtime_dir = f->runtime_dir,
       .agent_id = d->agent_id,
       .sandbox_directory = f->sandbox_directory,
       .allowed_host_paths = (const char *const *)f->allowed_host_paths,

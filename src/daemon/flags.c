@@ -27,6 +27,8 @@ typedef struct flag_def {
 
 static const flag_def defs[] = {
     {"work_dir", FLAG_STRING, F(work_dir), "/var/lib/berth", false, "where state, sandboxes and volumes live"},
+    {"runtime_dir", FLAG_STRING, F(runtime_dir), "/run/berth", false,
+     "where the links that mount sandboxes whose path holds ':' live (links/<agent_id>/); no ':' in it"},
     {"listen", FLAG_LIST, F(listen), "unix:/run/berth/berthd.sock", false,
      "unix:PATH or tcp:HOST:PORT; comma-separated or repeated"},
     {"token_file", FLAG_STRING, F(token_file), NULL, false, "file holding the bearer token TCP clients must send"},

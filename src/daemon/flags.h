@@ -12,6 +12,7 @@
 
 typedef struct berth_flags {
   char *work_dir;
+  char *runtime_dir;
   char **listen; /* NULL-terminated */
   char *token_file;
   char *socket_group;

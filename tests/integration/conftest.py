@@ -44,6 +44,8 @@ class Berthd:
         # Short paths: a unix socket path must fit in 108 bytes.
         self.root = tempfile.mkdtemp(prefix="bt-%s-" % self.agent_id)
         self.work_dir = os.path.join(self.root, "work")
+        # Private, so tests never touch /run/berth nor each other's links.
+        self.runtime_dir = os.path.join(self.root, "run")
         self.sock = os.path.join(self.root, "berthd.sock")
         # A directory tests may use as a host volume (see allowed_host_paths).
         self.allowed_dir = os.path.join(self.root, "allowed")
@@ -53,6 +55,7 @@ class Berthd:
         self.log_path = os.path.join(LOG_DIR, "%s-%s.log" % (tag, self.agent_id))
         self.flags = [
             "--work_dir=" + self.work_dir,
+            "--runtime_dir=" + self.runtime_dir,
             "--listen=unix:" + self.sock,
             "--agent_id=" + self.agent_id,
             "--docker_socket=/var/run/docker.sock",
@@ -66,6 +69,10 @@ class Berthd:
     # -- paths -------------------------------------------------------------
     def sandbox(self, cid):
         return os.path.join(self.work_dir, "sandboxes", cid)
+
+    def links_dir(self):
+        """Where the links of sandboxes whose path holds ':' are (API.md §1)."""
+        return os.path.join(self.runtime_dir, "links", self.agent_id)
 
     def stdout_path(self, cid):
         return os.path.join(self.sandbox(cid), "stdout")

@@ -127,7 +127,7 @@ class RecoveryBerthd(_conftest().Berthd):
         super().__init__((), tag=tag)
         if colon_work_dir:
             # A ':' in the sandbox path makes berthd mount it through a link
-            # under <work_dir>/docker/links (API.md §1).
+            # under <runtime_dir>/links/<agent_id> (API.md §1).
             self.work_dir = os.path.join(self.root, "wo:rk")
             os.makedirs(self.work_dir)
         if agent_id is not None:
@@ -137,6 +137,7 @@ class RecoveryBerthd(_conftest().Berthd):
         self.docker_socket = docker_socket
         flags = [
             "--work_dir=" + self.work_dir,
+            "--runtime_dir=" + self.runtime_dir,
             "--listen=unix:" + self.sock,
             "--agent_id=" + self.agent_id,
             "--docker_socket=" + docker_socket,
@@ -238,9 +239,6 @@ class RecoveryBerthd(_conftest().Berthd):
             shutil.rmtree(self.root, ignore_errors=True)
 
     # -- views ----------------------------------------------------------------
-    def links_dir(self):
-        return os.path.join(self.work_dir, "docker", "links")
-
     def sandboxes_dir(self):
         return os.path.join(self.work_dir, "sandboxes")
 

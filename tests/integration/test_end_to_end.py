@@ -94,7 +94,7 @@ def test_persistent_volume_read_only(berthd, client, new_id):
 @pytest.fixture
 def colon_berthd(berthd_factory):
     """A berthd whose work dir path contains ':', so every sandbox is
-    mounted through a link under <work_dir>/docker/links."""
+    mounted through a link under <runtime_dir>/links/<agent_id>."""
     root = tempfile.mkdtemp(prefix="bt-colon-")
     work = os.path.join(root, "wo:rk")
     os.makedirs(work)
@@ -106,17 +106,11 @@ def colon_berthd(berthd_factory):
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "berthd defect: the link lives under <work_dir>/docker/links, so when the "
-    "':' is in the work dir (the only place an id-checked sandbox path can get "
-    "one) the link path has it too and docker refuses the Binds entry "
-    "('invalid volume specification'); Mesos keeps its links under "
-    "--runtime_dir for this reason"))
 def test_colon_sandbox_link_made_and_removed(colon_berthd):
     d = colon_berthd
     c = d.client
     cid = "colon-1"
-    links = os.path.join(d.work_dir, "docker", "links")
+    links = d.links_dir()
     c.launch_ok(launch_call(cid, 'echo hi; echo "in sandbox" > "$MESOS_SANDBOX/made"; sleep 300'))
     link = os.path.join(links, cid)
     assert os.path.islink(link), os.listdir(links) if os.path.isdir(links) else "no links dir"
@@ -133,6 +127,20 @@ def test_colon_sandbox_link_made_and_removed(colon_berthd):
     assert c.remove(cid).status == 200
     assert not os.path.lexists(link)
     assert os.listdir(links) == []
+
+
+def test_runtime_dir_with_colon_refused(tmp_path):
+    """A ':' in --runtime_dir would put one back into the link path docker
+    splits: berthd refuses to start, before making anything."""
+    from conftest import BERTHD
+    run = tmp_path / "ru:n"
+    sock = tmp_path / "s.sock"
+    p = subprocess.run([BERTHD, "--work_dir=%s" % (tmp_path / "w"), "--listen=unix:%s" % sock,
+                        "--runtime_dir=%s" % run], capture_output=True, timeout=30)
+    assert p.returncode != 0, p
+    err = p.stderr.decode()
+    assert "--runtime_dir" in err and str(run) in err, err
+    assert not run.exists() and not sock.exists() and not (tmp_path / "w").exists()
 
 
 # ----------------------------------------------------------------------------

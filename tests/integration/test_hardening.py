@@ -1201,7 +1201,7 @@ def _start_raw(flags, timeout=15):
     """Run berthd with only these flags (plus a private work dir); returns
     (exit code or None if still running, output, root dir to remove)."""
     root = tempfile.mkdtemp(prefix="bt-raw-")
-    args = [conftest.BERTHD, "--work_dir=" + root + "/work",
+    args = [conftest.BERTHD, "--work_dir=" + root + "/work", "--runtime_dir=" + root + "/run",
             "--agent_id=raw" + secrets.token_hex(3)] + flags
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)

@@ -86,6 +86,7 @@ static inline czenv *czenv_new(void) {
   e->docker = berth_docker_new(&e->loop, fake_docker_socket(e->fake));
   e->config = (berth_cz_config){
       .work_dir = e->work_dir,
+      .runtime_dir = e->work_dir, /* no ':' in it, so no link is ever made */
       .agent_id = AGENT,
       .sandbox_directory = "/mnt/mesos/sandbox",
       .docker_kill_orphans = true,

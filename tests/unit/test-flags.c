@@ -55,6 +55,7 @@ static void defaults(void **state) {
   (void)state;
   parse_ok(NO_ARGS, NULL, &f);
   assert_string_equal(f.work_dir, "/var/lib/berth");
+  assert_string_equal(f.runtime_dir, "/run/berth");
   assert_int_equal(list_len(f.listen), 1);
   assert_string_equal(f.listen[0], "unix:/run/berth/berthd.sock");
   assert_null(f.token_file);
@@ -304,6 +305,7 @@ static void flags_json_shows_effective_values(void **state) {
            NULL, &f);
   json_t *j = berth_flags_json(&f);
   tu_assert_json_eq(j, "{\"work_dir\": \"/var/lib/berth\","
+                       " \"runtime_dir\": \"/run/berth\","
                        " \"listen\": [\"unix:/a.sock\", \"tcp:127.0.0.1:5051\"],"
                        " \"token_file\": \"/etc/berth/token\","
                        " \"socket_group\": null,"
