@@ -462,6 +462,11 @@ static int parse_network(json_t *container, json_t *docker, berth_launch_spec *s
         json_integer_value(cp) < 1 || json_integer_value(cp) > 65535)
       return berth_error_set(err, BERTH_EINVAL,
                              "container.docker.port_mappings[%zu]: host_port and container_port must be integers in 1..65535", i);
+    /* A feature that is not built is refused, not silently dropped: docker
+     * would publish on every address the caller meant to keep closed. */
+    if (json_object_get(p, "host_ip"))
+      return berth_error_set(err, BERTH_EINVAL,
+                             "container.docker.port_mappings[%zu].host_ip: binding to one address is not built yet", i);
     if (get_string(p, "protocol", "container.docker.port_mappings[].protocol", false, &proto, err) < 0) return err->code;
     if (proto && strcmp(proto, "tcp") && strcmp(proto, "udp"))
       return berth_error_set(err, BERTH_EINVAL, "container.docker.port_mappings[%zu].protocol: must be tcp or udp", i);
@@ -578,6 +583,10 @@ int berth_spec_parse(json_t *launch, const berth_launch_policy *policy, berth_la
   memset(spec, 0, sizeof(*spec));
   if (!json_is_object(launch)) return berth_error_set(err, BERTH_EINVAL, "launch_container: required object");
   json_t *resources, *limits;
+  /* Refused until built: a task that asked for health checks must not run
+   * believing it has them. */
+  if (json_object_get(launch, "health_check"))
+    return berth_error_set(err, BERTH_EINVAL, "health_check: health checks are not built yet; launch without one");
   if (berth_spec_container_id(launch, spec->id, err) < 0 ||
       parse_command(json_object_get(launch, "command"), spec, err) < 0 ||
       get_array(launch, "resources", "resources", &resources, err) < 0 ||

@@ -990,6 +990,15 @@ static void cpus_above_kernel_shares_refused(void **state) {
   berth_spec_free(&out);
 }
 
+/* Contract features not built yet are refused, never silently dropped. */
+static void unbuilt_features_refused(void **state) {
+  (void)state;
+  refused(launch_with("'health_check': {'type': 'TCP', 'tcp': {'port': 80}}"), "health_check");
+  refused(launch_docker("'network': 'BRIDGE', "
+                        "'port_mappings': [{'host_port': 8080, 'container_port': 80, 'host_ip': '127.0.0.1'}]"),
+          "host_ip");
+}
+
 /* What recovery keeps of a launch it cannot parse whole. */
 static void kill_policy_read_alone(void **state) {
   (void)state;
@@ -1075,6 +1084,7 @@ int main(void) {
       cmocka_unit_test_teardown(resources_parse_accepts_absent_inputs, free_spec),
       cmocka_unit_test_teardown(container_id_reader, free_spec),
       cmocka_unit_test(cpus_above_kernel_shares_refused),
+      cmocka_unit_test(unbuilt_features_refused),
       cmocka_unit_test(kill_policy_read_alone),
       cmocka_unit_test_teardown(parse_max_completion_time, free_spec),
       cmocka_unit_test_teardown(parse_max_completion_time_refuses_bad_values, free_spec),
