@@ -155,6 +155,8 @@ static int prepare_work_dir(const char *work_dir, berth_error *err) {
     cleanup_free char *p = berth_asprintf("%s/%s", work_dir, subdirs[i]);
     if (berth_mkdir_p(p, err) < 0) return berth_error_prefix(err, "--work_dir");
   }
+  /* Closed before anything is written in it (recovery checks again). */
+  if (berth_sandbox_close_work_dir(work_dir, err) < 0) return berth_error_prefix(err, "--work_dir");
   return 0;
 }
 
