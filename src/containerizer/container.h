@@ -28,6 +28,7 @@ const char *berth_stage_name(berth_stage stage);
 typedef struct waiter {
   berth_cz_wait_cb cb;
   void *data;
+  bool kill_on_disconnect; /* its client going away destroys the container */
   struct waiter *next;
 } waiter;
 
@@ -111,6 +112,7 @@ struct berth_containerizer {
   berth_cz_metrics_data metrics;
   size_t pending_work; /* sandbox removals on the thread pool */
   bool closing, timer_closed;
+  bool stopping; /* berthd is shutting down: its own hang-ups destroy nothing */
 };
 
 void berth_cz_metrics_pull(berth_containerizer *cz, double ms);

@@ -820,6 +820,13 @@ static void stats_row_marks_absent_limits_and_unknown_values(void **state) {
   json_decref(entry);
 }
 
+static void wait_bound_request_asks_kill_on_disconnect(void **state) {
+  json_t *req = berth_request_wait_bound("c1");
+  assert_json_eq(req, "{\"type\":\"WAIT_CONTAINER\",\"wait_container\":{\"container_id\":{\"value\":\"c1\"},"
+                      "\"kill_on_disconnect\":true}}");
+  json_decref(req);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(signal_names_with_and_without_sig_prefix_in_any_case),
@@ -843,6 +850,7 @@ int main(void) {
       cmocka_unit_test(launch_request_minimal_uses_image_command),
       cmocka_unit_test(launch_request_carries_every_flag),
       cmocka_unit_test(launch_request_refuses_invalid_utf8),
+      cmocka_unit_test(wait_bound_request_asks_kill_on_disconnect),
       cmocka_unit_test(container_calls_have_the_mesos_shape),
       cmocka_unit_test(limit_accepts_positive_numbers_and_inf),
       cmocka_unit_test(update_request_carries_resources_and_limits),
