@@ -19,6 +19,7 @@
 #include "client/cli_args.h"
 #include "client/client.h"
 #include "client/files.h"
+#include "client/slurm.h"
 #include "client/stats.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -75,6 +76,12 @@ static const char run_help[] =
     "once and leaves the destroy to berthd.  Use 'berth kill -s' for signals.\n"
     "The container is bound to this process: however berth ends, SIGKILL\n"
     "included, berthd destroys the container (with -d it is not bound).\n"
+    "\n"
+    "Inside a Slurm job (SLURM_JOB_ID set) the container is named\n"
+    "slurm-<job>.<step>.<task>, takes cpus from SLURM_CPUS_PER_TASK or\n"
+    "SLURM_CPUS_ON_NODE and memory from SLURM_MEM_PER_NODE or\n"
+    "SLURM_MEM_PER_CPU x cpus, and carries the docker label slurm.job_id;\n"
+    "--name, --cpus and --mem win over them.\n"
     "\n"
     "Options:\n"
     "  --name ID              container id (default: run-<8 hex digits>)\n"
@@ -328,6 +335,8 @@ static int attach(cli *c, const berth_run_opts *o, const char *id) {
   return code;
 }
 
+static const char *env_lookup(const char *name, void *data) { return getenv(name); }
+
 static int cmd_run(cli *c, int argc, char **argv) {
   __attribute__((cleanup(berth_run_opts_clear))) berth_run_opts o = {0};
   berth_error err = {0};
@@ -336,6 +345,8 @@ static int cmd_run(cli *c, int argc, char **argv) {
     fputs(run_help, stdout);
     return 0;
   }
+  berth_slurm slurm;
+  if (berth_slurm_apply(&o, env_lookup, NULL, &slurm, &err) < 0) return usage_error("run", &err);
   char generated[16];
   const char *id = o.name;
   if (!id) {

@@ -99,6 +99,8 @@ static json_t *container_json(const berth_run_opts *o, const char **bad) {
   if (o->n_ports > 0) json_object_set_new(docker, "port_mappings", ports_json(o));
   json_object_set_new(docker, "privileged", json_boolean(o->privileged));
   json_object_set_new(docker, "force_pull_image", json_boolean(o->force_pull));
+  if (o->label)
+    json_object_set_new(docker, "parameters", json_pack("[{s:s,s:o}]", "key", "label", "value", str(o->label, bad)));
   json_t *container = json_object();
   json_object_set_new(container, "type", json_string("DOCKER"));
   if (o->n_volumes > 0) json_object_set_new(container, "volumes", volumes_json(o, bad));
