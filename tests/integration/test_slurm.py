@@ -156,3 +156,175 @@ def test_detached_berth_run_outlives_its_client(berthd, new_id):
     poll(lambda: ended(berthd, marker), END_TIMEOUT, what="the marker's end")
     assert stage(berthd, cid) == "RUNNING"
     assert docker_running(berthd, cid)
+
+
+# ---------------------------------------------------------------------------
+# Under a local Slurm (scripts/slurm.sh)
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SLURM_SH = os.path.join(REPO_ROOT, "scripts", "slurm.sh")
+# A job past its --time (1 minute, Slurm's least) is ended by slurmctld's
+# periodic time-limit check: the bound allows for both.
+TIME_LIMIT_TIMEOUT = 180
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    """The local Slurm; skip (saying why) only when slurm.sh cannot bring it up."""
+    try:
+        p = subprocess.run(["bash", SLURM_SH, "up"], capture_output=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        pytest.skip("scripts/slurm.sh up did not finish in 300 s")
+    if p.returncode != 0:
+        pytest.skip("scripts/slurm.sh up failed: %s" % (p.stdout + p.stderr).decode(errors="replace")[-500:])
+
+
+def srun_argv(*args, opts=()):
+    return ["srun", "--export=ALL", "-N1", "-n1"] + list(opts) + [BERTH_CLI, "run"] + list(args)
+
+
+def job_container(berthd, marker_prefix="slurm-"):
+    """Ids of berthd's containers named after a Slurm step."""
+    return [c["container_id"]["value"] for c in berthd.client.get_containers()
+            if c["container_id"]["value"].startswith(marker_prefix)]
+
+
+def wait_job_container(berthd, known):
+    """The one new slurm-… container, once RUNNING; its job id."""
+    def new_running():
+        for cid in job_container(berthd):
+            if cid not in known and stage(berthd, cid) == "RUNNING":
+                return cid
+        return None
+    cid = poll(new_running, 120, interval=0.2, what="the step's container running")
+    return cid, cid[len("slurm-"):].split(".")[0]
+
+
+def berth_pids(marker):
+    """Pids of berth processes whose arguments hold marker."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0] == BERTH_CLI.encode() and marker.encode() in argv:
+            pids.append(int(d))
+    return pids
+
+
+def cleanup_jobs(job_ids):
+    for j in job_ids:
+        subprocess.run(["scancel", j], capture_output=True)
+
+
+def test_srun_passes_exit_code_and_output(slurm, berthd):
+    p = subprocess.run(srun_argv("busybox:local", "sh", "-c", "echo out; echo err >&2; exit 7"),
+                       capture_output=True, timeout=180, env=berth_env(berthd))
+    assert p.returncode == 7, p
+    assert p.stdout == b"out\n", p
+    assert p.stderr == b"err\n", p
+
+
+def test_srun_container_named_and_labelled_after_the_step(slurm, berthd):
+    p = subprocess.run(["srun", "--export=ALL", "-N1", "-n1", "sh", "-c",
+                        'echo "$SLURM_JOB_ID"; exec "$0" run busybox:local true', BERTH_CLI],
+                       capture_output=True, timeout=180, env=berth_env(berthd))
+    assert p.returncode == 0, p
+    job = p.stdout.decode().split()[0]
+    cid = "slurm-%s.0.0" % job
+    assert stage(berthd, cid) == "TERMINATED"
+    labels = docker_inspect(berthd.docker_name(cid))["Config"]["Labels"]
+    assert labels.get("slurm.job_id") == job
+    ps = subprocess.run([BERTH_CLI, "ps", "-a"], capture_output=True, timeout=30, env=berth_env(berthd))
+    assert ps.returncode == 0, ps
+    assert cid in ps.stdout.decode()
+
+
+def run_then_end(berthd, end, marker, opts=(), timeout=END_TIMEOUT):
+    """srun a long step, end it with end(job, srun_process), and check its
+    container is gone within timeout."""
+    known = set(job_container(berthd))
+    p = subprocess.Popen(srun_argv("busybox:local", "sh", "-c", "echo up; sleep 300", marker, opts=opts),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=berth_env(berthd), start_new_session=True)
+    job = None
+    try:
+        cid, job = wait_job_container(berthd, known)
+        end(job, p)
+        poll(lambda: ended(berthd, cid), timeout, interval=0.5, what="container %s to end" % cid)
+        assert berthd.client.wait_ok(cid)["state"] == "TASK_KILLED"
+    finally:
+        if job:
+            cleanup_jobs([job])
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+        p.wait(timeout=30)
+
+
+def test_scancel_ends_the_container(slurm, berthd):
+    run_then_end(berthd, lambda job, p: subprocess.run(["scancel", job], check=True), "scancel-marker")
+
+
+def test_job_past_its_time_ends_the_container(slurm, berthd):
+    run_then_end(berthd, lambda job, p: None, "timelimit-marker", opts=["--time=1"], timeout=TIME_LIMIT_TIMEOUT)
+
+
+def test_kill9_of_the_steps_berth_ends_the_container(slurm, berthd):
+    def kill_berth(job, p):
+        pids = berth_pids("kill9-marker")
+        assert len(pids) == 1, pids
+        os.kill(pids[0], signal.SIGKILL)
+    run_then_end(berthd, kill_berth, "kill9-marker")
+
+
+def cgroup_dir(pid, controller):
+    with open("/proc/%d/cgroup" % pid) as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            if controller in controllers.split(","):
+                return "/sys/fs/cgroup/%s%s" % (controllers, path)
+    raise AssertionError("no %s cgroup for pid %d" % (controller, pid))
+
+
+def read_int(path):
+    with open(path) as f:
+        return int(f.read())
+
+
+def test_allocation_reaches_the_containers_cgroup(slurm, berthd):
+    known = set(job_container(berthd))
+    script = "srun --export=ALL %s run busybox:local sh -c 'echo up; sleep 300'" % BERTH_CLI
+    p = subprocess.run(["sbatch", "--parsable", "-c1", "--mem=120", "-o", "/dev/null", "--wrap", script],
+                       capture_output=True, timeout=60, env=berth_env(berthd))
+    assert p.returncode == 0, p
+    job = p.stdout.decode().strip().split(";")[0]
+    try:
+        cid, seen_job = wait_job_container(berthd, known)
+        assert seen_job == job
+        pid = docker_inspect(berthd.docker_name(cid))["State"]["Pid"]
+        assert read_int(os.path.join(cgroup_dir(pid, "memory"), "memory.limit_in_bytes")) == 120 * 1024 * 1024
+        assert read_int(os.path.join(cgroup_dir(pid, "cpu"), "cpu.shares")) == 1024
+    finally:
+        cleanup_jobs([job])
+
+
+def test_sbatch_three_steps_run_three_containers_in_order(slurm, berthd, tmp_path):
+    out = tmp_path / "job.out"
+    script = tmp_path / "job.sh"
+    script.write_text("#!/bin/sh\n" + "".join(
+        "srun --export=ALL %s run busybox:local sh -c 'echo step%d' || exit 1\n" % (BERTH_CLI, i)
+        for i in range(3)))
+    p = subprocess.run(["sbatch", "--parsable", "--wait", "-o", str(out), str(script)],
+                       capture_output=True, timeout=300, env=berth_env(berthd))
+    assert p.returncode == 0, (p, out.read_text() if out.exists() else "")
+    job = p.stdout.decode().strip().split(";")[0]
+    assert out.read_text() == "step0\nstep1\nstep2\n"
+    for step in range(3):
+        cid = "slurm-%s.%d.0" % (job, step)
+        assert berthd.client.wait_ok(cid)["state"] == "TASK_FINISHED"
+    ps = subprocess.run([BERTH_CLI, "ps", "-a"], capture_output=True, timeout=30, env=berth_env(berthd))
+    assert all("slurm-%s.%d.0" % (job, s) in ps.stdout.decode() for s in range(3)), ps.stdout
