@@ -24,7 +24,8 @@ berthd_pid() {
 }
 
 step "setup"
-bash scripts/setup.sh
+# Only what running needs: no test tools, registry or pull-test images.
+bash scripts/setup.sh run
 
 step "build"
 if [ ! -f build/meson-private/coredata.dat ]; then
