@@ -74,6 +74,8 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 ReturnToService=2
 KillWait=2
+# Without it a job asking no memory gets all of the node's, and jobs queue.
+DefMemPerCPU=256
 MinJobAge=30
 $node State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
@@ -84,6 +86,8 @@ CONF
 up() {
   install_packages
   write_config
+  local started=0
+  alive "$RUN/slurmctld.pid" || started=1
   if ! alive "$RUN/munged.pid"; then
     install -d -o munge -g munge -m 0755 /run/munge
     install -d -o munge -g munge -m 0700 /var/log/munge /var/lib/munge
@@ -101,6 +105,12 @@ up() {
     step "starting slurmd"
     spawn_daemon "$LOG_DIR/slurmd.out" /usr/sbin/slurmd -D
   fi
+  # Daemons already up read a rewritten config only when told.
+  if [ "$started" = 0 ] && ! cmp -s "$CONF_DIR/slurm.conf" "$RUN/slurm.conf.applied"; then
+    step "config changed: scontrol reconfigure"
+    scontrol reconfigure
+  fi
+  cp "$CONF_DIR/slurm.conf" "$RUN/slurm.conf.applied"
   for _ in $(seq 1 60); do
     if state=$(sinfo -h -o %T 2>/dev/null) && [[ $state =~ ^(idle|mixed|allocated) ]]; then
       step "up: node $(hostname -s) $state ($(sinfo -h -o '%c cpus, %m MB'))"
