@@ -14,10 +14,12 @@
 
 #include <jansson.h>
 
+#include "client/bound.h"
 #include "client/calls.h"
 #include "client/cli_args.h"
 #include "client/client.h"
 #include "client/files.h"
+#include "client/slurm.h"
 #include "client/stats.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -72,6 +74,14 @@ static const char run_help[] =
     "destroys the container (SIGTERM, then SIGKILL after the grace period)\n"
     "while berth keeps streaming to its end; a second one makes berth exit at\n"
     "once and leaves the destroy to berthd.  Use 'berth kill -s' for signals.\n"
+    "The container is bound to this process: however berth ends, SIGKILL\n"
+    "included, berthd destroys the container (with -d it is not bound).\n"
+    "\n"
+    "Inside a Slurm job (SLURM_JOB_ID set) the container is named\n"
+    "slurm-<job>.<step>.<task>, takes cpus from SLURM_CPUS_PER_TASK or\n"
+    "SLURM_CPUS_ON_NODE and memory from SLURM_MEM_PER_NODE or\n"
+    "SLURM_MEM_PER_CPU x cpus, and carries the docker label slurm.job_id;\n"
+    "--name, --cpus and --mem win over them.\n"
     "\n"
     "Options:\n"
     "  --name ID              container id (default: run-<8 hex digits>)\n"
@@ -213,7 +223,7 @@ static int usage_error(const char *command, const berth_error *err) {
   return EXIT_BERTH;
 }
 
-static int open_client(cli *c, berth_error *err) {
+static int new_client(cli *c, berth_client **out, berth_error *err) {
   const char *text = c->addr ? c->addr : getenv("BERTH_ADDR");
   if (!text || !*text) text = BERTH_DEFAULT_ADDR;
   berth_addr addr;
@@ -224,10 +234,12 @@ static int open_client(cli *c, berth_error *err) {
     ret = berth_token_read_file(c->token_file, &token, err);
   else if (addr.kind == BERTH_ADDR_TCP && getenv("BERTH_TOKEN"))
     token = berth_strdup(getenv("BERTH_TOKEN"));
-  if (ret == 0) ret = berth_client_new(&addr, token, &c->client, err);
+  if (ret == 0) ret = berth_client_new(&addr, token, out, err);
   berth_addr_clear(&addr);
   return ret;
 }
+
+static int open_client(cli *c, berth_error *err) { return new_client(c, &c->client, err); }
 
 /* Sends a request whose reply does not matter; takes request (NULL when
  * an id was not UTF-8, which berth_call_simple reports). */
@@ -289,13 +301,22 @@ static int launch_failed(cli *c, const berth_run_opts *o, const char *id,
 }
 
 static int attach(cli *c, const berth_run_opts *o, const char *id) {
+  /* First the bound wait: from here this process's end is the container's. */
+  berth_client *wait_client = NULL;
+  berth_bound_wait *bound = NULL;
+  berth_error err = {0};
+  if (new_client(c, &wait_client, &err) < 0 || berth_bound_wait_start(wait_client, id, &bound, &err) < 0) {
+    print_error(&err);
+    berth_error ignored = {0};
+    simple_call(c, berth_request_kill(id, 0), &ignored);
+    return EXIT_BERTH;
+  }
   run_ctx ctx = {.cli = c, .id = id};
   berth_follow_opts fo = {.out_fd = {STDOUT_FILENO, STDERR_FILENO},
                           .follow = true,
                           .signals = &signal_count,
                           .on_signal_cb = destroy_cb,
                           .data = &ctx};
-  berth_error err = {0};
   if (berth_follow(c->client, id, &fo, &err) < 0) {
     if (err.code == BERTH_ECANCELED) {
       fprintf(stderr, "berth: interrupted again; container '%s' is being destroyed\n", id);
@@ -306,14 +327,15 @@ static int attach(cli *c, const berth_run_opts *o, const char *id) {
   }
   cleanup_json json_t *wait = NULL;
   int code = 0;
-  if (berth_call_wait(c->client, id, &wait, &err) < 0 ||
-      berth_wait_exit_code(wait, &code, &err) < 0) {
+  if (berth_bound_wait_join(bound, &wait, &err) < 0 || berth_wait_exit_code(wait, &code, &err) < 0) {
     print_error(&err);
     code = EXIT_BERTH;
   }
   if (o->remove) remove_quietly(c, id, true);
   return code;
 }
+
+static const char *env_lookup(const char *name, void *data) { return getenv(name); }
 
 static int cmd_run(cli *c, int argc, char **argv) {
   __attribute__((cleanup(berth_run_opts_clear))) berth_run_opts o = {0};
@@ -323,6 +345,8 @@ static int cmd_run(cli *c, int argc, char **argv) {
     fputs(run_help, stdout);
     return 0;
   }
+  berth_slurm slurm;
+  if (berth_slurm_apply(&o, env_lookup, NULL, &slurm, &err) < 0) return usage_error("run", &err);
   char generated[16];
   const char *id = o.name;
   if (!id) {

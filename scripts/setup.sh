@@ -5,9 +5,16 @@
 # Idempotent: every step checks first and skips what is already there, so a
 # rerun on a ready machine takes a second or two.
 #
+# `scripts/setup.sh run` does only what building and running berth needs
+# (the demo's part): packages, dockerd, busybox:local.  Without an argument
+# the test part follows: test tools, crun, the registry and its images.
+#
 # Env:
 #   BERTH_SKIP_APT=1   never run apt-get (packages are provided otherwise)
 set -euo pipefail
+
+MODE=${1:-test}
+case $MODE in run|test) ;; *) printf '[setup] usage: %s [run|test]\n' "$0" >&2; exit 2 ;; esac
 
 REGISTRY=127.0.0.1:5000
 REGISTRY_DIR=/var/lib/berth-test-registry       # config + blob storage
@@ -31,15 +38,19 @@ BIG_LAYERS=4                                    # 4 x 50 MiB random = ~200 MiB
 BIG_LAYER_BYTES=$((50 * 1024 * 1024))
 
 PACKAGES=(
-  docker.io busybox-static docker-registry
+  docker.io busybox-static
   libuv1-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev
-  libmicrohttpd-dev libcmocka-dev libarchive-dev apache2-utils
+  libmicrohttpd-dev libarchive-dev
   meson ninja-build gcc libc6-dev pkg-config
-  python3-pytest python3-pytest-timeout python3-requests python3-prometheus-client
   git ca-certificates iproute2 curl procps util-linux
+)
+TEST_PACKAGES=(
+  docker-registry libcmocka-dev apache2-utils
+  python3-pytest python3-pytest-timeout python3-requests python3-prometheus-client
   clang libclang-rt-14-dev llvm valgrind
   crun
 )
+[ "$MODE" = run ] || PACKAGES+=("${TEST_PACKAGES[@]}")
 # libc6-dev: only a Recommends of gcc, which --no-install-recommends drops.
 # curl: health checks of dockerd/registry/berthd here and in demo.sh.
 # procps: pgrep/pkill. python3-pytest-timeout: test.sh bounds each test.
@@ -136,8 +147,10 @@ crun_registered() {
   curl -sf --max-time 5 --unix-socket "$DOCKER_SOCK" http://localhost/info |
     /usr/bin/python3 -c 'import json,sys; sys.exit(0 if "crun" in (json.load(sys.stdin).get("Runtimes") or {}) else 1)'
 }
-crun_state=$(register_crun) || die "could not register crun in $DAEMON_JSON (see above)"
-step "runtimes: crun in $DAEMON_JSON: $crun_state"
+if [ "$MODE" = test ]; then
+  crun_state=$(register_crun) || die "could not register crun in $DAEMON_JSON (see above)"
+  step "runtimes: crun in $DAEMON_JSON: $crun_state"
+fi
 # crun refuses a hybrid cgroup layout (v1 controllers plus a cgroup2 mount
 # at /sys/fs/cgroup/unified) while any controller sits on the cgroup2 side
 # ("cgroups in hybrid mode not supported, drop all controllers from
@@ -155,7 +168,7 @@ hybrid_cgroup_fix() {
     mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c" || die "mount cgroup v1 hierarchy $c failed"
   done
 }
-hybrid_cgroup_fix
+[ "$MODE" = run ] || hybrid_cgroup_fix
 
 # ----------------------------------------------------------------- dockerd
 docker_up() { curl -sf --max-time 3 --unix-socket "$DOCKER_SOCK" http://localhost/_ping >/dev/null 2>&1; }
@@ -199,7 +212,9 @@ $(tail -n 20 "$DOCKERD_LOG" 2>/dev/null)"
 fi
 
 
-if crun_registered; then
+if [ "$MODE" = run ]; then
+  step "runtimes: crun is for the test part, skipped"
+elif crun_registered; then
   step "runtimes: dockerd lists crun"
 else
   # Started before the file said so: reload it (SIGHUP reloads "runtimes").
@@ -249,6 +264,11 @@ EOF
   rm -rf "$rootfs"; trap - EXIT
   docker run --rm "$BUSYBOX_IMAGE" true || die "$BUSYBOX_IMAGE built but cannot run a container"
   step "image $BUSYBOX_IMAGE: built"
+fi
+
+if [ "$MODE" = run ]; then
+  step "done (run part; scripts/setup.sh without 'run' adds the test part)"
+  exit 0
 fi
 
 # ---------------------------------------------------------------- registry

@@ -51,6 +51,20 @@ static int kill_signal(json_t *obj, int *sig, berth_error *err) {
   return 0;
 }
 
+/* WAIT_CONTAINER; "kill_on_disconnect": true (a berth extension) binds the
+ * container to this request: its client going away destroys it. */
+static int wait_call(berth_api *api, json_t *obj, berth_http_request *req, berth_error *err) {
+  char id[BERTH_ID_MAX + 1];
+  int rc = call_container_id(obj, id, err);
+  if (rc < 0) return rc;
+  json_t *kod = json_object_get(obj, "kill_on_disconnect");
+  if (kod && !json_is_boolean(kod) && !json_is_null(kod))
+    return berth_error_set(err, BERTH_EINVAL, "wait_container.kill_on_disconnect: must be a boolean");
+  if ((rc = berth_cz_wait(api->cz, id, wait_done_cb, req, err)) < 0) return rc;
+  if (json_is_true(kod)) berth_cz_bind_waiter(api->cz, id, req);
+  return 0;
+}
+
 void berth_api_call(berth_api *api, berth_http_request *req) {
   size_t len;
   const char *text = berth_http_body(req, &len);
@@ -90,9 +104,10 @@ void berth_api_call(berth_api *api, berth_http_request *req) {
       rc = 0;
     }
   } else if (!strcmp(type, "WAIT_CONTAINER")) {
-    /* A parked WAIT is only a waiter: forgetting it changes nothing. */
+    /* A parked WAIT is only a waiter: forgetting it changes nothing (or,
+     * with kill_on_disconnect, destroys its container). */
     berth_http_set_abandonable(req, true);
-    if ((rc = call_container_id(obj, id, &err)) == 0) rc = berth_cz_wait(api->cz, id, wait_done_cb, req, &err);
+    rc = wait_call(api, obj, req, &err);
   } else if (!strcmp(type, "KILL_CONTAINER")) {
     if ((rc = call_container_id(obj, id, &err)) == 0 && (rc = kill_signal(obj, &sig, &err)) == 0) {
       rc = berth_cz_kill(api->cz, id, sig, done_cb, req, &err);

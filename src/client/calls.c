@@ -99,6 +99,8 @@ static json_t *container_json(const berth_run_opts *o, const char **bad) {
   if (o->n_ports > 0) json_object_set_new(docker, "port_mappings", ports_json(o));
   json_object_set_new(docker, "privileged", json_boolean(o->privileged));
   json_object_set_new(docker, "force_pull_image", json_boolean(o->force_pull));
+  if (o->label)
+    json_object_set_new(docker, "parameters", json_pack("[{s:s,s:o}]", "key", "label", "value", str(o->label, bad)));
   json_t *container = json_object();
   json_object_set_new(container, "type", json_string("DOCKER"));
   if (o->n_volumes > 0) json_object_set_new(container, "volumes", volumes_json(o, bad));
@@ -139,6 +141,12 @@ static json_t *container_call(const char *type, const char *key, const char *con
 
 json_t *berth_request_wait(const char *container_id) {
   return container_call("WAIT_CONTAINER", "wait_container", container_id, 0);
+}
+
+json_t *berth_request_wait_bound(const char *container_id) {
+  json_t *request = berth_request_wait(container_id);
+  if (request) json_object_set_new(json_object_get(request, "wait_container"), "kill_on_disconnect", json_true());
+  return request;
 }
 
 json_t *berth_request_kill(const char *container_id, int signo) {
@@ -300,9 +308,7 @@ int berth_call_list_containers(berth_client *client, json_t **containers, berth_
   return 0;
 }
 
-int berth_call_wait(berth_client *client, const char *container_id, json_t **wait,
-                    berth_error *err) {
-  cleanup_json json_t *request = berth_request_wait(container_id);
+static int call_wait(berth_client *client, json_t *request, json_t **wait, berth_error *err) {
   int ret = bad_request(request, err);
   if (ret < 0) return ret;
   cleanup_json json_t *reply = NULL;
@@ -310,9 +316,20 @@ int berth_call_wait(berth_client *client, const char *container_id, json_t **wai
   if (ret < 0) return ret;
   json_t *body = json_object_get(reply, "wait_container");
   if (!json_is_object(body))
-    return berth_error_set(err, BERTH_EIO, "unexpected reply from berthd: no wait_container");
+    return berth_error_set(err, BERTH_EINTERNAL, "unexpected reply from berthd: no wait_container");
   *wait = json_incref(body);
   return 0;
+}
+
+int berth_call_wait(berth_client *client, const char *container_id, json_t **wait,
+                    berth_error *err) {
+  cleanup_json json_t *request = berth_request_wait(container_id);
+  return call_wait(client, request, wait, err);
+}
+
+int berth_call_wait_bound(berth_client *client, const char *container_id, json_t **wait, berth_error *err) {
+  cleanup_json json_t *request = berth_request_wait_bound(container_id);
+  return call_wait(client, request, wait, err);
 }
 
 int berth_call_simple(berth_client *client, json_t *request, berth_error *err) {

@@ -17,6 +17,9 @@
 
 json_t *berth_request_launch(const berth_run_opts *opts, const char *container_id);
 json_t *berth_request_wait(const char *container_id);
+/* WAIT_CONTAINER with kill_on_disconnect (a berth extension): closing the
+ * connection before the container ends destroys it. */
+json_t *berth_request_wait_bound(const char *container_id);
 /* signo 0: no signal, i.e. destroy the container. */
 json_t *berth_request_kill(const char *container_id, int signo);
 json_t *berth_request_remove(const char *container_id);
@@ -62,6 +65,10 @@ int berth_call_list_containers(berth_client *client, json_t **containers, berth_
  * the wait_container object. */
 int berth_call_wait(berth_client *client, const char *container_id, json_t **wait,
                     berth_error *err);
+
+/* The same with kill_on_disconnect: the container lives no longer than
+ * this call's connection (`berth run` in the foreground). */
+int berth_call_wait_bound(berth_client *client, const char *container_id, json_t **wait, berth_error *err);
 
 /* Sends a request whose reply carries nothing of interest
  * (KILL_CONTAINER, REMOVE_CONTAINER). */

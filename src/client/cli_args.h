@@ -106,6 +106,7 @@ typedef struct berth_run_opts {
   size_t n_volumes;
   berth_port *ports;
   size_t n_ports;
+  const char *label; /* one docker label "key=value" (a Slurm job's), or NULL */
   const char *image;
   char **cmd; /* points into argv; n_cmd == 0: the image's own command */
   size_t n_cmd;

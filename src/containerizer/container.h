@@ -29,6 +29,7 @@ const char *berth_stage_name(berth_stage stage);
 typedef struct waiter {
   berth_cz_wait_cb cb;
   void *data;
+  bool kill_on_disconnect; /* its client going away destroys the container */
   struct waiter *next;
 } waiter;
 
@@ -140,6 +141,7 @@ struct berth_containerizer {
   char **real_prefixes; /* --allowed_host_paths resolved once (volumes.h) */
   uint64_t pin_seq;     /* makes each launch's pin directory its own */
   bool closing, timer_closed;
+  bool stopping; /* berthd is shutting down: its own hang-ups destroy nothing */
 };
 
 void berth_cz_metrics_pull(berth_containerizer *cz, double ms);

@@ -976,9 +976,21 @@ int berth_cz_kill(berth_containerizer *cz, const char *id, int sig, berth_cz_don
   return 0;
 }
 
+void berth_cz_bind_waiter(berth_containerizer *cz, const char *id, void *data) {
+  container *c = find(cz, id);
+  if (!c) return;
+  for (waiter *w = c->waiters; w; w = w->next)
+    if (w->data == data) w->kill_on_disconnect = true;
+}
+
+void berth_cz_stopping(berth_containerizer *cz) {
+  if (cz) cz->stopping = true;
+}
+
 void berth_cz_forget(berth_containerizer *cz, void *data) {
   for (container *c = cz->containers; c; c = c->next) {
     if (c->launch_data == data) c->launch_cb = NULL;
+    bool bound = false;
     for (waiter **w = &c->waiters; *w;) {
       if ((*w)->data != data) {
         w = &(*w)->next;
@@ -986,7 +998,13 @@ void berth_cz_forget(berth_containerizer *cz, void *data) {
       }
       waiter *gone = *w;
       *w = gone->next;
+      bound |= gone->kill_on_disconnect;
       free(gone);
+    }
+    /* After the waiter list is settled: a destroy may notify the others. */
+    if (bound && !cz->stopping && !cz->closing && c->stage != BERTH_STAGE_TERMINATED) {
+      log_info("container %s: its bound client went away; destroying", c->id);
+      cz_begin_destroy(c);
     }
   }
 }

@@ -91,9 +91,22 @@ int berth_cz_remove(berth_containerizer *cz, const char *id, berth_cz_done_cb cb
  * docker's answer. */
 int berth_cz_update(berth_containerizer *cz, json_t *update, berth_cz_done_cb cb, void *data, berth_error *err);
 
+/* Binds the container to the waiter registered with data (WAIT_CONTAINER's
+ * kill_on_disconnect): when berth_cz_forget drops that waiter because its
+ * client went away, the container is destroyed.  Nothing when no such
+ * waiter is parked (the container had already ended). */
+void berth_cz_bind_waiter(berth_containerizer *cz, const char *id, void *data);
+
 /* Drops every callback registered with this data pointer (a caller that
- * went away): waiters are removed, a pending launch goes on unreported. */
+ * went away): waiters are removed, a pending launch goes on unreported,
+ * and a container bound to a dropped waiter is destroyed unless berthd is
+ * stopping. */
 void berth_cz_forget(berth_containerizer *cz, void *data);
+
+/* berthd is shutting down: the connections it closes itself are not
+ * clients going away, so from now on forgetting a bound waiter destroys
+ * nothing (a restart must leave containers running). */
+void berth_cz_stopping(berth_containerizer *cz);
 
 /* The GET_CONTAINERS list with usage read from each running container's
  * cgroup (new reference). */

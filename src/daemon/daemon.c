@@ -79,6 +79,7 @@ static void probe_cb(uv_timer_t *t) {
 static void stop_cb(uv_signal_t *s, int signum) {
   daemon_state *d = s->data;
   log_info("signal %d: shutting down; containers keep running", signum);
+  berth_cz_stopping(d->cz); /* the waits it drops are not clients leaving */
   berth_http_server_free(d->http);
   d->http = NULL;
   berth_cz_free(d->cz);

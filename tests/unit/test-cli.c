@@ -19,6 +19,7 @@
 #include "client/cli_args.h"
 #include "client/client.h"
 #include "client/files.h"
+#include "client/slurm.h"
 #include "client/stats.h"
 
 /* ---- helpers ---- */
@@ -834,6 +835,128 @@ static void stats_row_marks_absent_limits_and_unknown_values(void **state) {
   json_decref(entry);
 }
 
+/* ---- berth run inside a Slurm job step ---- */
+
+/* A fake environment: NULL-terminated "NAME=VALUE" strings. */
+static const char *fake_env(const char *name, void *data) {
+  size_t n = strlen(name);
+  for (const char *const *e = data; *e; e++)
+    if (!strncmp(*e, name, n) && (*e)[n] == '=') return *e + n + 1;
+  return NULL;
+}
+
+#define ENV(...) ((const char *[]){__VA_ARGS__, NULL})
+
+static int slurm_parse(berth_run_opts *o, berth_slurm *s, berth_error *err, const char **env, char **argv,
+                       int argc) {
+  if (berth_cli_parse_run(argc, argv, o, err) < 0) return -100;
+  return berth_slurm_apply(o, fake_env, (void *)env, s, err);
+}
+
+#define SLURM_RUN(o, s, err, env, ...)                                                              \
+  slurm_parse(o, s, err, env, (char *[]){__VA_ARGS__, NULL},                                        \
+              (int)(sizeof((char *[]){__VA_ARGS__}) / sizeof(char *)))
+
+static void slurm_step_names_sizes_and_labels_the_launch(void **state) {
+  berth_run_opts o = {0};
+  berth_slurm s;
+  berth_error err = {0};
+  const char **env = ENV("SLURM_JOB_ID=4711", "SLURM_STEP_ID=2", "SLURM_PROCID=3", "SLURM_CPUS_PER_TASK=2",
+                         "SLURM_CPUS_ON_NODE=8", "SLURM_MEM_PER_NODE=300", "SLURM_MEM_PER_CPU=50");
+  assert_int_equal(SLURM_RUN(&o, &s, &err, env, "img", "true"), 1);
+  json_t *req = berth_request_launch(&o, o.name);
+  assert_json_eq(req, "{\"type\":\"LAUNCH_CONTAINER\",\"launch_container\":{"
+                      "\"container_id\":{\"value\":\"slurm-4711.2.3\"},"
+                      "\"command\":{\"shell\":false,\"value\":\"true\",\"arguments\":[]},"
+                      "\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":2.0}},"
+                      "{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":300.0}}],"
+                      "\"container\":{\"type\":\"DOCKER\",\"docker\":{\"image\":\"img\","
+                      "\"privileged\":false,\"force_pull_image\":false,"
+                      "\"parameters\":[{\"key\":\"label\",\"value\":\"slurm.job_id=4711\"}]}}}}");
+  json_decref(req);
+  berth_run_opts_clear(&o);
+}
+
+static void slurm_falls_back_to_cpus_on_node_and_mem_per_cpu(void **state) {
+  berth_run_opts o = {0};
+  berth_slurm s;
+  berth_error err = {0};
+  const char **env = ENV("SLURM_JOB_ID=9", "SLURM_STEP_ID=0", "SLURM_CPUS_ON_NODE=3", "SLURM_MEM_PER_CPU=100");
+  assert_int_equal(SLURM_RUN(&o, &s, &err, env, "img"), 1);
+  assert_string_equal(o.name, "slurm-9.0.0"); /* no SLURM_PROCID: task 0 */
+  assert_true(o.has_cpus);
+  assert_true(o.cpus == 3.0);
+  assert_true(o.has_mem);
+  assert_true(o.mem_mb == 300.0);
+  berth_run_opts_clear(&o);
+}
+
+static void slurm_command_line_wins(void **state) {
+  berth_run_opts o = {0};
+  berth_slurm s;
+  berth_error err = {0};
+  const char **env = ENV("SLURM_JOB_ID=9", "SLURM_STEP_ID=1", "SLURM_CPUS_PER_TASK=4", "SLURM_MEM_PER_CPU=100");
+  assert_int_equal(SLURM_RUN(&o, &s, &err, env, "--name", "mine", "--cpus", "0.5", "img"), 1);
+  assert_string_equal(o.name, "mine");
+  assert_true(o.cpus == 0.5);
+  assert_true(o.mem_mb == 50.0); /* per-cpu memory follows the cpus asked for */
+  berth_run_opts_clear(&o);
+  assert_int_equal(SLURM_RUN(&o, &s, &err, env, "--mem", "64", "img"), 1);
+  assert_true(o.cpus == 4.0);
+  assert_true(o.mem_mb == 64.0);
+  assert_string_equal(o.label, "slurm.job_id=9");
+  berth_run_opts_clear(&o);
+}
+
+static void slurm_absent_leaves_run_alone(void **state) {
+  berth_run_opts o = {0};
+  berth_slurm s;
+  berth_error err = {0};
+  const char **env = ENV("SLURM_CPUS_ON_NODE=3", "SLURM_MEM_PER_NODE=100");
+  assert_int_equal(SLURM_RUN(&o, &s, &err, env, "img"), 0);
+  assert_null(o.name);
+  assert_false(o.has_cpus);
+  assert_false(o.has_mem);
+  assert_null(o.label);
+  berth_run_opts_clear(&o);
+}
+
+static void slurm_batch_script_and_unlimited_memory(void **state) {
+  berth_run_opts o = {0};
+  berth_slurm s;
+  berth_error err = {0};
+  const char **env = ENV("SLURM_JOB_ID=12", "SLURM_MEM_PER_NODE=0");
+  assert_int_equal(SLURM_RUN(&o, &s, &err, env, "img"), 1);
+  assert_string_equal(o.name, "slurm-12.batch.0");
+  assert_false(o.has_cpus);
+  assert_false(o.has_mem); /* 0: no memory asked of Slurm */
+  berth_run_opts_clear(&o);
+}
+
+static void slurm_refuses_values_that_are_not_numbers(void **state) {
+  static const char *const bad[] = {"SLURM_JOB_ID=1/../x", "SLURM_STEP_ID=-1", "SLURM_PROCID=1 ",
+                                    "SLURM_CPUS_PER_TASK=1.5", "SLURM_MEM_PER_NODE=10G",
+                                    "SLURM_MEM_PER_CPU=9999999999999999999"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    berth_run_opts o = {0};
+    berth_slurm s;
+    berth_error err = {0};
+    const char **env = ENV(i == 0 ? bad[0] : "SLURM_JOB_ID=5", bad[i]);
+    assert_int_equal(SLURM_RUN(&o, &s, &err, env, "img"), BERTH_EINVAL);
+    char var[32];
+    snprintf(var, sizeof(var), "%.*s", (int)(strchr(bad[i], '=') - bad[i]), bad[i]);
+    assert_non_null(strstr(err.msg, var));
+    berth_run_opts_clear(&o);
+  }
+}
+
+static void wait_bound_request_asks_kill_on_disconnect(void **state) {
+  json_t *req = berth_request_wait_bound("c1");
+  assert_json_eq(req, "{\"type\":\"WAIT_CONTAINER\",\"wait_container\":{\"container_id\":{\"value\":\"c1\"},"
+                      "\"kill_on_disconnect\":true}}");
+  json_decref(req);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(signal_names_with_and_without_sig_prefix_in_any_case),
@@ -857,6 +980,13 @@ int main(void) {
       cmocka_unit_test(launch_request_minimal_uses_image_command),
       cmocka_unit_test(launch_request_carries_every_flag),
       cmocka_unit_test(launch_request_refuses_invalid_utf8),
+      cmocka_unit_test(slurm_step_names_sizes_and_labels_the_launch),
+      cmocka_unit_test(slurm_falls_back_to_cpus_on_node_and_mem_per_cpu),
+      cmocka_unit_test(slurm_command_line_wins),
+      cmocka_unit_test(slurm_absent_leaves_run_alone),
+      cmocka_unit_test(slurm_batch_script_and_unlimited_memory),
+      cmocka_unit_test(slurm_refuses_values_that_are_not_numbers),
+      cmocka_unit_test(wait_bound_request_asks_kill_on_disconnect),
       cmocka_unit_test(container_calls_have_the_mesos_shape),
       cmocka_unit_test(limit_accepts_positive_numbers_and_inf),
       cmocka_unit_test(update_request_carries_resources_and_limits),

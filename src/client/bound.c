@@ -1,0 +1,67 @@
+#include "client/bound.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "client/calls.h"
+#include "util/alloc.h"
+
+/* A restarting berthd is back within seconds; a poll this often costs
+ * nothing beside a wait that lasts as long as the task. */
+#define RETRY_MS 500
+
+struct berth_bound_wait {
+  pthread_t thread;
+  berth_client *client;
+  char *id;
+  json_t *wait;
+  berth_error err;
+  int rc;
+};
+
+static void *wait_thread(void *data) {
+  berth_bound_wait *bw = data;
+  for (;;) {
+    bw->err = (berth_error){0};
+    bw->rc = berth_call_wait_bound(bw->client, bw->id, &bw->wait, &bw->err);
+    /* Unreachable or cut off: berthd is restarting, the container runs on. */
+    if (bw->rc != BERTH_EUNAVAIL && bw->rc != BERTH_EIO) break;
+    nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = RETRY_MS * 1000000L}, NULL);
+  }
+  return NULL;
+}
+
+int berth_bound_wait_start(berth_client *client, const char *container_id, berth_bound_wait **out,
+                           berth_error *err) {
+  berth_bound_wait *bw = berth_calloc(1, sizeof(*bw));
+  bw->client = client;
+  bw->id = berth_strdup(container_id);
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGINT);
+  sigaddset(&block, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &block, &old);
+  int e = pthread_create(&bw->thread, NULL, wait_thread, bw);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (e != 0) {
+    berth_client_free(bw->client);
+    free(bw->id);
+    free(bw);
+    return berth_error_set(err, BERTH_EINTERNAL, "start the wait thread: error %d", e);
+  }
+  *out = bw;
+  return 0;
+}
+
+int berth_bound_wait_join(berth_bound_wait *bw, json_t **wait, berth_error *err) {
+  pthread_join(bw->thread, NULL);
+  int rc = bw->rc;
+  if (rc < 0) *err = bw->err;
+  else *wait = bw->wait;
+  berth_client_free(bw->client);
+  free(bw->id);
+  free(bw);
+  return rc;
+}
