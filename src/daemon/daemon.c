@@ -151,7 +151,7 @@ static int read_token(daemon_state *d, berth_error *err) {
 }
 
 static int prepare_work_dir(const char *work_dir, berth_error *err) {
-  static const char *subdirs[] = {"meta", "sandboxes", "volumes"};
+  static const char *subdirs[] = {"meta", "sandboxes", "volumes", "docker/volumes"};
   for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
     cleanup_free char *p = berth_asprintf("%s/%s", work_dir, subdirs[i]);
     if (berth_mkdir_p(p, err) < 0) return berth_error_prefix(err, "--work_dir");
