@@ -52,7 +52,8 @@ static const char main_help[] =
     "\n"
     "Global options (before COMMAND):\n"
     "  --addr ADDR        berthd's address: unix:PATH, tcp:HOST:PORT or a socket\n"
-    "                     path (env BERTH_ADDR; default " BERTH_DEFAULT_ADDR ")\n"
+    "                     path (env BERTH_ADDR; default " BERTH_DEFAULT_ADDR
+    ")\n"
     "  --token_file FILE  bearer token for tcp addresses (env BERTH_TOKEN holds\n"
     "                     the token itself)\n"
     "  --version          print the version\n"
@@ -218,8 +219,7 @@ static void install_signal_handlers(void) {
 static void print_error(const berth_error *err) { fprintf(stderr, "berth: %s\n", err->msg); }
 
 static int usage_error(const char *command, const berth_error *err) {
-  fprintf(stderr, "berth: %s (see 'berth %s%s--help')\n", err->msg, command ? command : "",
-          command ? " " : "");
+  fprintf(stderr, "berth: %s (see 'berth %s%s--help')\n", err->msg, command ? command : "", command ? " " : "");
   return EXIT_BERTH;
 }
 
@@ -280,13 +280,11 @@ static int launch(cli *c, json_t *request, const char *id, berth_error *err) {
   berth_client_set_cancel(c->client, NULL);
   if (ret < 0) return ret;
   /* 202: the id is taken and berthd did nothing (API.md §3). */
-  if (status == 202)
-    return berth_error_set(err, BERTH_ECONFLICT, "container '%s' already exists", id);
+  if (status == 202) return berth_error_set(err, BERTH_ECONFLICT, "container '%s' already exists", id);
   return 0;
 }
 
-static int launch_failed(cli *c, const berth_run_opts *o, const char *id,
-                         const berth_error *err) {
+static int launch_failed(cli *c, const berth_run_opts *o, const char *id, const berth_error *err) {
   if (err->code == BERTH_ECANCELED) {
     /* The launch may have reached berthd: destroy whatever it started. */
     fprintf(stderr, "berth: interrupted; destroying container '%s'\n", id);
@@ -374,8 +372,18 @@ static int cmd_run(cli *c, int argc, char **argv) {
 /* ---- the other commands: shared option handling ---- */
 
 enum {
-  OPT_HELP = 1, OPT_ALL, OPT_JSON, OPT_SIGNAL, OPT_FOLLOW, OPT_STDERR, OPT_NO_STREAM,
-  OPT_CPUS, OPT_MEM, OPT_CPU_LIMIT, OPT_MEM_LIMIT, OPT_COUNT
+  OPT_HELP = 1,
+  OPT_ALL,
+  OPT_JSON,
+  OPT_SIGNAL,
+  OPT_FOLLOW,
+  OPT_STDERR,
+  OPT_NO_STREAM,
+  OPT_CPUS,
+  OPT_MEM,
+  OPT_CPU_LIMIT,
+  OPT_MEM_LIMIT,
+  OPT_COUNT
 };
 
 typedef struct cmd_args {
@@ -383,13 +391,12 @@ typedef struct cmd_args {
   const char *value[OPT_COUNT];
   char **operands; /* into argv */
   int n_operands;
-  int signo; /* kill -s, parsed; 0: destroy */
+  int signo;                /* kill -s, parsed; 0: destroy */
   berth_update_opts update; /* update's options, parsed */
 } cmd_args;
 
 static const berth_opt ps_opts[] = {
-    {"help", 'h', false, OPT_HELP}, {"all", 'a', false, OPT_ALL}, {"json", 0, false, OPT_JSON},
-    {NULL, 0, false, 0}};
+    {"help", 'h', false, OPT_HELP}, {"all", 'a', false, OPT_ALL}, {"json", 0, false, OPT_JSON}, {NULL, 0, false, 0}};
 static const berth_opt wait_opts[] = {
     {"help", 'h', false, OPT_HELP}, {"json", 0, false, OPT_JSON}, {NULL, 0, false, 0}};
 static const berth_opt kill_opts[] = {
@@ -403,17 +410,13 @@ static const berth_opt stats_opts[] = {{"help", 'h', false, OPT_HELP},
                                        {"no-stream", 0, false, OPT_NO_STREAM},
                                        {"json", 0, false, OPT_JSON},
                                        {NULL, 0, false, 0}};
-static const berth_opt update_opts[] = {{"help", 'h', false, OPT_HELP},
-                                        {"cpus", 0, true, OPT_CPUS},
-                                        {"mem", 0, true, OPT_MEM},
-                                        {"cpu-limit", 0, true, OPT_CPU_LIMIT},
-                                        {"mem-limit", 0, true, OPT_MEM_LIMIT},
-                                        {NULL, 0, false, 0}};
+static const berth_opt update_opts[] = {
+    {"help", 'h', false, OPT_HELP},        {"cpus", 0, true, OPT_CPUS},           {"mem", 0, true, OPT_MEM},
+    {"cpu-limit", 0, true, OPT_CPU_LIMIT}, {"mem-limit", 0, true, OPT_MEM_LIMIT}, {NULL, 0, false, 0}};
 
 /* Options may come before or after operands here (`berth logs ID -f`):
  * unlike run, these commands have no command line of their own to keep. */
-static int parse_cmd_args(int argc, char **argv, const berth_opt *opts, cmd_args *a,
-                          berth_error *err) {
+static int parse_cmd_args(int argc, char **argv, const berth_opt *opts, cmd_args *a, berth_error *err) {
   berth_args args;
   berth_args_init(&args, argc, argv);
   a->operands = berth_calloc((size_t)argc + 1, sizeof(char *));
@@ -441,8 +444,7 @@ static void cmd_args_clear(cmd_args *a) {
 enum { PS_COLUMNS = 5 };
 
 static void ps_row(json_t *container, char cells[PS_COLUMNS][256]) {
-  const char *id =
-      json_string_value(json_object_get(json_object_get(container, "container_id"), "value"));
+  const char *id = json_string_value(json_object_get(json_object_get(container, "container_id"), "value"));
   const char *image = json_string_value(json_object_get(container, "image"));
   const char *name = json_string_value(json_object_get(container, "docker_name"));
   snprintf(cells[0], 256, "%s", id ? id : "");
@@ -463,8 +465,7 @@ static void print_table(const char *cells, size_t cell_size, size_t n_rows, size
     }
   for (size_t r = 0; r < n_rows; r++) {
     const char *row = cells + r * n_cols * cell_size;
-    for (size_t col = 0; col + 1 < n_cols; col++)
-      printf("%-*s   ", (int)width[col], row + col * cell_size);
+    for (size_t col = 0; col + 1 < n_cols; col++) printf("%-*s   ", (int)width[col], row + col * cell_size);
     printf("%s\n", row + (n_cols - 1) * cell_size);
   }
 }
@@ -490,8 +491,7 @@ static int cmd_ps(cli *c, cmd_args *a) {
   }
   size_t n = json_array_size(shown) + 1;
   cleanup_free char(*cells)[256] = berth_calloc(n * PS_COLUMNS, sizeof(*cells));
-  static const char *const headers[PS_COLUMNS] = {"CONTAINER ID", "IMAGE", "STAGE", "STATUS",
-                                                  "DOCKER NAME"};
+  static const char *const headers[PS_COLUMNS] = {"CONTAINER ID", "IMAGE", "STAGE", "STATUS", "DOCKER NAME"};
   for (int col = 0; col < PS_COLUMNS; col++) snprintf(cells[col], 256, "%s", headers[col]);
   json_array_foreach(shown, i, container) ps_row(container, cells + (i + 1) * PS_COLUMNS);
   print_table(cells[0], sizeof(*cells), n, PS_COLUMNS);
@@ -523,15 +523,12 @@ static void print_stats(json_t *entries, bool as_json, bool stream) {
     putchar('\n');
   } else {
     size_t n = json_array_size(entries) + 1;
-    cleanup_free char(*cells)[BERTH_STATS_CELL] =
-        berth_calloc(n * BERTH_STATS_COLUMNS, sizeof(*cells));
+    cleanup_free char(*cells)[BERTH_STATS_CELL] = berth_calloc(n * BERTH_STATS_COLUMNS, sizeof(*cells));
     for (int col = 0; col < BERTH_STATS_COLUMNS; col++)
       snprintf(cells[col], BERTH_STATS_CELL, "%s", berth_stats_headers[col]);
     size_t i;
     json_t *entry;
-    json_array_foreach(entries, i, entry) {
-      berth_stats_row(entry, cells + (i + 1) * BERTH_STATS_COLUMNS);
-    }
+    json_array_foreach(entries, i, entry) { berth_stats_row(entry, cells + (i + 1) * BERTH_STATS_COLUMNS); }
     if (stream) fputs("\033[2J\033[H", stdout); /* clear the screen, cursor home */
     print_table(cells[0], sizeof(*cells), n, BERTH_STATS_COLUMNS);
   }
@@ -570,8 +567,7 @@ static int cmd_stats(cli *c, cmd_args *a) {
     if (signal_count > 0) return 0;
     cleanup_json json_t *cur = NULL;
     if (berth_call_list_containers(c->client, &cur, &err) < 0) return stats_failed(&err);
-    cleanup_json json_t *entries =
-        berth_stats_entries(prev, cur, a->operands, (size_t)a->n_operands);
+    cleanup_json json_t *entries = berth_stats_entries(prev, cur, a->operands, (size_t)a->n_operands);
     print_stats(entries, a->set[OPT_JSON], stream);
     if (!stream) return 0;
     json_decref(prev);
@@ -601,8 +597,7 @@ static int check_update(cmd_args *a, berth_error *err) {
     ret = berth_cli_parse_limit(a->value[OPT_MEM_LIMIT], "--mem-limit", &u->mem_limit_mb, err);
   }
   if (ret == 0 && !u->has_cpus && !u->has_mem && !u->has_cpus_limit && !u->has_mem_limit)
-    ret = berth_error_set(err, BERTH_EINVAL,
-                          "update needs --cpus, --mem, --cpu-limit or --mem-limit");
+    ret = berth_error_set(err, BERTH_EINVAL, "update needs --cpus, --mem, --cpu-limit or --mem-limit");
   return ret;
 }
 
@@ -647,8 +642,7 @@ static int cmd_wait(cli *c, cmd_args *a) {
 
 /* Runs one call per id and prints each id that succeeded, as docker kill
  * and docker rm do; goes on after a failure. */
-static int for_each_id(cli *c, cmd_args *a, json_t *(*build)(const char *id, int signo),
-                       int signo) {
+static int for_each_id(cli *c, cmd_args *a, json_t *(*build)(const char *id, int signo), int signo) {
   int rc = 0;
   for (int i = 0; i < a->n_operands; i++) {
     berth_error err = {0};
@@ -662,9 +656,7 @@ static int for_each_id(cli *c, cmd_args *a, json_t *(*build)(const char *id, int
   return rc;
 }
 
-static json_t *build_remove(const char *id, __attribute__((unused)) int signo) {
-  return berth_request_remove(id);
-}
+static json_t *build_remove(const char *id, __attribute__((unused)) int signo) { return berth_request_remove(id); }
 
 static int check_kill(cmd_args *a, berth_error *err) {
   if (!a->set[OPT_SIGNAL]) return 0;
@@ -698,7 +690,7 @@ typedef struct command {
   int (*raw)(cli *c, int argc, char **argv); /* parses its own arguments */
   int (*fn)(cli *c, cmd_args *a);
   const berth_opt *opts;
-  int min_operands, max_operands; /* -1: any number */
+  int min_operands, max_operands;              /* -1: any number */
   int (*check)(cmd_args *a, berth_error *err); /* usage checks beyond counts */
   const char *help;
 } command;
@@ -724,7 +716,6 @@ static int check_operands(const command *cmd, const cmd_args *a, berth_error *er
   return 0;
 }
 
-
 static int run_parsed(cli *c, const command *cmd, int argc, char **argv) {
   __attribute__((cleanup(cmd_args_clear))) cmd_args a = {0};
   berth_error err = {0};
@@ -744,10 +735,11 @@ static int run_parsed(cli *c, const command *cmd, int argc, char **argv) {
 
 enum { GLOBAL_ADDR = 1, GLOBAL_TOKEN_FILE, GLOBAL_HELP, GLOBAL_VERSION };
 
-static const berth_opt global_opts[] = {
-    {"addr", 0, true, GLOBAL_ADDR},        {"token_file", 0, true, GLOBAL_TOKEN_FILE},
-    {"help", 'h', false, GLOBAL_HELP},     {"version", 0, false, GLOBAL_VERSION},
-    {NULL, 0, false, 0}};
+static const berth_opt global_opts[] = {{"addr", 0, true, GLOBAL_ADDR},
+                                        {"token_file", 0, true, GLOBAL_TOKEN_FILE},
+                                        {"help", 'h', false, GLOBAL_HELP},
+                                        {"version", 0, false, GLOBAL_VERSION},
+                                        {NULL, 0, false, 0}};
 
 static int dispatch(cli *c, int argc, char **argv) {
   berth_args args;
@@ -767,8 +759,7 @@ static int dispatch(cli *c, int argc, char **argv) {
         const command *cmd = &commands[i];
         if (strcmp(value, cmd->name) != 0) continue;
         int rest = argc - args.index;
-        return cmd->raw ? cmd->raw(c, rest, argv + args.index)
-                        : run_parsed(c, cmd, rest, argv + args.index);
+        return cmd->raw ? cmd->raw(c, rest, argv + args.index) : run_parsed(c, cmd, rest, argv + args.index);
       }
       berth_error_set(&err, BERTH_EINVAL, "unknown command '%s'", value);
       return usage_error(NULL, &err);

@@ -47,7 +47,7 @@ PACKAGES=(
 TEST_PACKAGES=(
   docker-registry libcmocka-dev apache2-utils
   python3-pytest python3-pytest-timeout python3-requests python3-prometheus-client
-  clang libclang-rt-14-dev llvm valgrind
+  clang libclang-rt-14-dev llvm valgrind clang-format
   crun
 )
 [ "$MODE" = run ] || PACKAGES+=("${TEST_PACKAGES[@]}")

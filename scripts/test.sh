@@ -23,6 +23,12 @@ step() { printf '\n[test] === %s\n' "$*"; }
 step "setup"
 bash scripts/setup.sh
 
+step "format (clang-format, .clang-format)"
+# The C follows one style; a change that does not is refused here, before
+# anything is built.  Fix with: clang-format -i <files>
+git ls-files -z 'src/*.[ch]' 'cmd/*.c' 'tests/unit/*.[ch]' 'tests/fuzz/*.[ch]' |
+  xargs -0 clang-format --dry-run --Werror
+
 step "configure (build/, --werror)"
 # -Dtests=true: a build/ the demo configured without the unit tests gets them.
 if [ -f build/meson-private/coredata.dat ]; then

@@ -37,17 +37,23 @@ void berth_api_handle(berth_http_request *req, void *data) {
   berth_http_set_tag(req, berth_api_path_tag(path));
   bool get = !strcmp(method, "GET");
   if (!strcmp(path, "/api/v1")) {
-    if (strcmp(method, "POST") != 0) berth_http_respond_error(req, 405, "/api/v1 takes POST");
-    else berth_api_call(api, req);
+    if (strcmp(method, "POST") != 0)
+      berth_http_respond_error(req, 405, "/api/v1 takes POST");
+    else
+      berth_api_call(api, req);
   } else if (!get) {
     berth_http_respond_error(req, 405, "only GET is served here");
   } else if (!strcmp(path, "/health")) {
-    if (api->docker_ok) berth_http_respond_json(req, 200, json_pack("{s:s}", "status", "ok"));
-    else if (api->docker_error[0]) berth_http_respond_error(req, 503, api->docker_error);
-    else berth_http_respond_error(req, 503, "dockerd is not answering");
+    if (api->docker_ok)
+      berth_http_respond_json(req, 200, json_pack("{s:s}", "status", "ok"));
+    else if (api->docker_error[0])
+      berth_http_respond_error(req, 503, api->docker_error);
+    else
+      berth_http_respond_error(req, 503, "dockerd is not answering");
   } else if (!strcmp(path, "/version")) {
-    berth_http_respond_json(req, 200, json_pack("{s:s,s:s}", "version", BERTH_VERSION, "docker_api_version",
-                                                api->docker_version ? api->docker_version : ""));
+    berth_http_respond_json(req, 200,
+                            json_pack("{s:s,s:s}", "version", BERTH_VERSION, "docker_api_version",
+                                      api->docker_version ? api->docker_version : ""));
   } else if (!strcmp(path, "/flags")) {
     berth_http_respond_json(req, 200, json_pack("{s:O}", "flags", api->flags));
   } else if (!strcmp(path, "/containers")) {

@@ -13,10 +13,10 @@
 typedef struct berth_api {
   berth_containerizer *cz;
   const char *work_dir;
-  json_t *flags;             /* effective flags, secrets masked */
-  const char *docker_version; /* negotiated API version, "" until known */
-  bool docker_ok;             /* dockerd answered the last probe */
-  char docker_error[BERTH_ERROR_MSG_MAX];    /* why it did not, when it did not */
+  json_t *flags;                          /* effective flags, secrets masked */
+  const char *docker_version;             /* negotiated API version, "" until known */
+  bool docker_ok;                         /* dockerd answered the last probe */
+  char docker_error[BERTH_ERROR_MSG_MAX]; /* why it did not, when it did not */
   /* Until recovery is done, requests wait here, unanswered. */
   bool ready;
   berth_http_request **deferred;

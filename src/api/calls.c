@@ -13,7 +13,8 @@ static void launch_done_cb(int rc, const berth_error *err, void *data) {
   if (rc == 0) berth_http_respond_json(req, 200, json_object());
   /* Launch failures are 500, whatever the cause, except a host path refused
    * once it was opened (a symlink in it): that is the caller's 400. */
-  else berth_http_respond_error(req, rc == BERTH_EINVAL ? 400 : 500, err->msg);
+  else
+    berth_http_respond_error(req, rc == BERTH_EINVAL ? 400 : 500, err->msg);
 }
 
 static void wait_done_cb(json_t *termination, void *data) {
@@ -21,8 +22,10 @@ static void wait_done_cb(json_t *termination, void *data) {
 }
 
 static void done_cb(int rc, const berth_error *err, void *data) {
-  if (rc == 0) berth_http_respond_json(data, 200, json_object());
-  else respond_code(data, rc, err);
+  if (rc == 0)
+    berth_http_respond_json(data, 200, json_object());
+  else
+    respond_code(data, rc, err);
 }
 
 /* The call's own object ("launch_container" for LAUNCH_CONTAINER). */
@@ -88,12 +91,10 @@ void berth_api_call(berth_api *api, berth_http_request *req) {
     rc = berth_error_set(&err, BERTH_EINVAL, "type: required string");
   } else if (!strcmp(type, "GET_CONTAINERS")) {
     json_t *list = berth_cz_containers(api->cz);
-    berth_http_respond_json(req, 200,
-                            json_pack("{s:s,s:{s:o}}", "type", type, "get_containers", "containers", list));
+    berth_http_respond_json(req, 200, json_pack("{s:s,s:{s:o}}", "type", type, "get_containers", "containers", list));
   } else if (!(obj = call_object(body, type, &err)) &&
-             (!strcmp(type, "LAUNCH_CONTAINER") || !strcmp(type, "WAIT_CONTAINER") ||
-              !strcmp(type, "KILL_CONTAINER") || !strcmp(type, "REMOVE_CONTAINER") ||
-              !strcmp(type, "UPDATE_CONTAINER"))) {
+             (!strcmp(type, "LAUNCH_CONTAINER") || !strcmp(type, "WAIT_CONTAINER") || !strcmp(type, "KILL_CONTAINER") ||
+              !strcmp(type, "REMOVE_CONTAINER") || !strcmp(type, "UPDATE_CONTAINER"))) {
     rc = err.code;
   } else if (!strcmp(type, "LAUNCH_CONTAINER")) {
     /* Not abandonable: a launch is never left halfway, so its client,

@@ -135,8 +135,10 @@ void berth_api_files_read(berth_api *api, berth_http_request *req) {
   if (length > MAX_READ_LENGTH) length = MAX_READ_LENGTH;
   /* At or past the end (offset up to 2^63-1): an empty page, as Mesos
    * answers, and no offset + length overflow reaches pread. */
-  if (offset >= (long long)st.st_size) length = 0;
-  else if (length > (long long)st.st_size - offset) length = (long long)st.st_size - offset;
+  if (offset >= (long long)st.st_size)
+    length = 0;
+  else if (length > (long long)st.st_size - offset)
+    length = (long long)st.st_size - offset;
   cleanup_free char *buf = berth_malloc((size_t)length + 1);
   ssize_t got = length > 0 ? pread(fd, buf, (size_t)length, (off_t)offset) : 0;
   if (got < 0) {
@@ -152,8 +154,7 @@ void berth_api_files_read(berth_api *api, berth_http_request *req) {
     data = berth_utf8_sanitize(buf, (size_t)got, &data_len);
     data_len = escaped_prefix(data, data_len, MAX_READ_REPLY);
   }
-  berth_http_respond_json(req, 200,
-                          json_pack("{s:s%,s:I}", "data", data, data_len, "offset", (json_int_t)offset));
+  berth_http_respond_json(req, 200, json_pack("{s:s%,s:I}", "data", data, data_len, "offset", (json_int_t)offset));
 }
 
 /* One listing entry.  `path` is valid UTF-8 (a byte that is not becomes

@@ -101,15 +101,16 @@ berth_guard_conn *berth_guard_open(berth_guard *g, int fd, const struct sockaddr
   peer_key(peer_addr, peer_len, c->key, c->addr, sizeof(c->addr));
   uv_mutex_lock(&g->lock);
   c->prev = g->tail;
-  if (g->tail) g->tail->next = c;
-  else g->head = c;
+  if (g->tail)
+    g->tail->next = c;
+  else
+    g->head = c;
   g->tail = c;
   g->unproven++;
   if (g->evict && g->unproven > BERTH_GUARD_UNPROVEN_MAX) {
     for (berth_guard_conn *o = g->head; o; o = o->next) {
       if (o->proven || o->shut) continue;
-      log_debug("%s: %zu connections without a valid request; shutting the oldest (%s)", g->name, g->unproven,
-                o->addr);
+      log_debug("%s: %zu connections without a valid request; shutting the oldest (%s)", g->name, g->unproven, o->addr);
       shut(g, o);
       break;
     }
@@ -122,10 +123,14 @@ void berth_guard_close(berth_guard *g, berth_guard_conn *c) {
   if (!c) return;
   uv_mutex_lock(&g->lock);
   if (!c->proven && !c->shut) g->unproven--;
-  if (c->prev) c->prev->next = c->next;
-  else g->head = c->next;
-  if (c->next) c->next->prev = c->prev;
-  else g->tail = c->prev;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    g->head = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  else
+    g->tail = c->prev;
   uv_mutex_unlock(&g->lock);
   free(c);
 }

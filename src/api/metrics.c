@@ -8,10 +8,10 @@
 #include "containerizer/metrics.h"
 #include "util/alloc.h"
 
-static const char *const paths[] = {"/api/v1",          "/health",    "/version",     "/flags", "/containers",
-                                    "/metrics/snapshot", "/metrics",   "/files/read", "/files/browse"};
+static const char *const paths[] = {"/api/v1",           "/health",  "/version",    "/flags",       "/containers",
+                                    "/metrics/snapshot", "/metrics", "/files/read", "/files/browse"};
 
-static const char *const calls[] = {"LAUNCH_CONTAINER", "WAIT_CONTAINER", "KILL_CONTAINER",
+static const char *const calls[] = {"LAUNCH_CONTAINER", "WAIT_CONTAINER",   "KILL_CONTAINER",
                                     "REMOVE_CONTAINER", "UPDATE_CONTAINER", "GET_CONTAINERS"};
 
 const char *berth_api_path_tag(const char *path) {
@@ -45,19 +45,26 @@ void berth_api_metrics_respond_cb(berth_http_request *req, int status, void *dat
 
 /* The API's samples, in the containerizer's form, after its own. */
 static void visit_api(berth_api *api, berth_metric_cb cb, void *data) {
-  berth_metric up = {.family = "berth_docker_up", .type = BERTH_METRIC_GAUGE,
-                     .help = "1 when dockerd answered berthd's last probe, else 0.", .suffix = "",
-                     .snapshot_key = "berthd/docker_up", .value = api->docker_ok ? 1 : 0};
+  berth_metric up = {.family = "berth_docker_up",
+                     .type = BERTH_METRIC_GAUGE,
+                     .help = "1 when dockerd answered berthd's last probe, else 0.",
+                     .suffix = "",
+                     .snapshot_key = "berthd/docker_up",
+                     .value = api->docker_ok ? 1 : 0};
   cb(&up, data);
   for (size_t i = 0; i < api->metrics.n; i++) {
     char status[16], key[128];
     snprintf(status, sizeof(status), "%d", api->metrics.kinds[i].status);
     const char *call = api->metrics.kinds[i].call;
     snprintf(key, sizeof(key), "berthd/requests/%s/%s", call + (call[0] == '/'), status); /* no "//" */
-    berth_metric r = {.family = "berth_api_requests_total", .type = BERTH_METRIC_COUNTER,
-                      .help = "Requests answered, by call (or GET endpoint) and HTTP status.", .suffix = "",
-                      .label_names = {"call", "status"}, .label_values = {api->metrics.kinds[i].call, status},
-                      .snapshot_key = key, .value = (double)api->metrics.kinds[i].count};
+    berth_metric r = {.family = "berth_api_requests_total",
+                      .type = BERTH_METRIC_COUNTER,
+                      .help = "Requests answered, by call (or GET endpoint) and HTTP status.",
+                      .suffix = "",
+                      .label_names = {"call", "status"},
+                      .label_values = {api->metrics.kinds[i].call, status},
+                      .snapshot_key = key,
+                      .value = (double)api->metrics.kinds[i].count};
     cb(&r, data);
   }
 }
@@ -96,10 +103,14 @@ static void puts_(text *t, const char *s) { put(t, s, strlen(s)); }
  * label values. */
 static void put_escaped(text *t, const char *s, bool quote) {
   for (; *s; s++) {
-    if (*s == '\\') puts_(t, "\\\\");
-    else if (*s == '\n') puts_(t, "\\n");
-    else if (quote && *s == '"') puts_(t, "\\\"");
-    else put(t, s, 1);
+    if (*s == '\\')
+      puts_(t, "\\\\");
+    else if (*s == '\n')
+      puts_(t, "\\n");
+    else if (quote && *s == '"')
+      puts_(t, "\\\"");
+    else
+      put(t, s, 1);
   }
 }
 

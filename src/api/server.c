@@ -103,14 +103,15 @@ const char *berth_http_query(const berth_http_request *req, const char *key) {
 static void pending_remove(berth_http_server *s, berth_http_request *req) {
   if (!req->pending_prev && s->pending != req) return; /* not pending */
   s->n_pending--;
-  if (req->pending_prev) req->pending_prev->pending_next = req->pending_next;
-  else if (s->pending == req) s->pending = req->pending_next;
+  if (req->pending_prev)
+    req->pending_prev->pending_next = req->pending_next;
+  else if (s->pending == req)
+    s->pending = req->pending_next;
   if (req->pending_next) req->pending_next->pending_prev = req->pending_prev;
   req->pending_next = req->pending_prev = NULL;
 }
 
-void berth_http_respond(berth_http_request *req, int status, const char *content_type, const char *body,
-                        size_t len) {
+void berth_http_respond(berth_http_request *req, int status, const char *content_type, const char *body, size_t len) {
   berth_http_server *s = req->l->server;
   struct MHD_Response *response = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
   MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
@@ -170,8 +171,10 @@ static enum MHD_Result length_header_cb(void *cls, enum MHD_ValueKind kind, cons
   if (!key) return MHD_YES;
   if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) h->chunked = true;
   if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0) return MHD_YES;
-  if (!h->first) h->first = value ? value : "";
-  else if (strcmp(h->first, value ? value : "") != 0) h->differ = true;
+  if (!h->first)
+    h->first = value ? value : "";
+  else if (strcmp(h->first, value ? value : "") != 0)
+    h->differ = true;
   return MHD_YES;
 }
 
@@ -306,8 +309,7 @@ static bool expects_body(struct MHD_Connection *conn) {
 }
 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-                                 const char *version, const char *upload_data, size_t *upload_size,
-                                 void **con_cls) {
+                                 const char *version, const char *upload_data, size_t *upload_size, void **con_cls) {
   listener *l = cls;
   berth_http_server *s = l->server;
   berth_http_request *req = *con_cls;
@@ -390,8 +392,10 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
   bool stopping = s->stopping;
   if (!stopping) {
     MHD_suspend_connection(conn);
-    if (s->queue_tail) s->queue_tail->queue_next = req;
-    else s->queue_head = req;
+    if (s->queue_tail)
+      s->queue_tail->queue_next = req;
+    else
+      s->queue_head = req;
     s->queue_tail = req;
   }
   uv_mutex_unlock(&s->lock);
@@ -400,8 +404,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
   return MHD_YES;
 }
 
-static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
-                         enum MHD_RequestTerminationCode toe) {
+static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
   listener *l = cls;
   berth_http_request *req = *con_cls;
   if (!req) return;
@@ -463,8 +466,7 @@ static int bind_unix(const char *path, const char *group, berth_error *err) {
   struct stat st;
   if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
     close(fd);
-    return berth_error_set(err, BERTH_EINVAL, "--listen: '%s' exists and is not a socket; not replacing it",
-                           path);
+    return berth_error_set(err, BERTH_EINVAL, "--listen: '%s' exists and is not a socket; not replacing it", path);
   }
   unlink(path);
   close(fd);
@@ -537,8 +539,8 @@ berth_http_server *berth_http_server_new(uv_loop_t *loop, berth_http_handler han
   return s;
 }
 
-int berth_http_server_listen(berth_http_server *server, const char *spec, const char *token,
-                             const char *socket_group, berth_error *err) {
+int berth_http_server_listen(berth_http_server *server, const char *spec, const char *token, const char *socket_group,
+                             berth_error *err) {
   bool tcp = !strncmp(spec, "tcp:", 4);
   const char *upath = !strncmp(spec, "unix:", 5) ? spec + 5 : spec;
   if (tcp && (!token || !*token))
@@ -552,14 +554,12 @@ int berth_http_server_listen(berth_http_server *server, const char *spec, const 
   l->guard = berth_guard_new(spec, tcp);
   l->token = tcp ? berth_strdup(token) : NULL;
   l->unix_path = tcp ? NULL : berth_strdup(upath);
-  l->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                                MHD_USE_ERROR_LOG,
-                            0, NULL, NULL, access_cb, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log_cb, NULL,
-                            MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, l,
-                            MHD_OPTION_NOTIFY_CONNECTION, notify_connection_cb, l,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_SECS,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT, MHD_OPTION_END);
+  l->mhd = MHD_start_daemon(
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+      access_cb, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log_cb, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
+      MHD_OPTION_NOTIFY_COMPLETED, completed_cb, l, MHD_OPTION_NOTIFY_CONNECTION, notify_connection_cb, l,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_SECS, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+      (size_t)CONNECTION_MEMORY, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT, MHD_OPTION_END);
   if (!l->mhd) {
     close(fd);
     berth_guard_free(l->guard);

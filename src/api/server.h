@@ -30,8 +30,8 @@ berth_http_server *berth_http_server_new(uv_loop_t *loop, berth_http_handler han
 /* Adds a listener: "unix:PATH" (mode 0660, group from socket_group when
  * set) or "tcp:HOST:PORT" (needs token: every request must carry
  * "Authorization: Bearer <token>").  A bare path means unix. */
-int berth_http_server_listen(berth_http_server *server, const char *spec, const char *token,
-                             const char *socket_group, berth_error *err);
+int berth_http_server_listen(berth_http_server *server, const char *spec, const char *token, const char *socket_group,
+                             berth_error *err);
 
 /* Called when the client of an unanswered request has gone away (or
  * half-closed: TCP cannot tell the two apart).  The owner must drop every
@@ -67,8 +67,7 @@ const char *berth_http_query(const berth_http_request *req, const char *key);
 const char *berth_http_body(const berth_http_request *req, size_t *len);
 
 /* Answers the request (exactly once).  body is copied. */
-void berth_http_respond(berth_http_request *req, int status, const char *content_type, const char *body,
-                        size_t len);
+void berth_http_respond(berth_http_request *req, int status, const char *content_type, const char *body, size_t len);
 /* Steals j. */
 void berth_http_respond_json(berth_http_request *req, int status, json_t *j);
 /* One line of text/plain. */

@@ -105,7 +105,8 @@ static int read_v1(const berth_cgroup_roots *roots, const char *text, berth_usag
   cleanup_free char *cpu = v1_dir(roots, text, "cpu");
   cleanup_free char *cpuacct = v1_dir(roots, text, "cpuacct");
   cleanup_free char *mem = v1_dir(roots, text, "memory");
-  if (!cpu || !cpuacct || !mem) return berth_error_set(err, BERTH_EIO, "cgroup v1: cpu, cpuacct or memory controller missing");
+  if (!cpu || !cpuacct || !mem)
+    return berth_error_set(err, BERTH_EIO, "cgroup v1: cpu, cpuacct or memory controller missing");
   cleanup_free char *acct_path = berth_asprintf("%s/cpuacct.stat", cpuacct);
   cleanup_free char *acct = slurp(acct_path);
   if (!acct) return berth_error_errno(err, errno, "read '%s'", acct_path);
@@ -230,7 +231,7 @@ json_t *berth_usage_json(const berth_usage *u, double timestamp) {
                    u->cpus_limit, "cpus_nr_periods", (json_int_t)u->cpus_nr_periods, "cpus_nr_throttled",
                    (json_int_t)u->cpus_nr_throttled, "cpus_throttled_time_secs", u->cpus_throttled_time_secs,
                    "mem_total_bytes", (json_int_t)u->mem_total_bytes, "mem_rss_bytes", (json_int_t)u->mem_rss_bytes,
-                   "mem_cache_bytes", (json_int_t)u->mem_cache_bytes, "mem_limit_bytes",
-                   (json_int_t)u->mem_limit_bytes, "mem_soft_limit_bytes", (json_int_t)u->mem_soft_limit_bytes,
-                   "net_rx_bytes", (json_int_t)u->net_rx_bytes, "net_tx_bytes", (json_int_t)u->net_tx_bytes);
+                   "mem_cache_bytes", (json_int_t)u->mem_cache_bytes, "mem_limit_bytes", (json_int_t)u->mem_limit_bytes,
+                   "mem_soft_limit_bytes", (json_int_t)u->mem_soft_limit_bytes, "net_rx_bytes",
+                   (json_int_t)u->net_rx_bytes, "net_tx_bytes", (json_int_t)u->net_tx_bytes);
 }

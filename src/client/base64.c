@@ -16,8 +16,7 @@ static int sextet(unsigned char c) {
 
 static bool is_space(unsigned char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
-int berth_base64_decode(const char *text, size_t len, unsigned char **out, size_t *out_len,
-                        berth_error *err) {
+int berth_base64_decode(const char *text, size_t len, unsigned char **out, size_t *out_len, berth_error *err) {
   unsigned char *buf = berth_malloc(len / 4 * 3 + 4);
   size_t n = 0, pad = 0, quantum = 0;
   unsigned int acc = 0;

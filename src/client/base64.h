@@ -10,7 +10,6 @@
 /* Decodes len characters of text.  Padding is optional and whitespace is
  * skipped (some encoders wrap lines); any other stray character fails.
  * *out is NUL-terminated for convenience, caller frees. */
-int berth_base64_decode(const char *text, size_t len, unsigned char **out, size_t *out_len,
-                        berth_error *err);
+int berth_base64_decode(const char *text, size_t len, unsigned char **out, size_t *out_len, berth_error *err);
 
 #endif

@@ -33,8 +33,7 @@ static void *wait_thread(void *data) {
   return NULL;
 }
 
-int berth_bound_wait_start(berth_client *client, const char *container_id, berth_bound_wait **out,
-                           berth_error *err) {
+int berth_bound_wait_start(berth_client *client, const char *container_id, berth_bound_wait **out, berth_error *err) {
   berth_bound_wait *bw = berth_calloc(1, sizeof(*bw));
   bw->client = client;
   bw->id = berth_strdup(container_id);
@@ -58,8 +57,10 @@ int berth_bound_wait_start(berth_client *client, const char *container_id, berth
 int berth_bound_wait_join(berth_bound_wait *bw, json_t **wait, berth_error *err) {
   pthread_join(bw->thread, NULL);
   int rc = bw->rc;
-  if (rc < 0) *err = bw->err;
-  else *wait = bw->wait;
+  if (rc < 0)
+    *err = bw->err;
+  else
+    *wait = bw->wait;
   berth_client_free(bw->client);
   free(bw->id);
   free(bw);

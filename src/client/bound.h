@@ -16,8 +16,7 @@ typedef struct berth_bound_wait berth_bound_wait;
  * thread) and starts the wait on a thread with SIGINT/SIGTERM blocked, so
  * the caller's handlers see them.  A wait cut by berthd going away (a
  * restart) is sent again until berthd answers. */
-int berth_bound_wait_start(berth_client *client, const char *container_id, berth_bound_wait **out,
-                           berth_error *err);
+int berth_bound_wait_start(berth_client *client, const char *container_id, berth_bound_wait **out, berth_error *err);
 
 /* Blocks until the wait is answered; *wait is a new reference to the
  * wait_container object.  Frees bw. */

@@ -60,8 +60,7 @@ static json_t *command_json(const berth_run_opts *o, const char **bad) {
 }
 
 static json_t *scalar(const char *name, double value) {
-  return json_pack("{s:s, s:s, s:{s:f}}", "name", name, "type", "SCALAR", "scalar", "value",
-                   value);
+  return json_pack("{s:s, s:s, s:{s:f}}", "name", name, "type", "SCALAR", "scalar", "value", value);
 }
 
 static json_t *resources_json(const berth_run_opts *o) {
@@ -86,9 +85,8 @@ static json_t *volumes_json(const berth_run_opts *o, const char **bad) {
 static json_t *ports_json(const berth_run_opts *o) {
   json_t *ports = json_array();
   for (size_t i = 0; i < o->n_ports; i++)
-    json_array_append_new(ports, json_pack("{s:i, s:i, s:s}", "host_port", o->ports[i].host_port,
-                                           "container_port", o->ports[i].container_port,
-                                           "protocol", o->ports[i].protocol));
+    json_array_append_new(ports, json_pack("{s:i, s:i, s:s}", "host_port", o->ports[i].host_port, "container_port",
+                                           o->ports[i].container_port, "protocol", o->ports[i].protocol));
   return ports;
 }
 
@@ -117,8 +115,7 @@ json_t *berth_request_launch(const berth_run_opts *o, const char *container_id) 
   json_object_set_new(launch, "container", container_json(o, &bad));
   if (o->has_grace)
     json_object_set_new(launch, "kill_policy",
-                        json_pack("{s:{s:I}}", "grace_period", "nanoseconds",
-                                  (json_int_t)o->grace_ns));
+                        json_pack("{s:{s:I}}", "grace_period", "nanoseconds", (json_int_t)o->grace_ns));
   if (bad) {
     json_decref(launch);
     return NULL;
@@ -126,8 +123,7 @@ json_t *berth_request_launch(const berth_run_opts *o, const char *container_id) 
   return call("LAUNCH_CONTAINER", "launch_container", launch);
 }
 
-static json_t *container_call(const char *type, const char *key, const char *container_id,
-                              int signo) {
+static json_t *container_call(const char *type, const char *key, const char *container_id, int signo) {
   const char *bad = NULL;
   json_t *body = json_object();
   json_object_set_new(body, "container_id", id_json(container_id, &bad));
@@ -202,8 +198,7 @@ int berth_reply_containers(json_t *reply, json_t **containers, berth_error *err)
     *containers = json_array();
     return 0;
   }
-  return berth_error_set(err, BERTH_EIO,
-                         "unexpected reply from berthd: no get_containers.containers array");
+  return berth_error_set(err, BERTH_EIO, "unexpected reply from berthd: no get_containers.containers array");
 }
 
 json_t *berth_containers_find(json_t *containers, const char *container_id) {
@@ -279,8 +274,7 @@ int berth_wait_exit_code(json_t *wait, int *code, berth_error *err) {
   }
   const char *message = json_string_value(json_object_get(wait, "message"));
   if (message && *message) return berth_error_set(err, BERTH_EINTERNAL, "%s", message);
-  return berth_error_set(err, BERTH_EINTERNAL, "container ended (%s) without an exit code",
-                         state ? state : "no state");
+  return berth_error_set(err, BERTH_EINTERNAL, "container ended (%s) without an exit code", state ? state : "no state");
 }
 
 /* ---- sending ---- */
@@ -302,8 +296,7 @@ int berth_call_list_containers(berth_client *client, json_t **containers, berth_
   int ret = berth_client_get_json(client, "/containers", BERTH_CALL_TIMEOUT_MS, &reply, err);
   if (ret < 0) return ret;
   if (!json_is_array(reply))
-    return berth_error_set(err, BERTH_EIO,
-                           "unexpected reply from berthd: /containers is not an array");
+    return berth_error_set(err, BERTH_EIO, "unexpected reply from berthd: /containers is not an array");
   *containers = json_incref(reply);
   return 0;
 }
@@ -321,8 +314,7 @@ static int call_wait(berth_client *client, json_t *request, json_t **wait, berth
   return 0;
 }
 
-int berth_call_wait(berth_client *client, const char *container_id, json_t **wait,
-                    berth_error *err) {
+int berth_call_wait(berth_client *client, const char *container_id, json_t **wait, berth_error *err) {
   cleanup_json json_t *request = berth_request_wait(container_id);
   return call_wait(client, request, wait, err);
 }

@@ -63,8 +63,7 @@ int berth_call_list_containers(berth_client *client, json_t **containers, berth_
 
 /* WAIT_CONTAINER, blocking with no timeout; *wait is a new reference to
  * the wait_container object. */
-int berth_call_wait(berth_client *client, const char *container_id, json_t **wait,
-                    berth_error *err);
+int berth_call_wait(berth_client *client, const char *container_id, json_t **wait, berth_error *err);
 
 /* The same with kill_on_disconnect: the container lives no longer than
  * this call's connection (`berth run` in the foreground). */

@@ -50,40 +50,37 @@ static const berth_opt *find_short(const berth_opt *opts, char c) {
 
 /* The value of an option that takes one: inline text if any, else the
  * next argument. */
-static int take_value(berth_args *a, const char *shown, const char *inline_value,
-                      const char **value, berth_error *err) {
+static int take_value(berth_args *a, const char *shown, const char *inline_value, const char **value,
+                      berth_error *err) {
   if (inline_value) {
     *value = inline_value;
     return 0;
   }
-  if (a->index >= a->argc)
-    return berth_error_set(err, BERTH_EINVAL, "option '%s' needs a value", shown);
+  if (a->index >= a->argc) return berth_error_set(err, BERTH_EINVAL, "option '%s' needs a value", shown);
   *value = a->argv[a->index++];
   return 0;
 }
 
-static int parse_long(berth_args *a, const berth_opt *opts, const char *arg, int *id,
-                      const char **value, berth_error *err) {
+static int parse_long(berth_args *a, const berth_opt *opts, const char *arg, int *id, const char **value,
+                      berth_error *err) {
   const char *name = arg + 2;
   const char *eq = strchr(name, '=');
   size_t len = eq ? (size_t)(eq - name) : strlen(name);
   const berth_opt *opt = find_long(opts, name, len);
   if (!opt) return berth_error_set(err, BERTH_EINVAL, "unknown option '%.*s'", (int)len + 2, arg);
-  if (!opt->has_arg && eq)
-    return berth_error_set(err, BERTH_EINVAL, "option '--%s' takes no value", opt->name);
+  if (!opt->has_arg && eq) return berth_error_set(err, BERTH_EINVAL, "option '--%s' takes no value", opt->name);
   *id = opt->id;
   if (!opt->has_arg) return BERTH_ARG_OPTION;
   int ret = take_value(a, arg, eq ? eq + 1 : NULL, value, err);
   return ret < 0 ? ret : BERTH_ARG_OPTION;
 }
 
-static int parse_short(berth_args *a, const berth_opt *opts, const char *arg, int *id,
-                       const char **value, berth_error *err) {
+static int parse_short(berth_args *a, const berth_opt *opts, const char *arg, int *id, const char **value,
+                       berth_error *err) {
   const berth_opt *opt = find_short(opts, arg[1]);
   /* Flags are not bundled ("-ad"): with so few short flags the clearer
    * error is worth more than the keystroke. */
-  if (!opt || (!opt->has_arg && arg[2] != '\0'))
-    return berth_error_set(err, BERTH_EINVAL, "unknown option '%s'", arg);
+  if (!opt || (!opt->has_arg && arg[2] != '\0')) return berth_error_set(err, BERTH_EINVAL, "unknown option '%s'", arg);
   *id = opt->id;
   if (!opt->has_arg) return BERTH_ARG_OPTION;
   char shown[3] = {'-', arg[1], '\0'};
@@ -91,8 +88,7 @@ static int parse_short(berth_args *a, const berth_opt *opts, const char *arg, in
   return ret < 0 ? ret : BERTH_ARG_OPTION;
 }
 
-int berth_args_next(berth_args *a, const berth_opt *opts, int *id, const char **value,
-                    berth_error *err) {
+int berth_args_next(berth_args *a, const berth_opt *opts, int *id, const char **value, berth_error *err) {
   *id = 0;
   *value = NULL;
   if (a->index >= a->argc) return BERTH_ARG_END;
@@ -140,15 +136,13 @@ static const struct {
   const char *name;
   int signo;
 } signal_names[] = {
-    {"HUP", SIGHUP},       {"INT", SIGINT},       {"QUIT", SIGQUIT},   {"ILL", SIGILL},
-    {"TRAP", SIGTRAP},     {"ABRT", SIGABRT},     {"IOT", SIGIOT},     {"BUS", SIGBUS},
-    {"FPE", SIGFPE},       {"KILL", SIGKILL},     {"USR1", SIGUSR1},   {"SEGV", SIGSEGV},
-    {"USR2", SIGUSR2},     {"PIPE", SIGPIPE},     {"ALRM", SIGALRM},   {"TERM", SIGTERM},
-    {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD},     {"CONT", SIGCONT},   {"STOP", SIGSTOP},
-    {"TSTP", SIGTSTP},     {"TTIN", SIGTTIN},     {"TTOU", SIGTTOU},   {"URG", SIGURG},
-    {"XCPU", SIGXCPU},     {"XFSZ", SIGXFSZ},     {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
-    {"WINCH", SIGWINCH},   {"IO", SIGIO},         {"POLL", SIGPOLL},   {"PWR", SIGPWR},
-    {"SYS", SIGSYS},
+    {"HUP", SIGHUP},   {"INT", SIGINT},       {"QUIT", SIGQUIT}, {"ILL", SIGILL},     {"TRAP", SIGTRAP},
+    {"ABRT", SIGABRT}, {"IOT", SIGIOT},       {"BUS", SIGBUS},   {"FPE", SIGFPE},     {"KILL", SIGKILL},
+    {"USR1", SIGUSR1}, {"SEGV", SIGSEGV},     {"USR2", SIGUSR2}, {"PIPE", SIGPIPE},   {"ALRM", SIGALRM},
+    {"TERM", SIGTERM}, {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT},   {"STOP", SIGSTOP},
+    {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},     {"TTOU", SIGTTOU}, {"URG", SIGURG},     {"XCPU", SIGXCPU},
+    {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"IO", SIGIO},
+    {"POLL", SIGPOLL}, {"PWR", SIGPWR},       {"SYS", SIGSYS},
 };
 
 /* Linux's highest real-time signal; the container runs on Linux whatever
@@ -163,8 +157,7 @@ int berth_cli_parse_signal(const char *text, int *signo, berth_error *err) {
     /* 0 is refused: KILL_CONTAINER without a signal means destroy, and
      * kill(2)'s "signal 0" existence check has no use here. */
     if (*end != '\0' || errno != 0 || n < 1 || n > MAX_SIGNAL)
-      return berth_error_set(err, BERTH_EINVAL, "invalid signal '%s': expected 1-%d or a name",
-                             text, MAX_SIGNAL);
+      return berth_error_set(err, BERTH_EINVAL, "invalid signal '%s': expected 1-%d or a name", text, MAX_SIGNAL);
     *signo = (int)n;
     return 0;
   }
@@ -183,9 +176,7 @@ int berth_cli_parse_signal(const char *text, int *signo, berth_error *err) {
 int berth_cli_parse_env(const char *text, berth_env_var *out, bool *found, berth_error *err) {
   const char *eq = strchr(text, '=');
   size_t name_len = eq ? (size_t)(eq - text) : strlen(text);
-  if (name_len == 0)
-    return berth_error_set(err, BERTH_EINVAL, "invalid environment variable '%s': empty name",
-                           text);
+  if (name_len == 0) return berth_error_set(err, BERTH_EINVAL, "invalid environment variable '%s': empty name", text);
   out->name = berth_strndup(text, name_len);
   const char *value = eq ? eq + 1 : getenv(out->name);
   *found = value != NULL;
@@ -206,21 +197,18 @@ int berth_cli_parse_volume(const char *text, berth_volume *out, berth_error *err
     if (strcasecmp(second + 1, "ro") == 0) {
       read_only = true;
     } else if (strcasecmp(second + 1, "rw") != 0) {
-      return berth_error_set(err, BERTH_EINVAL, "invalid volume '%s': mode must be ro or rw",
-                             text);
+      return berth_error_set(err, BERTH_EINVAL, "invalid volume '%s': mode must be ro or rw", text);
     }
   }
   if (!first || first == text || ctr_end == first + 1)
-    return berth_error_set(err, BERTH_EINVAL,
-                           "invalid volume '%s': expected HOST:CONTAINER[:ro|:rw]", text);
+    return berth_error_set(err, BERTH_EINVAL, "invalid volume '%s': expected HOST:CONTAINER[:ro|:rw]", text);
   out->host_path = berth_strndup(text, (size_t)(first - text));
   out->container_path = berth_strndup(first + 1, (size_t)(ctr_end - first - 1));
   out->read_only = read_only;
   return 0;
 }
 
-static int port_number(const char *text, size_t len, const char *whole, int *out,
-                       berth_error *err) {
+static int port_number(const char *text, size_t len, const char *whole, int *out, berth_error *err) {
   int value = 0;
   for (size_t i = 0; i < len; i++) {
     if (!isdigit((unsigned char)text[i]) || value > 65535) {
@@ -230,8 +218,7 @@ static int port_number(const char *text, size_t len, const char *whole, int *out
     value = value * 10 + (text[i] - '0');
   }
   if (len == 0 || value < 1 || value > 65535)
-    return berth_error_set(err, BERTH_EINVAL, "invalid port mapping '%s': ports are 1-65535",
-                           whole);
+    return berth_error_set(err, BERTH_EINVAL, "invalid port mapping '%s': ports are 1-65535", whole);
   *out = value;
   return 0;
 }
@@ -241,12 +228,10 @@ int berth_cli_parse_port(const char *text, berth_port *out, berth_error *err) {
   const char *colon = strchr(text, ':');
   const char *end = slash ? slash : text + strlen(text);
   if (!colon || colon > end || memchr(colon + 1, ':', (size_t)(end - colon - 1)))
-    return berth_error_set(err, BERTH_EINVAL,
-                           "invalid port mapping '%s': expected HOST:CONTAINER[/tcp|/udp]", text);
+    return berth_error_set(err, BERTH_EINVAL, "invalid port mapping '%s': expected HOST:CONTAINER[/tcp|/udp]", text);
   const char *proto = slash ? slash + 1 : "tcp";
   if (strcasecmp(proto, "tcp") != 0 && strcasecmp(proto, "udp") != 0)
-    return berth_error_set(err, BERTH_EINVAL,
-                           "invalid port mapping '%s': protocol must be tcp or udp", text);
+    return berth_error_set(err, BERTH_EINVAL, "invalid port mapping '%s': protocol must be tcp or udp", text);
   int ret = port_number(text, (size_t)(colon - text), text, &out->host_port, err);
   if (ret < 0) return ret;
   ret = port_number(colon + 1, (size_t)(end - colon - 1), text, &out->container_port, err);
@@ -264,8 +249,7 @@ int berth_cli_parse_network(const char *text, const char **out, berth_error *err
       return 0;
     }
   }
-  return berth_error_set(err, BERTH_EINVAL, "invalid network '%s': use host, bridge or none",
-                         text);
+  return berth_error_set(err, BERTH_EINVAL, "invalid network '%s': use host, bridge or none", text);
 }
 
 int berth_cli_parse_positive(const char *text, const char *what, double *out, berth_error *err) {
@@ -273,8 +257,7 @@ int berth_cli_parse_positive(const char *text, const char *what, double *out, be
   errno = 0;
   double value = strtod(text, &end);
   if (end == text || *end != '\0' || errno != 0 || !isfinite(value) || value <= 0)
-    return berth_error_set(err, BERTH_EINVAL, "invalid %s '%s': expected a positive number", what,
-                           text);
+    return berth_error_set(err, BERTH_EINVAL, "invalid %s '%s': expected a positive number", what, text);
   *out = value;
   return 0;
 }
@@ -286,8 +269,7 @@ int berth_cli_parse_limit(const char *text, const char *what, double *out, berth
   }
   double value;
   if (berth_cli_parse_positive(text, what, &value, NULL) < 0)
-    return berth_error_set(err, BERTH_EINVAL,
-                           "invalid %s '%s': expected a positive number or inf", what, text);
+    return berth_error_set(err, BERTH_EINVAL, "invalid %s '%s': expected a positive number or inf", what, text);
   *out = value;
   return 0;
 }
@@ -295,8 +277,19 @@ int berth_cli_parse_limit(const char *text, const char *what, double *out, berth
 /* ---- berth run ---- */
 
 enum {
-  RUN_NAME = 1, RUN_CPUS, RUN_MEM, RUN_ENV, RUN_VOLUME, RUN_NETWORK, RUN_PUBLISH,
-  RUN_FORCE_PULL, RUN_PRIVILEGED, RUN_GRACE, RUN_DETACH, RUN_RM, RUN_HELP,
+  RUN_NAME = 1,
+  RUN_CPUS,
+  RUN_MEM,
+  RUN_ENV,
+  RUN_VOLUME,
+  RUN_NETWORK,
+  RUN_PUBLISH,
+  RUN_FORCE_PULL,
+  RUN_PRIVILEGED,
+  RUN_GRACE,
+  RUN_DETACH,
+  RUN_RM,
+  RUN_HELP,
 };
 
 static const berth_opt run_options[] = {
@@ -353,24 +346,43 @@ static int add_port(berth_run_opts *o, const char *text, berth_error *err) {
 
 static int apply_run_option(berth_run_opts *o, int id, const char *value, berth_error *err) {
   switch (id) {
-  case RUN_NAME: o->name = value; return 0;
-  case RUN_CPUS: o->has_cpus = true; return berth_cli_parse_positive(value, "--cpus", &o->cpus, err);
-  case RUN_MEM: o->has_mem = true; return berth_cli_parse_positive(value, "--mem", &o->mem_mb, err);
-  case RUN_ENV: return add_env(o, value, err);
-  case RUN_VOLUME: return add_volume(o, value, err);
-  case RUN_NETWORK: return berth_cli_parse_network(value, &o->network, err);
-  case RUN_PUBLISH: return add_port(o, value, err);
-  case RUN_FORCE_PULL: o->force_pull = true; return 0;
-  case RUN_PRIVILEGED: o->privileged = true; return 0;
-  case RUN_GRACE:
-    o->has_grace = true;
-    return berth_duration_parse(value, &o->grace_ns, err) < 0
-               ? berth_error_prefix(err, "--grace")
-               : 0;
-  case RUN_DETACH: o->detach = true; return 0;
-  case RUN_RM: o->remove = true; return 0;
-  case RUN_HELP: o->help = true; return 0;
-  default: return berth_error_set(err, BERTH_EINTERNAL, "unhandled run option %d", id);
+    case RUN_NAME:
+      o->name = value;
+      return 0;
+    case RUN_CPUS:
+      o->has_cpus = true;
+      return berth_cli_parse_positive(value, "--cpus", &o->cpus, err);
+    case RUN_MEM:
+      o->has_mem = true;
+      return berth_cli_parse_positive(value, "--mem", &o->mem_mb, err);
+    case RUN_ENV:
+      return add_env(o, value, err);
+    case RUN_VOLUME:
+      return add_volume(o, value, err);
+    case RUN_NETWORK:
+      return berth_cli_parse_network(value, &o->network, err);
+    case RUN_PUBLISH:
+      return add_port(o, value, err);
+    case RUN_FORCE_PULL:
+      o->force_pull = true;
+      return 0;
+    case RUN_PRIVILEGED:
+      o->privileged = true;
+      return 0;
+    case RUN_GRACE:
+      o->has_grace = true;
+      return berth_duration_parse(value, &o->grace_ns, err) < 0 ? berth_error_prefix(err, "--grace") : 0;
+    case RUN_DETACH:
+      o->detach = true;
+      return 0;
+    case RUN_RM:
+      o->remove = true;
+      return 0;
+    case RUN_HELP:
+      o->help = true;
+      return 0;
+    default:
+      return berth_error_set(err, BERTH_EINTERNAL, "unhandled run option %d", id);
   }
 }
 
@@ -384,8 +396,7 @@ static int check_run(berth_run_opts *o, berth_error *err) {
                            o->name);
   /* berthd keeps no auto-remove flag, so --rm is done by this process
    * after the end, which a detached run never sees. */
-  if (o->remove && o->detach)
-    return berth_error_set(err, BERTH_EINVAL, "--rm and -d cannot be combined");
+  if (o->remove && o->detach) return berth_error_set(err, BERTH_EINVAL, "--rm and -d cannot be combined");
   /* Port mappings only mean something on docker's bridge (as in Mesos). */
   if (o->n_ports > 0 && !o->network) o->network = "BRIDGE";
   return 0;

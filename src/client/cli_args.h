@@ -26,7 +26,7 @@ typedef struct berth_opt {
 typedef struct berth_args {
   int argc;
   char **argv;
-  int index;        /* next argument to look at */
+  int index;          /* next argument to look at */
   bool only_operands; /* set after "--" */
 } berth_args;
 
@@ -38,8 +38,7 @@ void berth_args_init(berth_args *args, int argc, char **argv);
  * BERTH_ARG_OPERAND with *value, BERTH_ARG_END, or a negative code for an
  * unknown option or a missing argument.  Accepts "--name VALUE",
  * "--name=VALUE", "-x VALUE" and "-xVALUE". */
-int berth_args_next(berth_args *args, const berth_opt *opts, int *id, const char **value,
-                    berth_error *err);
+int berth_args_next(berth_args *args, const berth_opt *opts, int *id, const char **value, berth_error *err);
 
 /* ---- values ---- */
 

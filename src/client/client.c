@@ -55,24 +55,19 @@ static int parse_tcp(const char *rest, const char *whole, berth_addr *out, berth
   if (*rest == '[') { /* "[::1]:5051": IPv6 literals carry colons */
     const char *close = strchr(rest, ']');
     if (!close || close[1] != ':')
-      return berth_error_set(err, BERTH_EINVAL, "invalid address '%s': expected tcp:[IPV6]:PORT",
-                             whole);
+      return berth_error_set(err, BERTH_EINVAL, "invalid address '%s': expected tcp:[IPV6]:PORT", whole);
     host = rest + 1;
     host_len = (size_t)(close - host);
     colon = close + 1;
   } else {
     colon = strrchr(rest, ':');
-    if (!colon)
-      return berth_error_set(err, BERTH_EINVAL, "invalid address '%s': expected tcp:HOST:PORT",
-                             whole);
+    if (!colon) return berth_error_set(err, BERTH_EINVAL, "invalid address '%s': expected tcp:HOST:PORT", whole);
     host_len = (size_t)(colon - rest);
     if (memchr(rest, ':', host_len))
-      return berth_error_set(err, BERTH_EINVAL,
-                             "invalid address '%s': write IPv6 hosts in brackets, tcp:[::1]:PORT",
+      return berth_error_set(err, BERTH_EINVAL, "invalid address '%s': write IPv6 hosts in brackets, tcp:[::1]:PORT",
                              whole);
   }
-  if (host_len == 0)
-    return berth_error_set(err, BERTH_EINVAL, "invalid address '%s': empty host", whole);
+  if (host_len == 0) return berth_error_set(err, BERTH_EINVAL, "invalid address '%s': empty host", whole);
   int ret = parse_port(colon + 1, whole, &out->port, err);
   if (ret < 0) return ret;
   out->kind = BERTH_ADDR_TCP;
@@ -84,8 +79,7 @@ static int parse_tcp(const char *rest, const char *whole, berth_addr *out, berth
 static size_t scheme_len(const char *text) {
   size_t i = 0;
   if (!isalpha((unsigned char)text[0])) return 0;
-  while (isalnum((unsigned char)text[i]) || text[i] == '+' || text[i] == '-' || text[i] == '.')
-    i++;
+  while (isalnum((unsigned char)text[i]) || text[i] == '+' || text[i] == '-' || text[i] == '.') i++;
   return text[i] == ':' ? i : 0;
 }
 
@@ -98,8 +92,7 @@ int berth_addr_parse(const char *text, berth_addr *out, berth_error *err) {
     path = text + 5;
   } else if (scheme_len(text) > 0) {
     /* "localhost:5051" or "http://..." is almost surely not a socket path. */
-    return berth_error_set(err, BERTH_EINVAL,
-                           "invalid address '%s': use unix:PATH, tcp:HOST:PORT or a socket path",
+    return berth_error_set(err, BERTH_EINVAL, "invalid address '%s': use unix:PATH, tcp:HOST:PORT or a socket path",
                            text);
   }
   if (!*path) return berth_error_set(err, BERTH_EINVAL, "invalid address '%s': empty path", text);
@@ -127,8 +120,7 @@ static int read_small_file(const char *path, char *buf, size_t cap, size_t *len,
     if (n == 0) break;
     got += (size_t)n;
     if (got == cap)
-      return berth_error_set(err, BERTH_EINVAL, "token file '%s' is larger than %d bytes", path,
-                             MAX_TOKEN_BYTES);
+      return berth_error_set(err, BERTH_EINVAL, "token file '%s' is larger than %d bytes", path, MAX_TOKEN_BYTES);
   }
   *len = got;
   return 0;
@@ -145,8 +137,7 @@ int berth_token_read_file(const char *path, char **token, berth_error *err) {
   if (len == start) return berth_error_set(err, BERTH_EINVAL, "token file '%s' is empty", path);
   for (size_t i = start; i < len; i++)
     if (iscntrl((unsigned char)buf[i]))
-      return berth_error_set(err, BERTH_EINVAL,
-                             "token file '%s' holds control characters", path);
+      return berth_error_set(err, BERTH_EINVAL, "token file '%s' holds control characters", path);
   *token = berth_strndup(buf + start, len - start);
   return 0;
 }
@@ -155,8 +146,7 @@ int berth_token_read_file(const char *path, char **token, berth_error *err) {
 
 static int check_token(const char *token, berth_error *err) {
   for (const char *p = token; *p; p++)
-    if (iscntrl((unsigned char)*p))
-      return berth_error_set(err, BERTH_EINVAL, "token holds control characters");
+    if (iscntrl((unsigned char)*p)) return berth_error_set(err, BERTH_EINVAL, "token holds control characters");
   return *token ? 0 : berth_error_set(err, BERTH_EINVAL, "empty token");
 }
 
@@ -168,17 +158,13 @@ static void describe(berth_client *c, const berth_addr *addr) {
     return;
   }
   bool v6 = strchr(addr->host, ':') != NULL;
-  c->addr_text = berth_asprintf("tcp:%s%s%s:%d", v6 ? "[" : "", addr->host, v6 ? "]" : "",
-                                addr->port);
-  c->base_url = berth_asprintf("http://%s%s%s:%d", v6 ? "[" : "", addr->host, v6 ? "]" : "",
-                               addr->port);
+  c->addr_text = berth_asprintf("tcp:%s%s%s:%d", v6 ? "[" : "", addr->host, v6 ? "]" : "", addr->port);
+  c->base_url = berth_asprintf("http://%s%s%s:%d", v6 ? "[" : "", addr->host, v6 ? "]" : "", addr->port);
 }
 
-int berth_client_new(const berth_addr *addr, const char *token, berth_client **out,
-                     berth_error *err) {
+int berth_client_new(const berth_addr *addr, const char *token, berth_client **out, berth_error *err) {
   if (addr->kind == BERTH_ADDR_TCP && !token)
-    return berth_error_set(err, BERTH_EINVAL,
-                           "address tcp:%s:%d needs a token: use --token_file or BERTH_TOKEN",
+    return berth_error_set(err, BERTH_EINVAL, "address tcp:%s:%d needs a token: use --token_file or BERTH_TOKEN",
                            addr->host, addr->port);
   /* Over a unix socket berthd relies on the socket's permissions, so a
    * token set in the environment is simply not sent. */
@@ -217,9 +203,7 @@ void berth_client_free(berth_client *client) {
 
 const char *berth_client_addr_text(const berth_client *client) { return client->addr_text; }
 
-void berth_client_set_cancel(berth_client *client, volatile sig_atomic_t *flag) {
-  client->cancel = flag;
-}
+void berth_client_set_cancel(berth_client *client, volatile sig_atomic_t *flag) { client->cancel = flag; }
 
 void berth_response_clear(berth_response *resp) {
   free(resp->body);
@@ -247,8 +231,8 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *data) {
 /* libcurl calls this about once a second even while idle, so a request
  * blocked on a long LAUNCH or WAIT notices a cancel in that time. */
 #define UNUSED __attribute__((unused))
-static int progress_cb(void *data, UNUSED curl_off_t dltotal, UNUSED curl_off_t dlnow,
-                       UNUSED curl_off_t ultotal, UNUSED curl_off_t ulnow) {
+static int progress_cb(void *data, UNUSED curl_off_t dltotal, UNUSED curl_off_t dlnow, UNUSED curl_off_t ultotal,
+                       UNUSED curl_off_t ulnow) {
   berth_client *c = data;
   return c->cancel && *c->cancel ? 1 : 0;
 }
@@ -264,8 +248,7 @@ static struct curl_slist *build_headers(const berth_client *c, bool json_body) {
   return list;
 }
 
-static void setup(berth_client *c, const char *url, struct curl_slist *headers, long timeout_ms,
-                  struct body *b) {
+static void setup(berth_client *c, const char *url, struct curl_slist *headers, long timeout_ms, struct body *b) {
   CURL *h = c->curl;
   /* Reset keeps the connection cache, so polling reuses one connection. */
   curl_easy_reset(h);
@@ -293,30 +276,28 @@ static int transport_error(berth_client *c, CURLcode rc, long timeout_ms, berth_
   const char *detail = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
   long os_errno = 0;
   switch (rc) {
-  case CURLE_COULDNT_CONNECT:
-  case CURLE_COULDNT_RESOLVE_HOST:
-    /* curl's own text names "localhost port 80" for unix sockets; errno
-     * ("No such file or directory", "Permission denied") says more. */
-    curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &os_errno);
-    return berth_error_set(err, BERTH_EUNAVAIL, "cannot connect to berthd at %s: %s",
-                           c->addr_text, os_errno ? strerror((int)os_errno) : detail);
-  case CURLE_OPERATION_TIMEDOUT:
-    return berth_error_set(err, BERTH_EUNAVAIL, "berthd at %s did not answer within %ld s",
-                           c->addr_text, timeout_ms / 1000);
-  case CURLE_ABORTED_BY_CALLBACK:
-    return berth_error_set(err, BERTH_ECANCELED, "interrupted");
-  case CURLE_WRITE_ERROR:
-    return berth_error_set(err, BERTH_EIO, "reply from berthd at %s is larger than %u bytes",
-                           c->addr_text, MAX_REPLY_BYTES);
-  default:
-    return berth_error_set(err, BERTH_EIO, "request to berthd at %s failed: %s", c->addr_text,
-                           detail);
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+      /* curl's own text names "localhost port 80" for unix sockets; errno
+       * ("No such file or directory", "Permission denied") says more. */
+      curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &os_errno);
+      return berth_error_set(err, BERTH_EUNAVAIL, "cannot connect to berthd at %s: %s", c->addr_text,
+                             os_errno ? strerror((int)os_errno) : detail);
+    case CURLE_OPERATION_TIMEDOUT:
+      return berth_error_set(err, BERTH_EUNAVAIL, "berthd at %s did not answer within %ld s", c->addr_text,
+                             timeout_ms / 1000);
+    case CURLE_ABORTED_BY_CALLBACK:
+      return berth_error_set(err, BERTH_ECANCELED, "interrupted");
+    case CURLE_WRITE_ERROR:
+      return berth_error_set(err, BERTH_EIO, "reply from berthd at %s is larger than %u bytes", c->addr_text,
+                             MAX_REPLY_BYTES);
+    default:
+      return berth_error_set(err, BERTH_EIO, "request to berthd at %s failed: %s", c->addr_text, detail);
   }
 }
 
-int berth_client_request(berth_client *client, const char *method, const char *path,
-                         const char *body, long timeout_ms, berth_response *resp,
-                         berth_error *err) {
+int berth_client_request(berth_client *client, const char *method, const char *path, const char *body, long timeout_ms,
+                         berth_response *resp, berth_error *err) {
   memset(resp, 0, sizeof(*resp));
   cleanup_free char *url = berth_asprintf("%s%s", client->base_url, path);
   struct curl_slist *headers = build_headers(client, body != NULL);
@@ -324,8 +305,7 @@ int berth_client_request(berth_client *client, const char *method, const char *p
   setup(client, url, headers, timeout_ms, &b);
   if (strcmp(method, "POST") == 0) {
     curl_easy_setopt(client->curl, CURLOPT_POSTFIELDS, body ? body : "");
-    curl_easy_setopt(client->curl, CURLOPT_POSTFIELDSIZE_LARGE,
-                     (curl_off_t)(body ? strlen(body) : 0));
+    curl_easy_setopt(client->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? strlen(body) : 0));
   } else if (strcmp(method, "GET") != 0) {
     curl_easy_setopt(client->curl, CURLOPT_CUSTOMREQUEST, method);
   }
@@ -345,11 +325,16 @@ int berth_client_request(berth_client *client, const char *method, const char *p
 
 static int status_code(long status) {
   switch (status) {
-  case 404: return BERTH_ENOENT;
-  case 409: return BERTH_ECONFLICT;
-  case 413: return BERTH_ETOOBIG;
-  case 503: return BERTH_EUNAVAIL;
-  default: return status >= 400 && status < 500 ? BERTH_EINVAL : BERTH_EINTERNAL;
+    case 404:
+      return BERTH_ENOENT;
+    case 409:
+      return BERTH_ECONFLICT;
+    case 413:
+      return BERTH_ETOOBIG;
+    case 503:
+      return BERTH_EUNAVAIL;
+    default:
+      return status >= 400 && status < 500 ? BERTH_EINVAL : BERTH_EINTERNAL;
   }
 }
 
@@ -375,13 +360,12 @@ static int parse_reply(const berth_response *resp, json_t **reply, berth_error *
   }
   json_error_t jerr;
   *reply = json_loadb(resp->body, resp->len, 0, &jerr);
-  if (!*reply)
-    return berth_error_set(err, BERTH_EIO, "invalid JSON from berthd: %s", jerr.text);
+  if (!*reply) return berth_error_set(err, BERTH_EIO, "invalid JSON from berthd: %s", jerr.text);
   return 0;
 }
 
-int berth_client_call(berth_client *client, json_t *request, long timeout_ms, long *status,
-                      json_t **reply, berth_error *err) {
+int berth_client_call(berth_client *client, json_t *request, long timeout_ms, long *status, json_t **reply,
+                      berth_error *err) {
   cleanup_free char *body = json_dumps(request, JSON_COMPACT);
   if (!body) return berth_error_set(err, BERTH_EINTERNAL, "cannot encode request");
   cleanup_response berth_response resp = {0};
@@ -391,8 +375,7 @@ int berth_client_call(berth_client *client, json_t *request, long timeout_ms, lo
   return parse_reply(&resp, reply, err);
 }
 
-int berth_client_get_json(berth_client *client, const char *path, long timeout_ms,
-                          json_t **reply, berth_error *err) {
+int berth_client_get_json(berth_client *client, const char *path, long timeout_ms, json_t **reply, berth_error *err) {
   cleanup_response berth_response resp = {0};
   int ret = berth_client_request(client, "GET", path, NULL, timeout_ms, &resp, err);
   if (ret < 0) return ret;

@@ -46,8 +46,7 @@ int berth_token_read_file(const char *path, char **token, berth_error *err);
 
 /* Creates a client for addr (copied).  token may be NULL; it is required
  * for tcp addresses, where berthd refuses requests without it. */
-int berth_client_new(const berth_addr *addr, const char *token, berth_client **out,
-                     berth_error *err);
+int berth_client_new(const berth_addr *addr, const char *token, berth_client **out, berth_error *err);
 void berth_client_free(berth_client *client);
 
 /* The address as the user wrote it, for messages ("unix:/run/...sock"). */
@@ -69,9 +68,8 @@ void berth_response_clear(berth_response *resp);
 /* Sends one request (method "GET" or "POST"; body NULL for GET) to path,
  * e.g. "/api/v1".  Fails only when no HTTP reply arrived: any status,
  * including 4xx/5xx, is returned in resp. */
-int berth_client_request(berth_client *client, const char *method, const char *path,
-                         const char *body, long timeout_ms, berth_response *resp,
-                         berth_error *err);
+int berth_client_request(berth_client *client, const char *method, const char *path, const char *body, long timeout_ms,
+                         berth_response *resp, berth_error *err);
 
 /* Turns a non-2xx reply into an error whose message is berthd's one-line
  * text (API.md §2) and whose code matches the status (404 → ENOENT...). */
@@ -80,12 +78,11 @@ int berth_response_error(const berth_response *resp, berth_error *err);
 /* POSTs request to /api/v1.  On a 2xx reply sets *status (may be NULL) and
  * *reply (new reference; an empty body gives {}); any other status is an
  * error carrying berthd's message. */
-int berth_client_call(berth_client *client, json_t *request, long timeout_ms, long *status,
-                      json_t **reply, berth_error *err);
+int berth_client_call(berth_client *client, json_t *request, long timeout_ms, long *status, json_t **reply,
+                      berth_error *err);
 
 /* GETs path and parses the 2xx reply as JSON, as berth_client_call. */
-int berth_client_get_json(berth_client *client, const char *path, long timeout_ms,
-                          json_t **reply, berth_error *err);
+int berth_client_get_json(berth_client *client, const char *path, long timeout_ms, json_t **reply, berth_error *err);
 
 /* Cleanup helpers for __attribute__((cleanup)). */
 void berth_cleanup_json(json_t **json);

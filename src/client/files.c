@@ -22,8 +22,8 @@ static void cleanup_chunk(berth_chunk *chunk) { berth_chunk_clear(chunk); }
 /* ---- requests and replies ---- */
 
 static int unreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '_' || c == '.' || c == '~' || c == '/';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+         c == '.' || c == '~' || c == '/';
 }
 
 char *berth_url_escape(const char *s) {
@@ -43,12 +43,10 @@ char *berth_url_escape(const char *s) {
   return out;
 }
 
-char *berth_files_read_path(const char *container_id, const char *file, int64_t offset,
-                            size_t length) {
+char *berth_files_read_path(const char *container_id, const char *file, int64_t offset, size_t length) {
   cleanup_free char *path = berth_asprintf("/sandboxes/%s/%s", container_id, file);
   cleanup_free char *escaped = berth_url_escape(path);
-  return berth_asprintf("/files/read?path=%s&offset=%" PRId64 "&length=%zu&encoding=base64",
-                        escaped, offset, length);
+  return berth_asprintf("/files/read?path=%s&offset=%" PRId64 "&length=%zu&encoding=base64", escaped, offset, length);
 }
 
 int berth_files_parse_read(json_t *reply, int64_t requested, berth_chunk *out, berth_error *err) {
@@ -57,8 +55,7 @@ int berth_files_parse_read(json_t *reply, int64_t requested, berth_chunk *out, b
   if (!json_is_string(data))
     return berth_error_set(err, BERTH_EIO, "unexpected /files/read reply from berthd: no data");
   json_t *offset = json_object_get(reply, "offset");
-  int ret = berth_base64_decode(json_string_value(data), json_string_length(data), &out->data,
-                                &out->len, err);
+  int ret = berth_base64_decode(json_string_value(data), json_string_length(data), &out->data, &out->len, err);
   if (ret < 0) return berth_error_prefix(err, "/files/read reply from berthd");
   out->offset = json_is_integer(offset) ? (int64_t)json_integer_value(offset) : requested;
   /* Mesos answers at the offset asked for; anything else would make the
@@ -66,15 +63,14 @@ int berth_files_parse_read(json_t *reply, int64_t requested, berth_chunk *out, b
   if (out->offset != requested) {
     int64_t got = out->offset;
     berth_chunk_clear(out);
-    return berth_error_set(err, BERTH_EIO,
-                           "berthd answered a read at offset %" PRId64 " with offset %" PRId64,
+    return berth_error_set(err, BERTH_EIO, "berthd answered a read at offset %" PRId64 " with offset %" PRId64,
                            requested, got);
   }
   return 0;
 }
 
-int berth_files_read(berth_client *client, const char *container_id, const char *file,
-                     int64_t offset, size_t length, berth_chunk *out, berth_error *err) {
+int berth_files_read(berth_client *client, const char *container_id, const char *file, int64_t offset, size_t length,
+                     berth_chunk *out, berth_error *err) {
   cleanup_free char *path = berth_files_read_path(container_id, file, offset, length);
   cleanup_json json_t *reply = NULL;
   int ret = berth_client_get_json(client, path, BERTH_CALL_TIMEOUT_MS, &reply, err);
@@ -107,8 +103,8 @@ static int write_all(int fd, const unsigned char *buf, size_t len, berth_error *
 }
 
 /* One read of each followed file.  *got is the number of new bytes. */
-static int read_round(berth_client *client, const char *id, const berth_follow_opts *o,
-                      int64_t offsets[2], size_t *got, berth_error *err) {
+static int read_round(berth_client *client, const char *id, const berth_follow_opts *o, int64_t offsets[2], size_t *got,
+                      berth_error *err) {
   static const char *const files[2] = {"stdout", "stderr"};
   *got = 0;
   for (int i = 0; i < 2; i++) {
@@ -127,8 +123,7 @@ static int read_round(berth_client *client, const char *id, const berth_follow_o
   return 0;
 }
 
-static int check_terminated(berth_client *client, const char *id, bool *terminated,
-                            berth_error *err) {
+static int check_terminated(berth_client *client, const char *id, bool *terminated, berth_error *err) {
   cleanup_json json_t *list = NULL;
   int ret = berth_call_get_containers(client, &list, err);
   if (ret < 0) return ret;
@@ -154,8 +149,7 @@ static void sleep_ms(long ms) {
   nanosleep(&ts, NULL);
 }
 
-int berth_follow(berth_client *client, const char *container_id, const berth_follow_opts *o,
-                 berth_error *err) {
+int berth_follow(berth_client *client, const char *container_id, const berth_follow_opts *o, berth_error *err) {
   int64_t offsets[2] = {0, 0};
   bool terminated = false, notified = false;
   for (;;) {

@@ -34,8 +34,7 @@ char *berth_url_escape(const char *s);
 
 /* "/files/read?path=/sandboxes/<id>/<file>&offset=N&length=M&encoding=base64".
  * Caller frees. */
-char *berth_files_read_path(const char *container_id, const char *file, int64_t offset,
-                            size_t length);
+char *berth_files_read_path(const char *container_id, const char *file, int64_t offset, size_t length);
 
 /* Decodes a /files/read reply {"data": base64, "offset": N}; a missing
  * offset means the requested one, a different one is an error. */
@@ -43,8 +42,8 @@ int berth_files_parse_read(json_t *reply, int64_t requested, berth_chunk *out, b
 
 /* Reads up to length bytes of the sandbox file at offset.  A file that
  * does not exist is BERTH_ENOENT. */
-int berth_files_read(berth_client *client, const char *container_id, const char *file,
-                     int64_t offset, size_t length, berth_chunk *out, berth_error *err);
+int berth_files_read(berth_client *client, const char *container_id, const char *file, int64_t offset, size_t length,
+                     berth_chunk *out, berth_error *err);
 
 typedef struct berth_follow_opts {
   /* Where the sandbox's "stdout" and "stderr" are copied; -1 skips one. */
@@ -61,7 +60,6 @@ typedef struct berth_follow_opts {
   void *data;
 } berth_follow_opts;
 
-int berth_follow(berth_client *client, const char *container_id, const berth_follow_opts *opts,
-                 berth_error *err);
+int berth_follow(berth_client *client, const char *container_id, const berth_follow_opts *opts, berth_error *err);
 
 #endif

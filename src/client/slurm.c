@@ -5,8 +5,8 @@
 #include <string.h>
 
 /* A decimal count as Slurm prints them; longer than 18 digits is no job. */
-static int number(berth_env_lookup lookup, void *data, const char *var, unsigned long long *out,
-                  bool *present, berth_error *err) {
+static int number(berth_env_lookup lookup, void *data, const char *var, unsigned long long *out, bool *present,
+                  berth_error *err) {
   const char *v = lookup(var, data);
   *present = v && *v;
   if (!*present) return 0;
@@ -17,8 +17,7 @@ static int number(berth_env_lookup lookup, void *data, const char *var, unsigned
   return 0;
 }
 
-int berth_slurm_apply(berth_run_opts *o, berth_env_lookup lookup, void *data, berth_slurm *s,
-                      berth_error *err) {
+int berth_slurm_apply(berth_run_opts *o, berth_env_lookup lookup, void *data, berth_slurm *s, berth_error *err) {
   unsigned long long job = 0, step = 0, task = 0, cpus = 0, mem_node = 0, mem_cpu = 0;
   bool has_job, has_step, has_task, has_cpt, has_con, has_mpn, has_mpc;
   memset(s, 0, sizeof(*s));
@@ -35,8 +34,10 @@ int berth_slurm_apply(berth_run_opts *o, berth_env_lookup lookup, void *data, be
   if (!o->name) {
     /* A batch script runs outside any step: "batch" is Slurm's own name. */
     char step_text[24];
-    if (has_step) snprintf(step_text, sizeof(step_text), "%llu", step);
-    else snprintf(step_text, sizeof(step_text), "batch");
+    if (has_step)
+      snprintf(step_text, sizeof(step_text), "%llu", step);
+    else
+      snprintf(step_text, sizeof(step_text), "batch");
     snprintf(s->name, sizeof(s->name), "slurm-%llu.%s.%llu", job, step_text, has_task ? task : 0ULL);
     o->name = s->name;
   }

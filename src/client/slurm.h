@@ -26,7 +26,6 @@ typedef struct berth_slurm {
  * unless --cpus, mem from SLURM_MEM_PER_NODE or SLURM_MEM_PER_CPU × cpus
  * (MB) unless --mem, and opts->label set to the job's label.  A value that
  * is not a plain number is an error naming the variable. */
-int berth_slurm_apply(berth_run_opts *opts, berth_env_lookup lookup, void *data, berth_slurm *slurm,
-                      berth_error *err);
+int berth_slurm_apply(berth_run_opts *opts, berth_env_lookup lookup, void *data, berth_slurm *slurm, berth_error *err);
 
 #endif

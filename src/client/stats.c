@@ -97,8 +97,7 @@ json_t *berth_stats_entries(json_t *prev, json_t *cur, char *const *ids, size_t 
   size_t i;
   json_t *container;
   json_array_foreach(cur, i, container) {
-    const char *id =
-        json_string_value(json_object_get(json_object_get(container, "container_id"), "value"));
+    const char *id = json_string_value(json_object_get(json_object_get(container, "container_id"), "value"));
     if (id && strcmp(berth_container_stage(container), "RUNNING") == 0)
       json_array_append_new(entries, entry(prev, cur, id));
   }
@@ -117,8 +116,7 @@ void berth_stats_row(json_t *entry, char cells[BERTH_STATS_COLUMNS][BERTH_STATS_
     snprintf(cells[1], BERTH_STATS_CELL, "--");
   json_t *s = json_object_get(entry, "resource_statistics");
   if (!json_is_object(s)) {
-    for (int col = 2; col < BERTH_STATS_COLUMNS; col++)
-      snprintf(cells[col], BERTH_STATS_CELL, "--");
+    for (int col = 2; col < BERTH_STATS_COLUMNS; col++) snprintf(cells[col], BERTH_STATS_CELL, "--");
     return;
   }
 

@@ -51,7 +51,7 @@ typedef struct container {
   bool removing;
   bool sandbox_removing;    /* the REMOVE's sandbox deletion is queued */
   uint64_t remove_retry_ms; /* backoff of a failed docker removal; 0: none failed */
-  bool started; /* the start request was sent */
+  bool started;             /* the start request was sent */
   bool updating;
   bool recovering; /* restored from the store, not yet reconciled */
   /* Host volume pins (volumes.h): the directory under docker/volumes, the
@@ -69,9 +69,9 @@ typedef struct container {
   berth_docker_req *op; /* the launch stage's call, or the removal */
   berth_docker_req *wait_req, *logs_req, *inspect_req, *kill_req;
   berth_docker_req *status_req; /* inspect for pid and address */
-  berth_fetch *fetch; /* FETCHING's fetch, cleared by its callback */
-  struct cz_pull *pull;            /* the pull this launch waits for (pull.c) */
-  struct container *pull_next;     /* in that pull's waiters */
+  berth_fetch *fetch;           /* FETCHING's fetch, cleared by its callback */
+  struct cz_pull *pull;         /* the pull this launch waits for (pull.c) */
+  struct container *pull_next;  /* in that pull's waiters */
 
   /* Output capture, indexed by docker stream (1 stdout, 2 stderr): the
    * sandbox files (rotation.c), and the bytes written in all, rotated
@@ -91,12 +91,12 @@ typedef struct container {
   double mem_limit_mb;
   int pid;
   char *ip;
-  json_t *network_infos; /* Mesos NetworkInfo list from docker's inspect; NULL until read */
+  json_t *network_infos;   /* Mesos NetworkInfo list from docker's inspect; NULL until read */
   int gpus[BERTH_GPU_MAX]; /* allocated minors, freed when TERMINATED */
   size_t n_gpus;
 
-  uv_timer_t timer;      /* watcher re-arm, log drain, remove delay */
-  uv_timer_t kill_timer; /* grace period */
+  uv_timer_t timer;          /* watcher re-arm, log drain, remove delay */
+  uv_timer_t kill_timer;     /* grace period */
   uv_timer_t deadline_timer; /* max_completion_time (deadline.c) */
   bool deadline_reached;
   int open_handles;
@@ -137,9 +137,9 @@ struct berth_containerizer {
   berth_docker_req *recover_req;
   berth_cz_metrics_data metrics;
   struct cz_pull *pulls; /* in flight, one per image (pull.c) */
-  size_t pending_work; /* sandbox removals and volume pins on the thread pool */
-  char **real_prefixes; /* --allowed_host_paths resolved once (volumes.h) */
-  uint64_t pin_seq;     /* makes each launch's pin directory its own */
+  size_t pending_work;   /* sandbox removals and volume pins on the thread pool */
+  char **real_prefixes;  /* --allowed_host_paths resolved once (volumes.h) */
+  uint64_t pin_seq;      /* makes each launch's pin directory its own */
   bool closing, timer_closed;
   bool stopping; /* berthd is shutting down: its own hang-ups destroy nothing */
 };

@@ -162,8 +162,10 @@ static void cancel_requests(container *c) {
 /* Unlinks and frees; handles close asynchronously. */
 static void container_free(container *c) {
   berth_containerizer *cz = c->cz;
-  if (c->prev) c->prev->next = c->next;
-  else cz->containers = c->next;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    cz->containers = c->next;
   if (c->next) c->next->prev = c->prev;
   cz->count--;
   cancel_requests(c);
@@ -200,7 +202,6 @@ container *cz_container_new(berth_containerizer *cz, berth_launch_spec *spec, js
 }
 
 /* --- termination --------------------------------------------------------- */
-
 
 static void notify_waiters(container *c) {
   while (c->waiters) {
@@ -298,7 +299,6 @@ void cz_remove_delay_cb(uv_timer_t *timer) {
 
 /* --- running: exit detection and log capture ----------------------------- */
 
-
 static int output_cb(int stream, const char *buf, size_t len, void *data) {
   container *c = data;
   if (c->skip[stream] > 0) {
@@ -386,12 +386,13 @@ static void exit_inspect_cb(int rc, json_t *answer, const berth_error *err, void
    * being removed, kills the task (so /wait reports that exit), then
    * deletes it; its inspect says "removing" (or 404 once it is gone).  The
    * exit code is docker's SIGKILL, not the task's end. */
-  const char *status =
-      rc == 0 ? json_string_value(json_object_get(json_object_get(answer, "State"), "Status")) : NULL;
+  const char *status = rc == 0 ? json_string_value(json_object_get(json_object_get(answer, "State"), "Status")) : NULL;
   if (rc == BERTH_ENOENT || (status && (!strcmp(status, "removing") || !strcmp(status, "dead")))) {
     berth_error gone_err;
-    if (rc == 0) berth_error_set(&gone_err, BERTH_ENOENT, "docker reports it %s", status);
-    else gone_err = *err;
+    if (rc == 0)
+      berth_error_set(&gone_err, BERTH_ENOENT, "docker reports it %s", status);
+    else
+      gone_err = *err;
     err = &gone_err;
     cleanup_free char *msg = berth_asprintf("docker container %s was removed while it ran (it exited with %d): %s",
                                             c->docker_name, c->exit_code, err->msg);
@@ -408,8 +409,7 @@ static void exit_inspect_cb(int rc, json_t *answer, const berth_error *err, void
     c->docker_finished_at = finished;
     /* A follow stream opened before the stop is docker's live feed and ends
      * only after the last byte; one opened at or after it is a snapshot. */
-    c->final_read_needed =
-        !c->live_attach && (finished <= 0 || c->follow_opened_at > finished - FOLLOW_MARGIN_SECS);
+    c->final_read_needed = !c->live_attach && (finished <= 0 || c->follow_opened_at > finished - FOLLOW_MARGIN_SECS);
     /* The attach ended cleanly at the stop: it carried everything. */
     if (!c->logs_ended && !c->logs_req && c->attach_eof_clean && finished > 0 &&
         c->attach_ended_at >= finished - FOLLOW_MARGIN_SECS) {
@@ -452,8 +452,7 @@ static void wait_cb(int rc, json_t *answer, const berth_error *err, void *data) 
 
 void cz_arm_watchers(container *c) {
   if (c->stage != BERTH_STAGE_RUNNING && c->stage != BERTH_STAGE_DESTROYING) return;
-  if (!c->wait_req && !c->exited)
-    c->wait_req = berth_docker_container_wait(c->cz->docker, c->docker_name, wait_cb, c);
+  if (!c->wait_req && !c->exited) c->wait_req = berth_docker_container_wait(c->cz->docker, c->docker_name, wait_cb, c);
   if (!c->logs_req && !c->logs_ended) {
     c->skip[1] = c->written[1];
     c->skip[2] = c->written[2];
@@ -493,7 +492,6 @@ void cz_status_inspect_cb(int rc, json_t *answer, const berth_error *err, void *
 }
 
 /* --- launch stages -------------------------------------------------------- */
-
 
 static void start_cb(int rc, json_t *answer, const berth_error *err, void *data) {
   container *c = data;
@@ -608,8 +606,8 @@ static void create_cb(int rc, json_t *answer, const berth_error *err, void *data
    * the stream only after the last one, with no log file in between that
    * could rotate under a reader. */
   c->live_attach = true;
-  c->logs_req = berth_docker_container_attach(c->cz->docker, c->docker_name, output_cb, attach_ready_cb,
-                                              attach_done_cb, c);
+  c->logs_req =
+      berth_docker_container_attach(c->cz->docker, c->docker_name, output_cb, attach_ready_cb, attach_done_cb, c);
 }
 
 static void create_container(container *c) {
@@ -891,36 +889,36 @@ static void kill_escalate_cb(uv_timer_t *timer) {
 void cz_begin_destroy(container *c) {
   c->destroy_requested = true;
   switch (c->stage) {
-  case BERTH_STAGE_FETCHING:
-  case BERTH_STAGE_PULLING:
-    /* Cancelling the pull's request makes dockerd abort the pull;
-     * cancelling the fetch closes its downloads at once. */
-    berth_fetch_cancel(c->fetch);
-    c->fetch = NULL;
-    cz_pull_leave(c);
-    berth_docker_cancel(c->op);
-    c->op = NULL;
-    launch_killed(c);
-    return;
-  case BERTH_STAGE_MOUNTING:
-    /* create or start is in flight; its callback sees destroy_requested. */
-    return;
-  case BERTH_STAGE_RUNNING: {
-    c->cz->metrics.destroys++;
-    berth_error serr;
-    /* The kill goes on regardless: a restart that finds RUNNING simply
-     * waits for the exit the kill causes. */
-    if (cz_set_stage(c, BERTH_STAGE_DESTROYING, &serr) < 0) berth_error_clear(&serr);
-    int64_t grace_ns = c->spec.has_grace ? c->spec.grace_ns : c->cz->config.docker_stop_timeout_ns;
-    int sig = grace_ns > 0 ? SIGTERM : SIGKILL;
-    c->kill_req = berth_docker_container_kill(c->cz->docker, c->docker_name, sig, destroy_kill_cb, c);
-    berth_crashpoint("after-kill-sent");
-    if (grace_ns > 0) uv_timer_start(&c->kill_timer, kill_escalate_cb, (uint64_t)(grace_ns / 1000000), 0);
-    return;
-  }
-  case BERTH_STAGE_DESTROYING:
-  case BERTH_STAGE_TERMINATED:
-    return;
+    case BERTH_STAGE_FETCHING:
+    case BERTH_STAGE_PULLING:
+      /* Cancelling the pull's request makes dockerd abort the pull;
+       * cancelling the fetch closes its downloads at once. */
+      berth_fetch_cancel(c->fetch);
+      c->fetch = NULL;
+      cz_pull_leave(c);
+      berth_docker_cancel(c->op);
+      c->op = NULL;
+      launch_killed(c);
+      return;
+    case BERTH_STAGE_MOUNTING:
+      /* create or start is in flight; its callback sees destroy_requested. */
+      return;
+    case BERTH_STAGE_RUNNING: {
+      c->cz->metrics.destroys++;
+      berth_error serr;
+      /* The kill goes on regardless: a restart that finds RUNNING simply
+       * waits for the exit the kill causes. */
+      if (cz_set_stage(c, BERTH_STAGE_DESTROYING, &serr) < 0) berth_error_clear(&serr);
+      int64_t grace_ns = c->spec.has_grace ? c->spec.grace_ns : c->cz->config.docker_stop_timeout_ns;
+      int sig = grace_ns > 0 ? SIGTERM : SIGKILL;
+      c->kill_req = berth_docker_container_kill(c->cz->docker, c->docker_name, sig, destroy_kill_cb, c);
+      berth_crashpoint("after-kill-sent");
+      if (grace_ns > 0) uv_timer_start(&c->kill_timer, kill_escalate_cb, (uint64_t)(grace_ns / 1000000), 0);
+      return;
+    }
+    case BERTH_STAGE_DESTROYING:
+    case BERTH_STAGE_TERMINATED:
+      return;
   }
 }
 
@@ -953,8 +951,7 @@ static container *lookup(berth_containerizer *cz, const char *id, berth_error *e
   return c;
 }
 
-int berth_cz_kill(berth_containerizer *cz, const char *id, int sig, berth_cz_done_cb cb, void *data,
-                  berth_error *err) {
+int berth_cz_kill(berth_containerizer *cz, const char *id, int sig, berth_cz_done_cb cb, void *data, berth_error *err) {
   container *c = lookup(cz, id, err);
   if (!c) return err->code;
   if (sig == 0) {
@@ -1097,9 +1094,9 @@ static void docker_removed_cb(int rc, json_t *answer, const berth_error *err, vo
     c->docker_created = false;
     c->remove_retry_ms = 0;
   } else {
-    c->remove_retry_ms = c->remove_retry_ms == 0 ? REMOVE_RETRY_MIN_MS
+    c->remove_retry_ms = c->remove_retry_ms == 0                        ? REMOVE_RETRY_MIN_MS
                          : c->remove_retry_ms * 2 > REMOVE_RETRY_MAX_MS ? REMOVE_RETRY_MAX_MS
-                                                                         : c->remove_retry_ms * 2;
+                                                                        : c->remove_retry_ms * 2;
     log_warn("container %s: remove docker container %s: %s; retrying in %llu ms", c->id, c->docker_name, err->msg,
              (unsigned long long)c->remove_retry_ms);
     /* The REMOVE call below gets its error now; the retry goes on either
@@ -1129,8 +1126,8 @@ int berth_cz_remove(berth_containerizer *cz, const char *id, berth_cz_done_cb cb
   container *c = lookup(cz, id, err);
   if (!c) return err->code;
   if (c->stage != BERTH_STAGE_TERMINATED)
-    return berth_error_set(err, BERTH_ECONFLICT, "container '%s' is %s; only TERMINATED containers can be removed",
-                           id, stage_names[c->stage]);
+    return berth_error_set(err, BERTH_ECONFLICT, "container '%s' is %s; only TERMINATED containers can be removed", id,
+                           stage_names[c->stage]);
   if (c->removing) return berth_error_set(err, BERTH_ECONFLICT, "container '%s' is being removed", id);
   c->removing = true;
   c->remove_cb = cb;
@@ -1158,7 +1155,8 @@ static json_t *merge_resources(json_t *old, json_t *update) {
   json_array_foreach(old, i, r) {
     const char *name = json_string_value(json_object_get(r, "name"));
     bool replaced = false;
-    json_array_foreach(update, j, u) replaced |= name && json_equal(json_object_get(u, "name"), json_object_get(r, "name"));
+    json_array_foreach(update, j, u) replaced |=
+        name && json_equal(json_object_get(u, "name"), json_object_get(r, "name"));
     if (!replaced) json_array_append(merged, r);
   }
   json_array_extend(merged, update);
@@ -1279,8 +1277,8 @@ int berth_cz_update(berth_containerizer *cz, json_t *update, berth_cz_done_cb cb
   json_t *memory = json_object_get(hc, "Memory");
   if (memory) c->mem_limit_mb = (double)json_integer_value(memory) / (1024.0 * 1024.0);
   update_call *call = berth_calloc(1, sizeof(*call));
-  *call = (update_call){.cz = cz, .resources = json_incref(resources), .limits = json_incref(limits), .cb = cb,
-                        .data = data};
+  *call = (update_call){
+      .cz = cz, .resources = json_incref(resources), .limits = json_incref(limits), .cb = cb, .data = data};
   snprintf(call->id, sizeof(call->id), "%s", id);
   c->updating = true;
   berth_docker_container_update(cz->docker, c->docker_name, hc, update_cb, call);

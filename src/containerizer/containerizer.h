@@ -34,15 +34,15 @@ typedef struct berth_cz_config {
   bool docker_kill_orphans;
   int64_t docker_stop_timeout_ns;
   int64_t docker_remove_delay_ns;
-  const char *proc_root;   /* "/proc" */
-  const char *cgroup_root; /* "/sys/fs/cgroup" */
-  berth_gpu_pool *gpus;    /* owned by the caller */
-  const char *const *allowed_runtimes;  /* --docker_allowed_runtimes */
-  const char *docker_runtime;           /* --docker_runtime */
+  const char *proc_root;                 /* "/proc" */
+  const char *cgroup_root;               /* "/sys/fs/cgroup" */
+  berth_gpu_pool *gpus;                  /* owned by the caller */
+  const char *const *allowed_runtimes;   /* --docker_allowed_runtimes */
+  const char *docker_runtime;            /* --docker_runtime */
   const berth_dns_defaults *default_dns; /* --default_container_dns; owned by the caller */
-  berth_fetcher *fetcher;  /* owned by the caller */
-  const berth_docker_auth *docker_auth; /* --docker_config; NULL: none */
-  int64_t docker_pull_timeout_ns;       /* 0: none */
+  berth_fetcher *fetcher;                /* owned by the caller */
+  const berth_docker_auth *docker_auth;  /* --docker_config; NULL: none */
+  int64_t docker_pull_timeout_ns;        /* 0: none */
   berth_rotation_policy log_rotation;    /* --log_max_size, --log_max_files */
 } berth_cz_config;
 

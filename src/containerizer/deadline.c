@@ -16,9 +16,7 @@ static double now_secs(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static double deadline_at(const container *c) {
-  return c->running_at + (double)c->spec.max_completion_ns / 1e9;
-}
+static double deadline_at(const container *c) { return c->running_at + (double)c->spec.max_completion_ns / 1e9; }
 
 static void deadline_cb(uv_timer_t *timer) {
   container *c = timer->data;

@@ -40,12 +40,15 @@ static int parse_entry(json_t *e, size_t i, berth_dns_entry *out, berth_error *e
   const char *mode = json_string_value(json_object_get(e, "network_mode"));
   json_t *name = json_object_get(e, "network_name");
   if (!mode) return berth_error_set(err, BERTH_EINVAL, FLAG ": docker[%zu].network_mode is required", i);
-  if (!strcmp(mode, "BRIDGE")) out->mode = BERTH_NET_BRIDGE;
-  else if (!strcmp(mode, "HOST")) out->mode = BERTH_NET_HOST;
-  else if (!strcmp(mode, "USER")) out->mode = BERTH_NET_USER;
+  if (!strcmp(mode, "BRIDGE"))
+    out->mode = BERTH_NET_BRIDGE;
+  else if (!strcmp(mode, "HOST"))
+    out->mode = BERTH_NET_HOST;
+  else if (!strcmp(mode, "USER"))
+    out->mode = BERTH_NET_USER;
   else
-    return berth_error_set(err, BERTH_EINVAL, FLAG ": docker[%zu].network_mode '%.40s' is not BRIDGE, HOST or USER",
-                           i, mode);
+    return berth_error_set(err, BERTH_EINVAL, FLAG ": docker[%zu].network_mode '%.40s' is not BRIDGE, HOST or USER", i,
+                           mode);
   if (name && !json_is_string(name))
     return berth_error_set(err, BERTH_EINVAL, FLAG ": docker[%zu].network_name must be a string", i);
   if (name && out->mode != BERTH_NET_USER)
@@ -95,8 +98,7 @@ int berth_dns_defaults_parse(const char *text, berth_dns_defaults *out, berth_er
       bool same_name = (!o->network_name && !entry->network_name) ||
                        (o->network_name && entry->network_name && !strcmp(o->network_name, entry->network_name));
       if (o->mode == entry->mode && same_name)
-        rc = berth_error_set(err, BERTH_EINVAL, FLAG ": docker[%zu] is a second entry for docker[%zu]'s network", i,
-                             j);
+        rc = berth_error_set(err, BERTH_EINVAL, FLAG ": docker[%zu] is a second entry for docker[%zu]'s network", i, j);
     }
   }
   json_decref(root);

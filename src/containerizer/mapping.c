@@ -81,8 +81,8 @@ static json_t *binds(const berth_launch_spec *spec, const berth_mapping_ctx *ctx
     const berth_persistent_volume *v = &spec->pvolumes[i];
     /* Relative container paths are inside the sandbox, as in Mesos. */
     if (v->container_path[0] == '/')
-      json_array_append_new(b, json_sprintf("%s/%s:%s:%s", ctx->volumes_dir, v->id, v->container_path,
-                                            v->read_only ? "ro" : "rw"));
+      json_array_append_new(
+          b, json_sprintf("%s/%s:%s:%s", ctx->volumes_dir, v->id, v->container_path, v->read_only ? "ro" : "rw"));
     else
       json_array_append_new(b, json_sprintf("%s/%s:%s/%s:%s", ctx->volumes_dir, v->id, ctx->sandbox_directory,
                                             v->container_path, v->read_only ? "ro" : "rw"));
@@ -169,8 +169,10 @@ json_t *berth_mapping_create_config(const berth_launch_spec *spec, const berth_m
   json_t *workdir = json_object_get(spec->params.config, "WorkingDir");
   if (workdir) json_object_set(config, "WorkingDir", workdir);
   json_t *user = json_object_get(spec->params.config, "User"); /* equal to command.user if both are set */
-  if (spec->user) json_object_set_new(config, "User", json_string(spec->user));
-  else if (user) json_object_set(config, "User", user);
+  if (spec->user)
+    json_object_set_new(config, "User", json_string(spec->user));
+  else if (user)
+    json_object_set(config, "User", user);
   if (spec->hostname) json_object_set_new(config, "Hostname", json_string(spec->hostname));
   json_t *labels = json_object();
   for (size_t i = 0; i < spec->n_labels; i++)

@@ -25,8 +25,8 @@ typedef struct berth_mapping_ctx {
   const char *sandbox_directory; /* where it appears in the container */
   const char *volumes_dir;       /* <work_dir>/volumes */
   bool cgroups_enable_cfs;
-  const char *const *devices; /* NULL-terminated host device paths (GPUs) */
-  const char *runtime;        /* --docker_runtime: HostConfig.Runtime unless the task picks one */
+  const char *const *devices;    /* NULL-terminated host device paths (GPUs) */
+  const char *runtime;           /* --docker_runtime: HostConfig.Runtime unless the task picks one */
   const berth_dns_defaults *dns; /* --default_container_dns; may be NULL */
 } berth_mapping_ctx;
 

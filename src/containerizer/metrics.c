@@ -70,8 +70,8 @@ static double percentile(const double *sorted, size_t n, double p) {
 
 static void emit(berth_metric_cb cb, void *data, const char *family, berth_metric_type type, const char *help,
                  const char *snapshot_key, double value) {
-  berth_metric m = {.family = family, .type = type, .help = help, .suffix = "", .snapshot_key = snapshot_key,
-                    .value = value};
+  berth_metric m = {
+      .family = family, .type = type, .help = help, .suffix = "", .snapshot_key = snapshot_key, .value = value};
   cb(&m, data);
 }
 
@@ -79,12 +79,18 @@ static void visit_pulls(berth_cz_metrics_data *m, berth_metric_cb cb, void *data
   static const char *help = "Time docker took to pull an image for a launch, in seconds.";
   uint64_t cumulative = 0;
   char le[32];
-  berth_metric s = {.family = "berth_image_pull_seconds", .type = BERTH_METRIC_HISTOGRAM, .help = help,
-                    .suffix = "_bucket", .label_names = {"le", NULL}, .label_values = {le, NULL}};
+  berth_metric s = {.family = "berth_image_pull_seconds",
+                    .type = BERTH_METRIC_HISTOGRAM,
+                    .help = help,
+                    .suffix = "_bucket",
+                    .label_names = {"le", NULL},
+                    .label_values = {le, NULL}};
   for (size_t b = 0; b <= BERTH_PULL_BUCKETS; b++) {
     cumulative += m->pull_buckets[b];
-    if (b < BERTH_PULL_BUCKETS) snprintf(le, sizeof(le), "%g", berth_pull_bucket_bounds[b]);
-    else snprintf(le, sizeof(le), "+Inf");
+    if (b < BERTH_PULL_BUCKETS)
+      snprintf(le, sizeof(le), "%g", berth_pull_bucket_bounds[b]);
+    else
+      snprintf(le, sizeof(le), "+Inf");
     s.value = (double)cumulative;
     cb(&s, data);
   }
@@ -136,10 +142,14 @@ void berth_cz_metrics_visit(berth_containerizer *cz, berth_metric_cb cb, void *d
   for (int s = 0; s < BERTH_STAGE_COUNT; s++) {
     char key[96];
     snprintf(key, sizeof(key), "containerizer/docker/containers/%s", berth_stage_name((berth_stage)s));
-    berth_metric g = {.family = "berth_containers", .type = BERTH_METRIC_GAUGE,
-                      .help = "Containers known to berthd, by stage.", .suffix = "",
-                      .label_names = {"stage", NULL}, .label_values = {berth_stage_name((berth_stage)s), NULL},
-                      .snapshot_key = key, .value = (double)by_stage[s]};
+    berth_metric g = {.family = "berth_containers",
+                      .type = BERTH_METRIC_GAUGE,
+                      .help = "Containers known to berthd, by stage.",
+                      .suffix = "",
+                      .label_names = {"stage", NULL},
+                      .label_values = {berth_stage_name((berth_stage)s), NULL},
+                      .snapshot_key = key,
+                      .value = (double)by_stage[s]};
     cb(&g, data);
   }
   emit(cb, data, NULL, BERTH_METRIC_GAUGE, NULL, "containerizer/docker/containers", (double)cz->count);
@@ -155,10 +165,13 @@ void berth_cz_metrics_visit(berth_containerizer *cz, berth_metric_cb cb, void *d
     char key[160];
     snprintf(key, sizeof(key), "containerizer/docker/terminations/%s/%s", m->ends[i].state,
              m->ends[i].reason[0] ? m->ends[i].reason : "none");
-    berth_metric t = {.family = "berth_terminations_total", .type = BERTH_METRIC_COUNTER,
+    berth_metric t = {.family = "berth_terminations_total",
+                      .type = BERTH_METRIC_COUNTER,
                       .help = "Containers that ended, by state and reason (\"\" when the exit code says it all).",
-                      .suffix = "", .label_names = {"state", "reason"},
-                      .label_values = {m->ends[i].state, m->ends[i].reason}, .snapshot_key = key,
+                      .suffix = "",
+                      .label_names = {"state", "reason"},
+                      .label_values = {m->ends[i].state, m->ends[i].reason},
+                      .snapshot_key = key,
                       .value = (double)m->ends[i].count};
     cb(&t, data);
   }

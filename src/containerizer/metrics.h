@@ -20,7 +20,7 @@ typedef struct berth_metric {
   const char *family; /* Prometheus name ("berth_launches_total"); NULL: snapshot only */
   berth_metric_type type;
   const char *help;
-  const char *suffix; /* histograms: "_bucket", "_sum", "_count"; else "" */
+  const char *suffix;                               /* histograms: "_bucket", "_sum", "_count"; else "" */
   const char *label_names[BERTH_METRIC_MAX_LABELS]; /* NULL-ended; values below */
   const char *label_values[BERTH_METRIC_MAX_LABELS];
   const char *snapshot_key; /* Mesos-style key; NULL: not in the snapshot */

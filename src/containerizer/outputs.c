@@ -45,8 +45,9 @@ json_t *cz_outputs_json(const container *c) {
   if (c->out[1].ino == 0 && c->out[2].ino == 0) return NULL;
   json_t *j = json_object();
   for (int i = 1; i <= 2; i++)
-    json_object_set_new(j, stream_names[i], json_pack("{s:I,s:I}", "rotated", (json_int_t)c->out[i].rotated, "ino",
-                                                      (json_int_t)c->out[i].ino));
+    json_object_set_new(
+        j, stream_names[i],
+        json_pack("{s:I,s:I}", "rotated", (json_int_t)c->out[i].rotated, "ino", (json_int_t)c->out[i].ino));
   return j;
 }
 

@@ -61,8 +61,10 @@ int berth_params_parse_size(const char *value, int64_t *out, berth_error *err) {
   size_t digits = 0, dots = 0;
   cleanup_free char *number = NULL; /* before any goto: cleanup runs at bad: too */
   while (isdigit((unsigned char)*p) || (*p == '.' && digits > 0 && isdigit((unsigned char)p[1]))) {
-    if (*p == '.') dots++;
-    else digits++;
+    if (*p == '.')
+      dots++;
+    else
+      digits++;
     p++;
   }
   if (digits == 0 || dots > 1) goto bad;
@@ -146,7 +148,9 @@ static json_t *member(json_t *obj, const char *key, json_t *(*make)(void)) {
   return v;
 }
 
-static void append(json_t *obj, const char *key, json_t *value) { json_array_append_new(member(obj, key, json_array), value); }
+static void append(json_t *obj, const char *key, json_t *value) {
+  json_array_append_new(member(obj, key, json_array), value);
+}
 
 static int p_label(const char *v, param_ctx *c, berth_error *err) {
   const char *eq = strchr(v, '=');
@@ -190,13 +194,48 @@ static int p_workdir(const char *v, param_ctx *c, berth_error *err) {
 }
 
 /* capability(7) names as docker 20.10 knows them. */
-static const char *const capabilities[] = {
-    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
-    "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
-    "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-    "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
-    "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
-    "CHECKPOINT_RESTORE", NULL};
+static const char *const capabilities[] = {"CHOWN",
+                                           "DAC_OVERRIDE",
+                                           "DAC_READ_SEARCH",
+                                           "FOWNER",
+                                           "FSETID",
+                                           "KILL",
+                                           "SETGID",
+                                           "SETUID",
+                                           "SETPCAP",
+                                           "LINUX_IMMUTABLE",
+                                           "NET_BIND_SERVICE",
+                                           "NET_BROADCAST",
+                                           "NET_ADMIN",
+                                           "NET_RAW",
+                                           "IPC_LOCK",
+                                           "IPC_OWNER",
+                                           "SYS_MODULE",
+                                           "SYS_RAWIO",
+                                           "SYS_CHROOT",
+                                           "SYS_PTRACE",
+                                           "SYS_PACCT",
+                                           "SYS_ADMIN",
+                                           "SYS_BOOT",
+                                           "SYS_NICE",
+                                           "SYS_RESOURCE",
+                                           "SYS_TIME",
+                                           "SYS_TTY_CONFIG",
+                                           "MKNOD",
+                                           "LEASE",
+                                           "AUDIT_WRITE",
+                                           "AUDIT_CONTROL",
+                                           "SETFCAP",
+                                           "MAC_OVERRIDE",
+                                           "MAC_ADMIN",
+                                           "SYSLOG",
+                                           "WAKE_ALARM",
+                                           "BLOCK_SUSPEND",
+                                           "AUDIT_READ",
+                                           "PERFMON",
+                                           "BPF",
+                                           "CHECKPOINT_RESTORE",
+                                           NULL};
 
 /* Case-insensitive, CAP_ optional, or ALL: normalized as dockerd does. */
 static int capability(const char *v, const char *field, param_ctx *c, berth_error *err) {
@@ -222,15 +261,17 @@ static int p_cap_add(const char *v, param_ctx *c, berth_error *err) { return cap
 static int p_cap_drop(const char *v, param_ctx *c, berth_error *err) { return capability(v, "CapDrop", c, err); }
 
 static int p_ulimit(const char *v, param_ctx *c, berth_error *err) {
-  static const char *const names[] = {"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice",
-                                      "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", NULL};
+  static const char *const names[] = {"core",   "cpu",   "data", "fsize",  "locks",  "memlock",    "msgqueue", "nice",
+                                      "nofile", "nproc", "rss",  "rtprio", "rttime", "sigpending", "stack",    NULL};
   const char *eq = strchr(v, '=');
   if (!eq) return bad(err, "a ulimit is name=soft[:hard]");
   cleanup_free char *name = berth_strndup(v, (size_t)(eq - v));
   bool known = false;
   for (const char *const *n = names; *n && !known; n++) known = !strcmp(name, *n);
-  if (!known) return bad(err, "unknown ulimit name (core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, "
-                              "nproc, rss, rtprio, rttime, sigpending, stack)");
+  if (!known)
+    return bad(err,
+               "unknown ulimit name (core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, "
+               "nproc, rss, rtprio, rttime, sigpending, stack)");
   cleanup_free char *soft_s = berth_strdup(eq + 1);
   char *colon = strchr(soft_s, ':');
   if (colon) *colon = '\0';
@@ -287,8 +328,10 @@ static int p_device(const char *v, param_ctx *c, berth_error *err) {
     parts[n++] = p + 1;
   }
   const char *host = parts[0], *ctr = parts[0], *perms = "rwm";
-  if (n == 2 && device_mode(parts[1])) perms = parts[1];
-  else if (n >= 2) ctr = parts[1];
+  if (n == 2 && device_mode(parts[1]))
+    perms = parts[1];
+  else if (n >= 2)
+    ctr = parts[1];
   if (n == 3) perms = parts[2];
   if (!abs_path(host) || !abs_path(ctr)) return bad(err, "device paths must be absolute, without '..'");
   if (!device_mode(perms)) return bad(err, "device permissions are a combination of r, w and m");
@@ -305,9 +348,12 @@ static int p_security_opt(const char *v, param_ctx *c, berth_error *err) {
     const char *val = eq + 1;
     bool b;
     berth_error ignored;
-    if (klen == 5 && !strncmp(v, "label", 5)) ok = is_token(val);
-    else if (klen == 8 && !strncmp(v, "apparmor", 8)) ok = chars_in(val, "._-/");
-    else if (klen == 17 && !strncmp(v, "no-new-privileges", 17)) ok = berth_params_parse_bool(val, &b, &ignored) == 0;
+    if (klen == 5 && !strncmp(v, "label", 5))
+      ok = is_token(val);
+    else if (klen == 8 && !strncmp(v, "apparmor", 8))
+      ok = chars_in(val, "._-/");
+    else if (klen == 17 && !strncmp(v, "no-new-privileges", 17))
+      ok = berth_params_parse_bool(val, &b, &ignored) == 0;
     else if (klen == 7 && !strncmp(v, "seccomp", 7)) {
       /* The docker CLI reads a profile file on the client; berthd reads
        * no file for a task, so only unconfined or the profile itself. */
@@ -318,8 +364,9 @@ static int p_security_opt(const char *v, param_ctx *c, berth_error *err) {
     }
   }
   if (!ok)
-    return bad(err, "a security-opt is no-new-privileges[=bool], label=..., apparmor=PROFILE or "
-                    "seccomp=unconfined|{json}");
+    return bad(err,
+               "a security-opt is no-new-privileges[=bool], label=..., apparmor=PROFILE or "
+               "seccomp=unconfined|{json}");
   append(c->p->host, "SecurityOpt", json_string(v));
   return 0;
 }
@@ -331,7 +378,9 @@ static int p_bool_host(const char *v, param_ctx *c, const char *field, berth_err
   return 0;
 }
 
-static int p_read_only(const char *v, param_ctx *c, berth_error *err) { return p_bool_host(v, c, "ReadonlyRootfs", err); }
+static int p_read_only(const char *v, param_ctx *c, berth_error *err) {
+  return p_bool_host(v, c, "ReadonlyRootfs", err);
+}
 static int p_init(const char *v, param_ctx *c, berth_error *err) { return p_bool_host(v, c, "Init", err); }
 
 static int p_privileged(const char *v, param_ctx *c, berth_error *err) {
@@ -346,7 +395,8 @@ static int p_tmpfs(const char *v, param_ctx *c, berth_error *err) {
   const char *colon = strchr(v, ':');
   cleanup_free char *path = berth_strndup(v, colon ? (size_t)(colon - v) : strlen(v));
   if (!abs_path(path)) return bad(err, "a tmpfs is an absolute path[:options], without '..'");
-  if (colon && *colon && !chars_in(colon + 1, "=,._-")) return bad(err, "tmpfs options are mount options (size=64m,mode=1777,...)");
+  if (colon && *colon && !chars_in(colon + 1, "=,._-"))
+    return bad(err, "tmpfs options are mount options (size=64m,mode=1777,...)");
   json_object_set_new(member(c->p->host, "Tmpfs", json_object), path, json_string(colon ? colon + 1 : ""));
   return 0;
 }
@@ -404,9 +454,9 @@ static int p_oom_score_adj(const char *v, param_ctx *c, berth_error *err) {
 }
 
 static int p_sysctl(const char *v, param_ctx *c, berth_error *err) {
-  static const char *const allowed[] = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
-                                        "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
-                                        NULL};
+  static const char *const allowed[] = {"kernel.msgmax", "kernel.msgmnb",          "kernel.msgmni",
+                                        "kernel.sem",    "kernel.shmall",          "kernel.shmmax",
+                                        "kernel.shmmni", "kernel.shm_rmid_forced", NULL};
   const char *eq = strchr(v, '=');
   if (!eq) return bad(err, "a sysctl is name=value");
   cleanup_free char *key = berth_strndup(v, (size_t)(eq - v));
@@ -442,8 +492,8 @@ static const param_def table[] = {
     {{"ulimit", "HostConfig.Ulimits", "name=soft[:hard]", true, false}, p_ulimit},
     {{"shm-size", "HostConfig.ShmSize", "size: 64m, 1g, 1.5GiB, bytes without unit", false, false}, p_shm_size},
     {{"device", "HostConfig.Devices", "host[:container][:rwm]", true, true}, p_device},
-    {{"security-opt", "HostConfig.SecurityOpt", "no-new-privileges[=bool], label=..., apparmor=P, seccomp=unconfined|{json}",
-      true, true},
+    {{"security-opt", "HostConfig.SecurityOpt",
+      "no-new-privileges[=bool], label=..., apparmor=P, seccomp=unconfined|{json}", true, true},
      p_security_opt},
     {{"read-only", "HostConfig.ReadonlyRootfs", "boolean", false, false}, p_read_only},
     {{"tmpfs", "HostConfig.Tmpfs", "absolute path[:mount options]", true, false}, p_tmpfs},
@@ -477,7 +527,8 @@ int berth_params_check_runtime(const berth_params *params, const char *const *al
   for (const char *const *r = allowed; r && *r; r++)
     if (!strcmp(runtime, *r)) return 0;
   return berth_error_set(err, BERTH_EINVAL,
-                         "container.docker.parameters: runtime '%.80s' is not one of --docker_allowed_runtimes", runtime);
+                         "container.docker.parameters: runtime '%.80s' is not one of --docker_allowed_runtimes",
+                         runtime);
 }
 
 void berth_params_free(berth_params *params) {

@@ -17,11 +17,12 @@
 
 /* Names berthd itself injects into every container's environment (API.md
  * §3); an `env` parameter may not set them. */
-#define BERTH_PARAMS_RESERVED_ENV {"MESOS_SANDBOX", "MESOS_CONTAINER_NAME", "BERTH_CONTAINER_ID", NULL}
+#define BERTH_PARAMS_RESERVED_ENV \
+  { "MESOS_SANDBOX", "MESOS_CONTAINER_NAME", "BERTH_CONTAINER_ID", NULL }
 
 typedef struct berth_params_policy {
-  bool allow_privileged;                /* --allow_privileged */
-  const char *const *allowed_runtimes;  /* NULL-terminated; NULL: any (recovery re-reading a stored launch) */
+  bool allow_privileged;               /* --allow_privileged */
+  const char *const *allowed_runtimes; /* NULL-terminated; NULL: any (recovery re-reading a stored launch) */
 } berth_params_policy;
 
 /* What the parameters ask for, as create-body fragments.  Keys hold only
@@ -37,10 +38,10 @@ typedef struct berth_params {
 /* One row of the table, for docs and tests. */
 typedef struct berth_param_info {
   const char *key;
-  const char *field;   /* Engine API field, "HostConfig.Ulimits" */
-  const char *syntax;  /* value syntax as written in the README */
-  bool accumulates;    /* repeated keys add up (else the later one wins) */
-  bool privileged;     /* needs --allow_privileged */
+  const char *field;  /* Engine API field, "HostConfig.Ulimits" */
+  const char *syntax; /* value syntax as written in the README */
+  bool accumulates;   /* repeated keys add up (else the later one wins) */
+  bool privileged;    /* needs --allow_privileged */
 } berth_param_info;
 
 /* The table's rows, NULL key last. */

@@ -77,8 +77,7 @@ static void restore_row(const berth_record *rec, void *data) {
   if (c->stage != BERTH_STAGE_TERMINATED) {
     c->n_gpus = berth_gpu_parse(rec->gpus, c->gpus, BERTH_GPU_MAX);
     for (size_t i = 0; i < c->n_gpus; i++)
-      if (berth_gpu_claim(cz->config.gpus, c->gpus[i], c->id, &err) < 0)
-        log_error("container %s: %s", c->id, err.msg);
+      if (berth_gpu_claim(cz->config.gpus, c->gpus[i], c->id, &err) < 0) log_error("container %s: %s", c->id, err.msg);
   }
   /* Bytes rotated out count too (rotation.c); cz_open_outputs refines
    * this for the containers whose capture resumes. */
@@ -100,50 +99,50 @@ static json_t *find_entry(json_t *list, const char *id) {
 static void reconcile_one(berth_containerizer *cz, container *c, json_t *entry) {
   cleanup_free char *msg = NULL;
   switch (c->stage) {
-  case BERTH_STAGE_FETCHING:
-  case BERTH_STAGE_PULLING:
-  case BERTH_STAGE_MOUNTING:
-    msg = berth_asprintf("berthd restarted while the container was %s; the launch was abandoned",
-                         berth_stage_name(c->stage));
-    log_warn("container %s: %s", c->id, msg);
-    cz->metrics.launch_failures++;
-    cz_terminate(c, berth_termination_launch_failed(msg, false));
-    if (entry) {
-      c->docker_created = true;
-      cz_remove_docker(c);
-    }
-    return;
-  case BERTH_STAGE_RUNNING:
-  case BERTH_STAGE_DESTROYING:
-    if (!entry) {
-      msg = berth_asprintf("docker container %s was gone when berthd recovered", c->docker_name);
+    case BERTH_STAGE_FETCHING:
+    case BERTH_STAGE_PULLING:
+    case BERTH_STAGE_MOUNTING:
+      msg = berth_asprintf("berthd restarted while the container was %s; the launch was abandoned",
+                           berth_stage_name(c->stage));
       log_warn("container %s: %s", c->id, msg);
-      cz_terminate(c, berth_termination_gone(msg));
+      cz->metrics.launch_failures++;
+      cz_terminate(c, berth_termination_launch_failed(msg, false));
+      if (entry) {
+        c->docker_created = true;
+        cz_remove_docker(c);
+      }
       return;
-    }
-    c->docker_created = true;
-    berth_error err;
-    if (cz_open_outputs(c, &err) < 0) log_error("container %s: %s; output not captured", c->id, err.msg);
-    log_info("container %s: recovered %s (docker state %s)", c->id, berth_stage_name(c->stage),
-             json_string_value(json_object_get(entry, "State")));
-    cz_arm_watchers(c);
-    /* A deadline that passed while berthd was down fires at once. */
-    cz_deadline_arm(c);
-    c->status_req = berth_docker_container_inspect(cz->docker, c->docker_name, cz_status_inspect_cb, c);
-    if (c->stage == BERTH_STAGE_DESTROYING) {
-      /* Finish the destroy: the grace period starts again. */
-      c->stage = BERTH_STAGE_RUNNING;
-      cz_begin_destroy(c);
-    }
-    return;
-  case BERTH_STAGE_TERMINATED:
-    c->docker_created = entry != NULL;
-    if (entry) {
-      double age_ms = ((double)time(NULL) - c->finished_at) * 1000.0;
-      double delay_ms = (double)cz->config.docker_remove_delay_ns / 1e6 - age_ms;
-      uv_timer_start(&c->timer, cz_remove_delay_cb, delay_ms > 0 ? (uint64_t)delay_ms : 0, 0);
-    }
-    return;
+    case BERTH_STAGE_RUNNING:
+    case BERTH_STAGE_DESTROYING:
+      if (!entry) {
+        msg = berth_asprintf("docker container %s was gone when berthd recovered", c->docker_name);
+        log_warn("container %s: %s", c->id, msg);
+        cz_terminate(c, berth_termination_gone(msg));
+        return;
+      }
+      c->docker_created = true;
+      berth_error err;
+      if (cz_open_outputs(c, &err) < 0) log_error("container %s: %s; output not captured", c->id, err.msg);
+      log_info("container %s: recovered %s (docker state %s)", c->id, berth_stage_name(c->stage),
+               json_string_value(json_object_get(entry, "State")));
+      cz_arm_watchers(c);
+      /* A deadline that passed while berthd was down fires at once. */
+      cz_deadline_arm(c);
+      c->status_req = berth_docker_container_inspect(cz->docker, c->docker_name, cz_status_inspect_cb, c);
+      if (c->stage == BERTH_STAGE_DESTROYING) {
+        /* Finish the destroy: the grace period starts again. */
+        c->stage = BERTH_STAGE_RUNNING;
+        cz_begin_destroy(c);
+      }
+      return;
+    case BERTH_STAGE_TERMINATED:
+      c->docker_created = entry != NULL;
+      if (entry) {
+        double age_ms = ((double)time(NULL) - c->finished_at) * 1000.0;
+        double delay_ms = (double)cz->config.docker_remove_delay_ns / 1e6 - age_ms;
+        uv_timer_start(&c->timer, cz_remove_delay_cb, delay_ms > 0 ? (uint64_t)delay_ms : 0, 0);
+      }
+      return;
   }
 }
 
@@ -181,8 +180,7 @@ static size_t sweep_entries(berth_containerizer *cz, json_t *list, bool log_kept
       bool older = json_is_integer(created) && (double)json_integer_value(created) + 1.0 < c->created_at;
       if (c->stage == BERTH_STAGE_TERMINATED && !c->docker_created && !c->op && !c->recovering && !c->removing &&
           !older) {
-        log_warn("container %s: docker container %s appeared after it ended; removing it", c->id,
-                 name ? name : id);
+        log_warn("container %s: docker container %s appeared after it ended; removing it", c->id, name ? name : id);
         c->docker_created = true;
         cz_remove_docker(c);
       }
@@ -260,8 +258,10 @@ int berth_cz_recover(berth_containerizer *cz, berth_cz_done_cb cb, void *data, b
    * is no container's any more (one caught mid-launch is abandoned below). */
   berth_error perr;
   int pins = berth_volumes_unpin_all(cz->config.work_dir, &perr);
-  if (pins < 0) log_error("recovery: host volume pins: %s", perr.msg);
-  else if (pins > 0) log_info("recovery: removed %d host volume pin directories left by a crash", pins);
+  if (pins < 0)
+    log_error("recovery: host volume pins: %s", perr.msg);
+  else if (pins > 0)
+    log_info("recovery: removed %d host volume pin directories left by a crash", pins);
   if (berth_store_load(cz->store, restore_row, cz, err) < 0) return berth_error_prefix(err, "recovery");
   for (container *c = cz->containers; c; c = c->next) c->recovering = true;
   cz->recovered_cb = cb;

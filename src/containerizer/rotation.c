@@ -29,7 +29,7 @@ static int shift(int dirfd, const char *name, unsigned n, berth_error *err) {
 }
 
 int berth_outlog_rotate(berth_outlog *log, int dirfd, const berth_rotation_policy *p, const berth_outlog_hooks *hooks,
-                     berth_error *err) {
+                        berth_error *err) {
   struct stat st;
   if (log->fd >= 0 && fstat(log->fd, &st) < 0) return berth_error_errno(err, errno, "stat '%s'", log->name);
   /* Written first: a crash from here on leaves a record recovery can
@@ -61,7 +61,7 @@ static int rotate_with_hooks(berth_outlog *log, const berth_rotation_policy *p, 
 }
 
 int berth_outlog_write(berth_outlog *log, const berth_rotation_policy *p, const char *buf, size_t len,
-                    const berth_outlog_hooks *hooks, berth_error *err) {
+                       const berth_outlog_hooks *hooks, berth_error *err) {
   bool rotating = p && p->max_size > 0 && p->max_files > 0;
   bool rotation_failed = false;
   while (len > 0 && log->fd >= 0) {

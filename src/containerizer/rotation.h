@@ -29,11 +29,11 @@ typedef struct berth_rotation_policy {
 } berth_rotation_policy;
 
 typedef struct berth_outlog {
-  const char *name; /* "stdout"; borrowed */
-  int fd;           /* the live file, or -1 */
-  uint64_t size;    /* bytes in the live file */
-  uint64_t rotated; /* bytes moved out of the live file so far (stored) */
-  uint64_t ino;     /* inode of the last file rotated out (stored); 0: none */
+  const char *name;  /* "stdout"; borrowed */
+  int fd;            /* the live file, or -1 */
+  uint64_t size;     /* bytes in the live file */
+  uint64_t rotated;  /* bytes moved out of the live file so far (stored) */
+  uint64_t ino;      /* inode of the last file rotated out (stored); 0: none */
   uint64_t retry_at; /* after a failed rotation, the live size to try again at */
 } berth_outlog;
 
@@ -49,12 +49,12 @@ typedef struct berth_outlog_hooks {
  * failed rotation is reported in err and writing goes on into the live
  * file (returns 0 then with err->code set); <0 only when a write fails. */
 int berth_outlog_write(berth_outlog *log, const berth_rotation_policy *p, const char *buf, size_t len,
-                    const berth_outlog_hooks *hooks, berth_error *err);
+                       const berth_outlog_hooks *hooks, berth_error *err);
 
 /* Rotates now: name.(i) -> name.(i+1) for i = N-1..1, name -> name.1,
  * then a new live file.  log->fd may be -1 (recovery). */
 int berth_outlog_rotate(berth_outlog *log, int dirfd, const berth_rotation_policy *p, const berth_outlog_hooks *hooks,
-                     berth_error *err);
+                        berth_error *err);
 
 /* At recovery, with log->rotated and log->ino as stored: finishes a
  * rotation a crash cut (the live file is still the inode being rotated),

@@ -47,8 +47,7 @@ static bool path_component_valid(const char *s, size_t n) {
     while (i + run < n && !is_lower_alnum(s[i + run])) run++;
     bool dashes = true;
     for (size_t k = 0; k < run; k++) dashes &= s[i + k] == '-';
-    bool ok = dashes || (run == 1 && (s[i] == '.' || s[i] == '_')) ||
-              (run == 2 && s[i] == '_' && s[i + 1] == '_');
+    bool ok = dashes || (run == 1 && (s[i] == '.' || s[i] == '_')) || (run == 2 && s[i] == '_' && s[i + 1] == '_');
     if (!ok) return false;
     i += run;
   }
@@ -119,7 +118,7 @@ int berth_image_ref_validate(const char *ref, berth_error *err) {
       p = slash + 1;
     }
   }
-  if (p >= end) goto bad; /* a registry, tag or digest with no repository */
+  if (p >= end) goto bad;        /* a registry, tag or digest with no repository */
   if (end - ref > 255) goto bad; /* distribution's limit on a name */
   while (p < end) {
     const char *s = memchr(p, '/', (size_t)(end - p));
@@ -131,8 +130,7 @@ int berth_image_ref_validate(const char *ref, berth_error *err) {
   }
   return 0;
 bad:
-  return berth_error_set(err, BERTH_EINVAL,
-                         "container.docker.image: '%s' is not a valid image reference", ref);
+  return berth_error_set(err, BERTH_EINVAL, "container.docker.image: '%s' is not a valid image reference", ref);
 }
 
 /* Field readers: each names the field in its error. */
@@ -190,8 +188,7 @@ static int get_number(json_t *v, const char *field, double max, bool allow_inf, 
   }
   if (!json_is_number(v)) return berth_error_set(err, BERTH_EINVAL, "%s: must be a number", field);
   double d = json_number_value(v);
-  if (!isfinite(d) || d < 0)
-    return berth_error_set(err, BERTH_EINVAL, "%s: %g is not a non-negative number", field, d);
+  if (!isfinite(d) || d < 0) return berth_error_set(err, BERTH_EINVAL, "%s: %g is not a non-negative number", field, d);
   if (d > max) return berth_error_set(err, BERTH_EINVAL, "%s: %g is larger than %g", field, d, max);
   *out = d;
   return 0;
@@ -204,8 +201,8 @@ int berth_spec_container_id(json_t *obj, char id[BERTH_ID_MAX + 1], berth_error 
   if (!cid) return berth_error_set(err, BERTH_EINVAL, "container_id: required");
   if (get_string(cid, "value", "container_id.value", true, &value, err) < 0) return err->code;
   if (!berth_container_id_valid(value))
-    return berth_error_set(err, BERTH_EINVAL,
-                           "container_id.value: '%.80s' must match [A-Za-z0-9][A-Za-z0-9_.-]{0,63}", value);
+    return berth_error_set(err, BERTH_EINVAL, "container_id.value: '%.80s' must match [A-Za-z0-9][A-Za-z0-9_.-]{0,63}",
+                           value);
   strcpy(id, value);
   return 0;
 }
@@ -251,7 +248,8 @@ static int parse_disk(json_t *r, size_t i, berth_persistent_volume **pvolumes, s
       get_string(volume, "mode", "resources[].disk.volume.mode", false, &mode, err) < 0)
     return err->code;
   if (!*cpath || path_has_dotdot(cpath) || strchr(cpath, ':'))
-    return berth_error_set(err, BERTH_EINVAL, "resources[%zu].disk.volume.container_path: '%s' is not allowed", i, cpath);
+    return berth_error_set(err, BERTH_EINVAL, "resources[%zu].disk.volume.container_path: '%s' is not allowed", i,
+                           cpath);
   if (mode && strcmp(mode, "RW") && strcmp(mode, "RO"))
     return berth_error_set(err, BERTH_EINVAL, "resources[%zu].disk.volume.mode: must be RW or RO", i);
   *pvolumes = berth_realloc(*pvolumes, (*n + 1) * sizeof(**pvolumes));
@@ -273,11 +271,10 @@ static int parse_limit(json_t *limits, const char *key, double max, bool *has, d
   return 0;
 }
 
-int berth_resources_parse(json_t *resources, json_t *limits, berth_resources *res,
-                          berth_persistent_volume **pvolumes, size_t *n_pvolumes, berth_error *err) {
+int berth_resources_parse(json_t *resources, json_t *limits, berth_resources *res, berth_persistent_volume **pvolumes,
+                          size_t *n_pvolumes, berth_error *err) {
   memset(res, 0, sizeof(*res));
-  if (resources && !json_is_array(resources))
-    return berth_error_set(err, BERTH_EINVAL, "resources: must be an array");
+  if (resources && !json_is_array(resources)) return berth_error_set(err, BERTH_EINVAL, "resources: must be an array");
   if (json_array_size(resources) > MAX_ARRAY)
     return berth_error_set(err, BERTH_EINVAL, "resources: more than %d entries", MAX_ARRAY);
   size_t i;
@@ -379,7 +376,8 @@ static int parse_command(json_t *command, berth_launch_spec *spec, berth_error *
         get_string(a, "value", "command.environment.variables[].value", false, &val, err) < 0)
       return err->code;
     if (!*name || strchr(name, '='))
-      return berth_error_set(err, BERTH_EINVAL, "command.environment.variables[%zu].name: '%.80s' is not a valid name", i, name);
+      return berth_error_set(err, BERTH_EINVAL, "command.environment.variables[%zu].name: '%.80s' is not a valid name",
+                             i, name);
     spec->env[spec->n_env].name = berth_strdup(name);
     spec->env[spec->n_env].value = berth_strdup(val ? val : "");
     spec->n_env++;
@@ -405,18 +403,19 @@ static int parse_volumes(json_t *container, const berth_launch_policy *policy, b
                              "container.volumes[%zu].host_path: '%.200s' must be an absolute path without '..' or ':'",
                              i, host);
     if (cpath[0] != '/' || path_has_dotdot(cpath) || strchr(cpath, ':'))
-      return berth_error_set(err, BERTH_EINVAL,
-                             "container.volumes[%zu].container_path: '%.200s' must be an absolute path without '..' or ':'",
-                             i, cpath);
+      return berth_error_set(
+          err, BERTH_EINVAL,
+          "container.volumes[%zu].container_path: '%.200s' must be an absolute path without '..' or ':'", i, cpath);
     if (mode && strcmp(mode, "RW") && strcmp(mode, "RO"))
       return berth_error_set(err, BERTH_EINVAL, "container.volumes[%zu].mode: must be RW or RO", i);
     bool allowed = false;
-    for (const char *const *p = policy->allowed_host_paths; p && *p && !allowed; p++) allowed = berth_path_under(host, *p);
+    for (const char *const *p = policy->allowed_host_paths; p && *p && !allowed; p++)
+      allowed = berth_path_under(host, *p);
     if (!allowed)
       return berth_error_set(err, BERTH_EINVAL,
                              "container.volumes[%zu].host_path: '%.200s' is not under --allowed_host_paths", i, host);
-    spec->volumes[spec->n_volumes++] = (berth_volume){berth_strdup(host), berth_strdup(cpath),
-                                                      mode && !strcmp(mode, "RO")};
+    spec->volumes[spec->n_volumes++] =
+        (berth_volume){berth_strdup(host), berth_strdup(cpath), mode && !strcmp(mode, "RO")};
   }
   return 0;
 }
@@ -426,11 +425,17 @@ static int parse_network(json_t *container, json_t *docker, berth_launch_spec *s
   json_t *ports, *p, *infos;
   size_t i;
   if (get_string(docker, "network", "container.docker.network", false, &mode, err) < 0) return err->code;
-  if (!mode || !strcmp(mode, "HOST")) spec->network = BERTH_NET_HOST; /* Mesos's default */
-  else if (!strcmp(mode, "BRIDGE")) spec->network = BERTH_NET_BRIDGE;
-  else if (!strcmp(mode, "NONE")) spec->network = BERTH_NET_NONE;
-  else if (!strcmp(mode, "USER")) spec->network = BERTH_NET_USER;
-  else return berth_error_set(err, BERTH_EINVAL, "container.docker.network: '%.40s' is not HOST, BRIDGE, NONE or USER", mode);
+  if (!mode || !strcmp(mode, "HOST"))
+    spec->network = BERTH_NET_HOST; /* Mesos's default */
+  else if (!strcmp(mode, "BRIDGE"))
+    spec->network = BERTH_NET_BRIDGE;
+  else if (!strcmp(mode, "NONE"))
+    spec->network = BERTH_NET_NONE;
+  else if (!strcmp(mode, "USER"))
+    spec->network = BERTH_NET_USER;
+  else
+    return berth_error_set(err, BERTH_EINVAL, "container.docker.network: '%.40s' is not HOST, BRIDGE, NONE or USER",
+                           mode);
   if (spec->network == BERTH_NET_USER) {
     const char *name = NULL;
     if (get_array(container, "network_infos", "container.network_infos", &infos, err) < 0) return err->code;
@@ -452,22 +457,26 @@ static int parse_network(json_t *container, json_t *docker, berth_launch_spec *s
   }
   if (get_array(docker, "port_mappings", "container.docker.port_mappings", &ports, err) < 0) return err->code;
   if (json_array_size(ports) > 0 && (spec->network == BERTH_NET_HOST || spec->network == BERTH_NET_NONE))
-    return berth_error_set(err, BERTH_EINVAL, "container.docker.port_mappings: only allowed with network BRIDGE or USER");
+    return berth_error_set(err, BERTH_EINVAL,
+                           "container.docker.port_mappings: only allowed with network BRIDGE or USER");
   spec->ports = berth_calloc(json_array_size(ports) + 1, sizeof(*spec->ports));
   json_array_foreach(ports, i, p) {
     json_t *hp = json_object_get(p, "host_port"), *cp = json_object_get(p, "container_port");
     const char *proto;
-    if (!json_is_object(p)) return berth_error_set(err, BERTH_EINVAL, "container.docker.port_mappings[%zu]: must be an object", i);
+    if (!json_is_object(p))
+      return berth_error_set(err, BERTH_EINVAL, "container.docker.port_mappings[%zu]: must be an object", i);
     if (!json_is_integer(hp) || json_integer_value(hp) < 1 || json_integer_value(hp) > 65535 || !json_is_integer(cp) ||
         json_integer_value(cp) < 1 || json_integer_value(cp) > 65535)
-      return berth_error_set(err, BERTH_EINVAL,
-                             "container.docker.port_mappings[%zu]: host_port and container_port must be integers in 1..65535", i);
+      return berth_error_set(
+          err, BERTH_EINVAL,
+          "container.docker.port_mappings[%zu]: host_port and container_port must be integers in 1..65535", i);
     /* A feature that is not built is refused, not silently dropped: docker
      * would publish on every address the caller meant to keep closed. */
     if (json_object_get(p, "host_ip"))
       return berth_error_set(err, BERTH_EINVAL,
                              "container.docker.port_mappings[%zu].host_ip: binding to one address is not built yet", i);
-    if (get_string(p, "protocol", "container.docker.port_mappings[].protocol", false, &proto, err) < 0) return err->code;
+    if (get_string(p, "protocol", "container.docker.port_mappings[].protocol", false, &proto, err) < 0)
+      return err->code;
     if (proto && strcmp(proto, "tcp") && strcmp(proto, "udp"))
       return berth_error_set(err, BERTH_EINVAL, "container.docker.port_mappings[%zu].protocol: must be tcp or udp", i);
     berth_port_mapping *m = &spec->ports[spec->n_ports++];
@@ -520,10 +529,11 @@ static int parse_container(json_t *container, const berth_launch_policy *policy,
   if (get_string(container, "hostname", "container.hostname", false, &hostname, err) < 0) return err->code;
   /* The kernel takes at most 64 bytes; RFC 1123 labels are safer still. */
   bool host_ok = !hostname || (*hostname && strlen(hostname) <= 63 && isalnum((unsigned char)hostname[0]));
-  for (const char *ch = hostname; host_ok && ch && *ch; ch++) host_ok = isalnum((unsigned char)*ch) || *ch == '-' || *ch == '.';
+  for (const char *ch = hostname; host_ok && ch && *ch; ch++)
+    host_ok = isalnum((unsigned char)*ch) || *ch == '-' || *ch == '.';
   if (!host_ok)
-    return berth_error_set(err, BERTH_EINVAL,
-                           "container.hostname: '%.80s' must be 1-63 letters, digits, '-' or '.'", hostname);
+    return berth_error_set(err, BERTH_EINVAL, "container.hostname: '%.80s' must be 1-63 letters, digits, '-' or '.'",
+                           hostname);
   if (hostname) spec->hostname = berth_strdup(hostname);
   if (get_object(container, "docker", "container.docker", &docker, err) < 0) return err->code;
   if (!docker) return berth_error_set(err, BERTH_EINVAL, "container.docker: required");
@@ -534,7 +544,8 @@ static int parse_container(json_t *container, const berth_launch_policy *policy,
       get_bool(docker, "force_pull_image", "container.docker.force_pull_image", &spec->force_pull, err) < 0)
     return err->code;
   if (spec->privileged && !policy->allow_privileged)
-    return berth_error_set(err, BERTH_EINVAL, "container.docker.privileged: not allowed (berthd runs without --allow_privileged)");
+    return berth_error_set(err, BERTH_EINVAL,
+                           "container.docker.privileged: not allowed (berthd runs without --allow_privileged)");
   if (parse_network(container, docker, spec, err) < 0 || parse_parameters(docker, policy, spec, err) < 0 ||
       parse_volumes(container, policy, spec, err) < 0)
     return err->code;
@@ -578,8 +589,7 @@ static int parse_max_completion(json_t *launch, berth_launch_spec *spec, berth_e
   return 0;
 }
 
-int berth_spec_parse(json_t *launch, const berth_launch_policy *policy, berth_launch_spec *spec,
-                     berth_error *err) {
+int berth_spec_parse(json_t *launch, const berth_launch_policy *policy, berth_launch_spec *spec, berth_error *err) {
   memset(spec, 0, sizeof(*spec));
   if (!json_is_object(launch)) return berth_error_set(err, BERTH_EINVAL, "launch_container: required object");
   json_t *resources, *limits;

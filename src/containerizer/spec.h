@@ -93,7 +93,7 @@ typedef struct berth_launch_spec {
   berth_params params; /* the other docker parameters (labels moved out) */
   bool has_grace;
   int64_t grace_ns;
-  berth_fetch_uri *uris; /* strings owned by the spec */
+  berth_fetch_uri *uris;     /* strings owned by the spec */
   int64_t max_completion_ns; /* 0: no limit */
   size_t n_uris;
 } berth_launch_spec;
@@ -112,16 +112,15 @@ int berth_image_ref_validate(const char *ref, berth_error *err);
 int berth_spec_container_id(json_t *obj, char id[BERTH_ID_MAX + 1], berth_error *err);
 
 /* Decodes the "launch_container" object.  On error spec is left empty. */
-int berth_spec_parse(json_t *launch, const berth_launch_policy *policy, berth_launch_spec *spec,
-                     berth_error *err);
+int berth_spec_parse(json_t *launch, const berth_launch_policy *policy, berth_launch_spec *spec, berth_error *err);
 
 /* Decodes "resources" and "limits" (shared with UPDATE_CONTAINER). */
 /* The grace period of a launch's kill policy, if it has a readable one;
  * for a stored launch that cannot be parsed whole. */
 void berth_spec_kill_policy(json_t *launch, bool *has_grace, int64_t *grace_ns);
 
-int berth_resources_parse(json_t *resources, json_t *limits, berth_resources *res,
-                          berth_persistent_volume **pvolumes, size_t *n_pvolumes, berth_error *err);
+int berth_resources_parse(json_t *resources, json_t *limits, berth_resources *res, berth_persistent_volume **pvolumes,
+                          size_t *n_pvolumes, berth_error *err);
 
 void berth_spec_free(berth_launch_spec *spec);
 

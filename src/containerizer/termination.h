@@ -12,10 +12,10 @@
 #define BERTH_REASON_MAX_COMPLETION "REASON_MAX_COMPLETION_TIME_REACHED"
 
 typedef struct berth_exit_info {
-  int exit_code;        /* docker's: 128+S for a death by signal S */
-  bool oom_killed;      /* docker's State.OOMKilled */
-  bool killed;          /* ended by KILL_CONTAINER (destroy) */
-  double mem_limit_mb;  /* for the OOM message; 0 if unknown */
+  int exit_code;       /* docker's: 128+S for a death by signal S */
+  bool oom_killed;     /* docker's State.OOMKilled */
+  bool killed;         /* ended by KILL_CONTAINER (destroy) */
+  double mem_limit_mb; /* for the OOM message; 0 if unknown */
 } berth_exit_info;
 
 /* {exit_status, exit_code, state, [reason, message, limitation]}. */

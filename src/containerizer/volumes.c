@@ -97,8 +97,8 @@ static int pin_one(const char *dir, size_t i, const char *host, const char *cons
     }
   }
   if (!path)
-    return berth_error_set(err, BERTH_EINVAL, "container.volumes[%zu].host_path: '%.200s' is not under --allowed_host_paths",
-                           i, host);
+    return berth_error_set(err, BERTH_EINVAL,
+                           "container.volumes[%zu].host_path: '%.200s' is not under --allowed_host_paths", i, host);
   cleanup_close int fd = open_no_symlinks(path);
   if (fd < 0) {
     int e = errno;
@@ -198,8 +198,10 @@ int berth_volumes_unpin_all(const char *work_dir, berth_error *err) {
   while ((e = readdir(d))) {
     if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
     cleanup_free char *path = berth_asprintf("%s/%s", root, e->d_name);
-    if (unpin_dir(dirfd(d), e->d_name, path, err) < 0) rc = err->code;
-    else n++;
+    if (unpin_dir(dirfd(d), e->d_name, path, err) < 0)
+      rc = err->code;
+    else
+      n++;
   }
   closedir(d);
   return rc < 0 ? rc : n;

@@ -53,9 +53,8 @@ static void version_cb(int rc, json_t *answer, const berth_error *err, void *dat
   daemon_state *d = data;
   d->probe_req = NULL;
   berth_error nerr = {0};
-  if (rc == 0 &&
-      berth_docker_negotiate(json_string_value(json_object_get(answer, "ApiVersion")), d->docker_version,
-                             sizeof(d->docker_version), &nerr) == 0) {
+  if (rc == 0 && berth_docker_negotiate(json_string_value(json_object_get(answer, "ApiVersion")), d->docker_version,
+                                        sizeof(d->docker_version), &nerr) == 0) {
     if (!d->api.docker_ok) log_info("dockerd answers at %s (API %s)", d->flags->docker_socket, d->docker_version);
     berth_docker_set_version(d->docker, d->docker_version);
     d->api.docker_ok = true;
@@ -109,21 +108,20 @@ static int resolve_agent_id(daemon_state *d, berth_error *err) {
   if (stored && strcmp(stored, id) && !d->flags->allow_agent_id_change)
     return berth_error_set(err, BERTH_EINVAL,
                            "--agent_id: '%s' differs from '%s' kept in the work dir (its containers would be out of "
-                           "reach); pass --allow_agent_id_change to start anyway", id, stored);
+                           "reach); pass --allow_agent_id_change to start anyway",
+                           id, stored);
   char generated[24];
   if (!id) {
     unsigned char rnd[6];
     if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) return berth_error_errno(err, errno, "getrandom");
-    snprintf(generated, sizeof(generated), "a%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
-             rnd[5]);
+    snprintf(generated, sizeof(generated), "a%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
     id = generated;
   }
   /* It becomes part of docker names, "berth-<agent>.<id>": without a '.'
    * of its own, no two (agent, id) pairs can make the same name. */
   if (!berth_container_id_valid(id) || strlen(id) > 32 || strchr(id, '.'))
     return berth_error_set(err, BERTH_EINVAL, "--agent_id: '%s' must match [A-Za-z0-9][A-Za-z0-9_-]{0,31}", id);
-  if ((!stored || strcmp(stored, id) != 0) && berth_store_meta_set(d->store, "agent_id", id, err) < 0)
-    return err->code;
+  if ((!stored || strcmp(stored, id) != 0) && berth_store_meta_set(d->store, "agent_id", id, err) < 0) return err->code;
   d->agent_id = berth_strdup(id);
   return 0;
 }
@@ -137,7 +135,8 @@ static int read_token(daemon_state *d, berth_error *err) {
   bool more = fgetc(f) != EOF;
   fclose(f);
   /* A token cut short would let in whoever knows its prefix. */
-  if (more) return berth_error_set(err, BERTH_EINVAL, "--token_file: '%s' is longer than 4096 bytes", d->flags->token_file);
+  if (more)
+    return berth_error_set(err, BERTH_EINVAL, "--token_file: '%s' is longer than 4096 bytes", d->flags->token_file);
   /* The token is compared as a C string: one holding a NUL would match
    * whoever knows the bytes before it. */
   if (memchr(buf, '\0', n))
@@ -177,8 +176,8 @@ static void raise_fd_limit(void) {
   rlim_t old = rl.rlim_cur;
   rl.rlim_cur = rl.rlim_max;
   if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
-    log_warn("raise open file limit from %llu to %llu: %s", (unsigned long long)old,
-             (unsigned long long)rl.rlim_max, strerror(errno));
+    log_warn("raise open file limit from %llu to %llu: %s", (unsigned long long)old, (unsigned long long)rl.rlim_max,
+             strerror(errno));
     return;
   }
   log_info("raised open file limit from %llu to %llu", (unsigned long long)old, (unsigned long long)rl.rlim_max);
@@ -186,7 +185,8 @@ static void raise_fd_limit(void) {
 
 static int start(daemon_state *d, berth_error *err) {
   berth_flags *f = d->flags;
-  if (f->work_dir[0] != '/') return berth_error_set(err, BERTH_EINVAL, "--work_dir: '%s' must be absolute", f->work_dir);
+  if (f->work_dir[0] != '/')
+    return berth_error_set(err, BERTH_EINVAL, "--work_dir: '%s' must be absolute", f->work_dir);
   /* No ':' either: the links kept there exist to keep one out of docker's volume syntax. */
   if (f->runtime_dir[0] != '/' || strchr(f->runtime_dir, ':'))
     return berth_error_set(err, BERTH_EINVAL, "--runtime_dir: '%s' must be absolute and hold no ':'", f->runtime_dir);
@@ -253,8 +253,8 @@ static int start(daemon_state *d, berth_error *err) {
       .docker_pull_timeout_ns = f->docker_pull_timeout_ns,
   };
   d->cz = berth_cz_new(d->loop, d->docker, d->store, &config);
-  d->api = (berth_api){.cz = d->cz, .work_dir = f->work_dir, .flags = berth_flags_json(f),
-                       .docker_version = d->docker_version};
+  d->api = (berth_api){
+      .cz = d->cz, .work_dir = f->work_dir, .flags = berth_flags_json(f), .docker_version = d->docker_version};
   json_object_set_new(d->api.flags, "agent_id", json_string(d->agent_id));
 
   d->http = berth_http_server_new(d->loop, berth_api_handle, &d->api);
@@ -282,9 +282,12 @@ int berth_daemon_run(berth_flags *flags) {
   daemon_state d = {.loop = uv_default_loop(), .flags = flags};
   berth_error err = {0};
   signal(SIGPIPE, SIG_IGN);
-  if (!strcmp(flags->log_level, "debug")) berth_log_set_level(BERTH_LOG_DEBUG);
-  else if (!strcmp(flags->log_level, "warn")) berth_log_set_level(BERTH_LOG_WARN);
-  else if (!strcmp(flags->log_level, "error")) berth_log_set_level(BERTH_LOG_ERROR);
+  if (!strcmp(flags->log_level, "debug"))
+    berth_log_set_level(BERTH_LOG_DEBUG);
+  else if (!strcmp(flags->log_level, "warn"))
+    berth_log_set_level(BERTH_LOG_WARN);
+  else if (!strcmp(flags->log_level, "error"))
+    berth_log_set_level(BERTH_LOG_ERROR);
   int code = 0;
   if (start(&d, &err) < 0) {
     fprintf(stderr, "berthd: %s\n", err.msg);

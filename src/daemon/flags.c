@@ -123,8 +123,10 @@ static char **split_list(const char *value, char **old, bool append) {
   for (char **p = old; append && p && *p; p++) n++;
   char **list = berth_calloc(n + strlen(value) + 2, sizeof(char *));
   for (size_t i = 0; i < n; i++) list[i] = old[i];
-  if (append) free(old);
-  else free_list(old);
+  if (append)
+    free(old);
+  else
+    free_list(old);
   cleanup_free char *copy = berth_strdup(value);
   char *save = NULL;
   for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
@@ -135,33 +137,36 @@ static char **split_list(const char *value, char **old, bool append) {
 static int set_flag(berth_flags *flags, const flag_def *def, const char *value, bool append, berth_error *err) {
   void *field = (char *)flags + def->offset;
   switch (def->type) {
-  case FLAG_STRING:
-    free(*(char **)field);
-    *(char **)field = value ? berth_strdup(value) : NULL;
-    return 0;
-  case FLAG_BOOL:
-    if (!strcmp(value, "true") || !strcmp(value, "1")) *(bool *)field = true;
-    else if (!strcmp(value, "false") || !strcmp(value, "0")) *(bool *)field = false;
-    else return berth_error_set(err, BERTH_EINVAL, "--%s: '%s' is not true or false", def->name, value);
-    return 0;
-  case FLAG_DURATION:
-    if (berth_duration_parse(value, (int64_t *)field, err) < 0) return berth_error_prefix(err, "--%s", def->name);
-    return 0;
-  case FLAG_LIST:
-    *(char ***)field = split_list(value, *(char ***)field, append);
-    return 0;
-  case FLAG_BYTES:
-    if (berth_bytes_parse(value, (uint64_t *)field, err) < 0) return berth_error_prefix(err, "--%s", def->name);
-    return 0;
-  case FLAG_COUNT: {
-    char *end = NULL;
-    errno = 0;
-    long n = strtol(value, &end, 10);
-    if (end == value || *end || errno || n < 1 || n > 1000)
-      return berth_error_set(err, BERTH_EINVAL, "--%s: '%.64s' is not a number from 1 to 1000", def->name, value);
-    *(unsigned *)field = (unsigned)n;
-    return 0;
-  }
+    case FLAG_STRING:
+      free(*(char **)field);
+      *(char **)field = value ? berth_strdup(value) : NULL;
+      return 0;
+    case FLAG_BOOL:
+      if (!strcmp(value, "true") || !strcmp(value, "1"))
+        *(bool *)field = true;
+      else if (!strcmp(value, "false") || !strcmp(value, "0"))
+        *(bool *)field = false;
+      else
+        return berth_error_set(err, BERTH_EINVAL, "--%s: '%s' is not true or false", def->name, value);
+      return 0;
+    case FLAG_DURATION:
+      if (berth_duration_parse(value, (int64_t *)field, err) < 0) return berth_error_prefix(err, "--%s", def->name);
+      return 0;
+    case FLAG_LIST:
+      *(char ***)field = split_list(value, *(char ***)field, append);
+      return 0;
+    case FLAG_BYTES:
+      if (berth_bytes_parse(value, (uint64_t *)field, err) < 0) return berth_error_prefix(err, "--%s", def->name);
+      return 0;
+    case FLAG_COUNT: {
+      char *end = NULL;
+      errno = 0;
+      long n = strtol(value, &end, 10);
+      if (end == value || *end || errno || n < 1 || n > 1000)
+        return berth_error_set(err, BERTH_EINVAL, "--%s: '%.64s' is not a number from 1 to 1000", def->name, value);
+      *(unsigned *)field = (unsigned)n;
+      return 0;
+    }
   }
   return 0;
 }
@@ -178,9 +183,11 @@ int berth_flags_parse(int argc, char **argv, char **envp, berth_flags *flags, be
     char name[64];
     size_t n = (size_t)(eq - *e - 6);
     if (n >= sizeof(name)) continue;
-    for (size_t i = 0; i < n; i++) name[i] = (char)((*e)[6 + i] >= 'A' && (*e)[6 + i] <= 'Z' ? (*e)[6 + i] + 32 : (*e)[6 + i]);
+    for (size_t i = 0; i < n; i++)
+      name[i] = (char)((*e)[6 + i] >= 'A' && (*e)[6 + i] <= 'Z' ? (*e)[6 + i] + 32 : (*e)[6 + i]);
     const flag_def *def = find_def(name, n);
-    if (def && set_flag(flags, def, eq + 1, false, err) < 0) return berth_error_prefix(err, "environment %.*s", (int)(eq - *e), *e);
+    if (def && set_flag(flags, def, eq + 1, false, err) < 0)
+      return berth_error_prefix(err, "environment %.*s", (int)(eq - *e), *e);
   }
   bool lists_seen[sizeof(defs) / sizeof(defs[0])] = {false};
   for (int i = 1; i < argc; i++) {
@@ -232,28 +239,28 @@ json_t *berth_flags_json(const berth_flags *flags) {
     json_t *v = NULL;
     char buf[64];
     switch (defs[i].type) {
-    case FLAG_STRING:
-      /* Flag values come from argv or the environment, in any bytes. */
-      v = *(char *const *)field ? berth_json_text(*(char *const *)field) : json_null();
-      break;
-    case FLAG_BOOL:
-      v = json_boolean(*(const bool *)field);
-      break;
-    case FLAG_DURATION:
-      berth_duration_format(*(const int64_t *)field, buf, sizeof(buf));
-      v = json_string(buf);
-      break;
-    case FLAG_BYTES:
-      format_bytes(*(const uint64_t *)field, buf, sizeof(buf));
-      v = json_string(buf);
-      break;
-    case FLAG_COUNT:
-      v = json_integer(*(const unsigned *)field);
-      break;
-    case FLAG_LIST:
-      v = json_array();
-      for (char *const *p = *(char **const *)field; p && *p; p++) json_array_append_new(v, berth_json_text(*p));
-      break;
+      case FLAG_STRING:
+        /* Flag values come from argv or the environment, in any bytes. */
+        v = *(char *const *)field ? berth_json_text(*(char *const *)field) : json_null();
+        break;
+      case FLAG_BOOL:
+        v = json_boolean(*(const bool *)field);
+        break;
+      case FLAG_DURATION:
+        berth_duration_format(*(const int64_t *)field, buf, sizeof(buf));
+        v = json_string(buf);
+        break;
+      case FLAG_BYTES:
+        format_bytes(*(const uint64_t *)field, buf, sizeof(buf));
+        v = json_string(buf);
+        break;
+      case FLAG_COUNT:
+        v = json_integer(*(const unsigned *)field);
+        break;
+      case FLAG_LIST:
+        v = json_array();
+        for (char *const *p = *(char **const *)field; p && *p; p++) json_array_append_new(v, berth_json_text(*p));
+        break;
     }
     if (defs[i].secret) {
       json_decref(v);

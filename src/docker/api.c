@@ -33,8 +33,10 @@ static int refusal(int status, const char *body, size_t len, berth_error *err) {
   json_t *j = json_loadb(body, len, 0, NULL);
   const char *msg = j ? json_string_value(json_object_get(j, "message")) : NULL;
   int code = status == 404 ? BERTH_ENOENT : status == 409 ? BERTH_ECONFLICT : BERTH_EDOCKER;
-  if (msg) berth_error_set(err, code, "%s", msg);
-  else berth_error_set(err, code, "docker answered HTTP %d", status);
+  if (msg)
+    berth_error_set(err, code, "%s", msg);
+  else
+    berth_error_set(err, code, "docker answered HTTP %d", status);
   json_decref(j);
   return code;
 }
@@ -69,8 +71,7 @@ void berth_docker_call_set_release(berth_docker_req *req, void (*release)(void *
 }
 
 static berth_docker_req *json_request(berth_docker *d, const char *method, const char *path, json_t *body,
-                                      long timeout_ms, int unversioned, berth_docker_json_cb cb,
-                                      void *data) {
+                                      long timeout_ms, int unversioned, berth_docker_json_cb cb, void *data) {
   json_call *call = berth_calloc(1, sizeof(*call));
   call->cb = cb;
   call->data = data;
@@ -98,13 +99,14 @@ int berth_docker_negotiate(const char *daemon_version, char *out, size_t len, be
   if (dmaj < minmaj || (dmaj == minmaj && dmin < minmin))
     return berth_error_set(err, BERTH_EDOCKER, "docker API version %s is older than %s, the oldest berth supports",
                            daemon_version, BERTH_DOCKER_API_MIN);
-  if (dmaj > maxmaj || (dmaj == maxmaj && dmin > maxmin)) snprintf(out, len, "%s", BERTH_DOCKER_API_MAX);
-  else snprintf(out, len, "%d.%d", dmaj, dmin);
+  if (dmaj > maxmaj || (dmaj == maxmaj && dmin > maxmin))
+    snprintf(out, len, "%s", BERTH_DOCKER_API_MAX);
+  else
+    snprintf(out, len, "%d.%d", dmaj, dmin);
   return 0;
 }
 
-berth_docker_req *berth_docker_image_inspect(berth_docker *d, const char *ref, berth_docker_json_cb cb,
-                                             void *data) {
+berth_docker_req *berth_docker_image_inspect(berth_docker *d, const char *ref, berth_docker_json_cb cb, void *data) {
   cleanup_free char *path = berth_asprintf("/images/%s/json", ref);
   return json_request(d, "GET", path, NULL, CALL_TIMEOUT_MS, 0, cb, data);
 }
@@ -241,9 +243,8 @@ static void pull_release(void *data) {
   free(call);
 }
 
-berth_docker_req *berth_docker_image_pull(berth_docker *d, const char *ref, const char *registry_auth,
-                                          long timeout_ms, berth_docker_progress_cb progress,
-                                          berth_docker_result_cb cb, void *data) {
+berth_docker_req *berth_docker_image_pull(berth_docker *d, const char *ref, const char *registry_auth, long timeout_ms,
+                                          berth_docker_progress_cb progress, berth_docker_result_cb cb, void *data) {
   cleanup_free char *repo = NULL;
   cleanup_free char *tag = NULL;
   berth_docker_split_ref(ref, &repo, &tag);
@@ -258,8 +259,8 @@ berth_docker_req *berth_docker_image_pull(berth_docker *d, const char *ref, cons
   clock_gettime(CLOCK_MONOTONIC, &call->started);
   berth_lines_init(&call->lines, MAX_PULL_LINE, pull_line_cb, call);
   cleanup_free char *header = registry_auth ? berth_asprintf("X-Registry-Auth: %s", registry_auth) : NULL;
-  berth_docker_req *req = berth_docker_request_with_header(d, "POST", path, NULL, timeout_ms, 0, header,
-                                                           pull_chunk_cb, pull_done_cb, call);
+  berth_docker_req *req =
+      berth_docker_request_with_header(d, "POST", path, NULL, timeout_ms, 0, header, pull_chunk_cb, pull_done_cb, call);
   berth_docker_req_set_release(req, pull_release);
   return req;
 }
@@ -271,20 +272,18 @@ berth_docker_req *berth_docker_container_create(berth_docker *d, const char *nam
   return json_request(d, "POST", path, config, CALL_TIMEOUT_MS, 0, cb, data);
 }
 
-berth_docker_req *berth_docker_container_start(berth_docker *d, const char *id, berth_docker_json_cb cb,
-                                               void *data) {
+berth_docker_req *berth_docker_container_start(berth_docker *d, const char *id, berth_docker_json_cb cb, void *data) {
   cleanup_free char *path = berth_asprintf("/containers/%s/start", id);
   return json_request(d, "POST", path, NULL, CALL_TIMEOUT_MS, 0, cb, data);
 }
 
-berth_docker_req *berth_docker_container_kill(berth_docker *d, const char *id, int signal,
-                                              berth_docker_json_cb cb, void *data) {
+berth_docker_req *berth_docker_container_kill(berth_docker *d, const char *id, int signal, berth_docker_json_cb cb,
+                                              void *data) {
   cleanup_free char *path = berth_asprintf("/containers/%s/kill?signal=%d", id, signal);
   return json_request(d, "POST", path, NULL, CALL_TIMEOUT_MS, 0, cb, data);
 }
 
-berth_docker_req *berth_docker_container_remove(berth_docker *d, const char *id, berth_docker_json_cb cb,
-                                                void *data) {
+berth_docker_req *berth_docker_container_remove(berth_docker *d, const char *id, berth_docker_json_cb cb, void *data) {
   cleanup_free char *path = berth_asprintf("/containers/%s?force=1&v=1", id);
   return json_request(d, "DELETE", path, NULL, CALL_TIMEOUT_MS, 0, cb, data);
 }
@@ -295,20 +294,17 @@ berth_docker_req *berth_docker_container_update(berth_docker *d, const char *id,
   return json_request(d, "POST", path, resources, CALL_TIMEOUT_MS, 0, cb, data);
 }
 
-berth_docker_req *berth_docker_container_inspect(berth_docker *d, const char *id, berth_docker_json_cb cb,
-                                                 void *data) {
+berth_docker_req *berth_docker_container_inspect(berth_docker *d, const char *id, berth_docker_json_cb cb, void *data) {
   cleanup_free char *path = berth_asprintf("/containers/%s/json", id);
   return json_request(d, "GET", path, NULL, CALL_TIMEOUT_MS, 0, cb, data);
 }
 
-berth_docker_req *berth_docker_container_wait(berth_docker *d, const char *id, berth_docker_json_cb cb,
-                                              void *data) {
+berth_docker_req *berth_docker_container_wait(berth_docker *d, const char *id, berth_docker_json_cb cb, void *data) {
   cleanup_free char *path = berth_asprintf("/containers/%s/wait", id);
   return json_request(d, "POST", path, NULL, 0, 0, cb, data);
 }
 
-berth_docker_req *berth_docker_container_list(berth_docker *d, const char *label, berth_docker_json_cb cb,
-                                              void *data) {
+berth_docker_req *berth_docker_container_list(berth_docker *d, const char *label, berth_docker_json_cb cb, void *data) {
   json_t *filters = json_pack("{s:[s]}", "label", label);
   cleanup_free char *text = json_dumps(filters, JSON_COMPACT);
   json_decref(filters);
@@ -374,8 +370,7 @@ static void attach_headers_cb(void *data) {
 }
 
 berth_docker_req *berth_docker_container_attach(berth_docker *d, const char *id, berth_docker_output_cb out,
-                                                void (*attached)(void *data), berth_docker_result_cb done,
-                                                void *data) {
+                                                void (*attached)(void *data), berth_docker_result_cb done, void *data) {
   cleanup_free char *path = berth_asprintf("/containers/%s/attach?stream=1&stdout=1&stderr=1", id);
   berth_docker_req *req = output_stream(d, "POST", path, out, done, data);
   berth_docker_req_set_headers_cb(req, attach_headers_cb);
@@ -383,8 +378,8 @@ berth_docker_req *berth_docker_container_attach(berth_docker *d, const char *id,
   return req;
 }
 
-berth_docker_req *berth_docker_container_logs(berth_docker *d, const char *id, int follow,
-                                              berth_docker_output_cb out, berth_docker_result_cb done, void *data) {
+berth_docker_req *berth_docker_container_logs(berth_docker *d, const char *id, int follow, berth_docker_output_cb out,
+                                              berth_docker_result_cb done, void *data) {
   cleanup_free char *path = berth_asprintf("/containers/%s/logs?follow=%d&stdout=1&stderr=1", id, follow ? 1 : 0);
   return output_stream(d, "GET", path, out, done, data);
 }

@@ -33,8 +33,7 @@ berth_docker_req *berth_docker_version_get(berth_docker *d, berth_docker_json_cb
  * minimum.  Writes the chosen version into out. */
 int berth_docker_negotiate(const char *daemon_version, char *out, size_t len, berth_error *err);
 
-berth_docker_req *berth_docker_image_inspect(berth_docker *d, const char *ref, berth_docker_json_cb cb,
-                                             void *data);
+berth_docker_req *berth_docker_image_inspect(berth_docker *d, const char *ref, berth_docker_json_cb cb, void *data);
 
 /* Where a pull stands, summed over the layers dockerd reported so far. */
 typedef struct berth_pull_progress {
@@ -49,41 +48,34 @@ typedef void (*berth_docker_progress_cb)(const berth_pull_progress *progress, vo
  * aborts a pull that runs longer.  progress (may be NULL) runs as layers
  * move.  Cancel the request to abort the pull: dockerd stops it when the
  * client goes away. */
-berth_docker_req *berth_docker_image_pull(berth_docker *d, const char *ref, const char *registry_auth,
-                                          long timeout_ms, berth_docker_progress_cb progress,
-                                          berth_docker_result_cb cb, void *data);
+berth_docker_req *berth_docker_image_pull(berth_docker *d, const char *ref, const char *registry_auth, long timeout_ms,
+                                          berth_docker_progress_cb progress, berth_docker_result_cb cb, void *data);
 
 berth_docker_req *berth_docker_container_create(berth_docker *d, const char *name, json_t *config,
                                                 berth_docker_json_cb cb, void *data);
-berth_docker_req *berth_docker_container_start(berth_docker *d, const char *id, berth_docker_json_cb cb,
-                                               void *data);
-berth_docker_req *berth_docker_container_kill(berth_docker *d, const char *id, int signal,
-                                              berth_docker_json_cb cb, void *data);
-berth_docker_req *berth_docker_container_remove(berth_docker *d, const char *id, berth_docker_json_cb cb,
-                                                void *data);
+berth_docker_req *berth_docker_container_start(berth_docker *d, const char *id, berth_docker_json_cb cb, void *data);
+berth_docker_req *berth_docker_container_kill(berth_docker *d, const char *id, int signal, berth_docker_json_cb cb,
+                                              void *data);
+berth_docker_req *berth_docker_container_remove(berth_docker *d, const char *id, berth_docker_json_cb cb, void *data);
 /* POST /update with resource fields (CpuShares, Memory, ...). */
 berth_docker_req *berth_docker_container_update(berth_docker *d, const char *id, json_t *resources,
                                                 berth_docker_json_cb cb, void *data);
-berth_docker_req *berth_docker_container_inspect(berth_docker *d, const char *id, berth_docker_json_cb cb,
-                                                 void *data);
+berth_docker_req *berth_docker_container_inspect(berth_docker *d, const char *id, berth_docker_json_cb cb, void *data);
 /* POST /wait: answers {"StatusCode": N} when the container stops. */
-berth_docker_req *berth_docker_container_wait(berth_docker *d, const char *id, berth_docker_json_cb cb,
-                                              void *data);
+berth_docker_req *berth_docker_container_wait(berth_docker *d, const char *id, berth_docker_json_cb cb, void *data);
 /* GET /containers/json?all=1 filtered by label "key=value". */
-berth_docker_req *berth_docker_container_list(berth_docker *d, const char *label, berth_docker_json_cb cb,
-                                              void *data);
+berth_docker_req *berth_docker_container_list(berth_docker *d, const char *label, berth_docker_json_cb cb, void *data);
 /* GET /logs: the container's output from its start, demultiplexed; with
  * follow, until it stops.  `done` reports how the stream ended. */
-berth_docker_req *berth_docker_container_logs(berth_docker *d, const char *id, int follow,
-                                              berth_docker_output_cb out, berth_docker_result_cb done, void *data);
+berth_docker_req *berth_docker_container_logs(berth_docker *d, const char *id, int follow, berth_docker_output_cb out,
+                                              berth_docker_result_cb done, void *data);
 
 /* POST /attach?stream=1: the container's output from now on, raw and
  * demultiplexed, until its streams close (after the last byte, when it
  * stops).  attached runs (inside a curl callback) once dockerd holds the
  * stream: a container started after that loses nothing. */
 berth_docker_req *berth_docker_container_attach(berth_docker *d, const char *id, berth_docker_output_cb out,
-                                                void (*attached)(void *data), berth_docker_result_cb done,
-                                                void *data);
+                                                void (*attached)(void *data), berth_docker_result_cb done, void *data);
 
 /* Splits an image reference into repository and tag-or-digest for pulls
  * ("reg:5000/a/b:t" → "reg:5000/a/b", "t"; no tag → "latest"). */

@@ -23,8 +23,10 @@ static bool is_hub(const char *host) {
 
 /* Docker's ConvertToHostname: drop the scheme, keep up to the first '/'. */
 static char *key_host(const char *key) {
-  if (!strncmp(key, "http://", 7)) key += 7;
-  else if (!strncmp(key, "https://", 8)) key += 8;
+  if (!strncmp(key, "http://", 7))
+    key += 7;
+  else if (!strncmp(key, "https://", 8))
+    key += 8;
   return berth_strndup(key, strcspn(key, "/"));
 }
 

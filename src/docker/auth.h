@@ -15,7 +15,7 @@
 #include "util/error.h"
 
 typedef struct berth_registry_cred {
-  char *host; /* key reduced to its host name ("127.0.0.1:5001") */
+  char *host;   /* key reduced to its host name ("127.0.0.1:5001") */
   char *server; /* the key as written, sent as serveraddress */
   char *username;
   char *password;

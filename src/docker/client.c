@@ -53,8 +53,10 @@ struct berth_docker {
 };
 
 static void list_remove(berth_docker *docker, berth_docker_req *req) {
-  if (req->prev) req->prev->next = req->next;
-  else docker->inflight = req->next;
+  if (req->prev)
+    req->prev->next = req->next;
+  else
+    docker->inflight = req->next;
   if (req->next) req->next->prev = req->prev;
   req->next = req->prev = NULL;
 }
@@ -140,8 +142,8 @@ static void finish(berth_docker_req *req, CURLcode result) {
     berth_error_set(&err, BERTH_ECANCELED, "docker stream aborted by reader");
     errp = &err;
   } else if (result != CURLE_OK) {
-    int code = (result == CURLE_COULDNT_CONNECT || result == CURLE_OPERATION_TIMEDOUT ||
-                result == CURLE_GOT_NOTHING || result == CURLE_RECV_ERROR || result == CURLE_SEND_ERROR)
+    int code = (result == CURLE_COULDNT_CONNECT || result == CURLE_OPERATION_TIMEDOUT || result == CURLE_GOT_NOTHING ||
+                result == CURLE_RECV_ERROR || result == CURLE_SEND_ERROR)
                    ? BERTH_EUNAVAIL
                    : BERTH_EDOCKER;
     if (result == CURLE_COULDNT_CONNECT && out_of_fds()) {
@@ -235,8 +237,10 @@ static void timer_cb(uv_timer_t *timer) {
 
 static int timer_set_cb(CURLM *multi, long timeout_ms, void *userp) {
   berth_docker *docker = userp;
-  if (timeout_ms < 0) uv_timer_stop(&docker->timer);
-  else uv_timer_start(&docker->timer, timer_cb, (uint64_t)timeout_ms, 0);
+  if (timeout_ms < 0)
+    uv_timer_stop(&docker->timer);
+  else
+    uv_timer_start(&docker->timer, timer_cb, (uint64_t)timeout_ms, 0);
   return 0;
 }
 
@@ -302,18 +306,15 @@ void berth_docker_set_version(berth_docker *docker, const char *version) {
   snprintf(docker->version, sizeof(docker->version), "%s", version);
 }
 
-berth_docker_req *berth_docker_request(berth_docker *docker, const char *method, const char *path,
-                                       json_t *body, long timeout_ms, int unversioned,
-                                       berth_docker_chunk_cb chunk, berth_docker_done_cb done,
-                                       void *data) {
-  return berth_docker_request_with_header(docker, method, path, body, timeout_ms, unversioned, NULL, chunk, done,
-                                          data);
+berth_docker_req *berth_docker_request(berth_docker *docker, const char *method, const char *path, json_t *body,
+                                       long timeout_ms, int unversioned, berth_docker_chunk_cb chunk,
+                                       berth_docker_done_cb done, void *data) {
+  return berth_docker_request_with_header(docker, method, path, body, timeout_ms, unversioned, NULL, chunk, done, data);
 }
 
 berth_docker_req *berth_docker_request_with_header(berth_docker *docker, const char *method, const char *path,
-                                                   json_t *body, long timeout_ms, int unversioned,
-                                                   const char *header, berth_docker_chunk_cb chunk,
-                                                   berth_docker_done_cb done, void *data) {
+                                                   json_t *body, long timeout_ms, int unversioned, const char *header,
+                                                   berth_docker_chunk_cb chunk, berth_docker_done_cb done, void *data) {
   berth_docker_req *req = berth_calloc(1, sizeof(*req));
   req->docker = docker;
   req->chunk = chunk;
@@ -357,9 +358,7 @@ berth_docker_req *berth_docker_request_with_header(berth_docker *docker, const c
   return req;
 }
 
-void berth_docker_req_set_release(berth_docker_req *req, void (*release)(void *data)) {
-  req->release = release;
-}
+void berth_docker_req_set_release(berth_docker_req *req, void (*release)(void *data)) { req->release = release; }
 
 void *berth_docker_req_data(const berth_docker_req *req) { return req->data; }
 

@@ -25,8 +25,7 @@ typedef struct berth_docker_req berth_docker_req;
  * HTTP status (0 when no answer came; err says why).  body holds the whole
  * answer for plain requests, or only an error answer (status >= 300) for
  * streaming ones.  The request is freed after the callback returns. */
-typedef void (*berth_docker_done_cb)(int status, const char *body, size_t len,
-                                     const berth_error *err, void *data);
+typedef void (*berth_docker_done_cb)(int status, const char *body, size_t len, const berth_error *err, void *data);
 
 /* Streaming requests get the body piece by piece as it arrives (only for
  * 2xx answers).  Return <0 to abort the request (done then reports
@@ -49,17 +48,15 @@ void berth_docker_set_version(berth_docker *docker, const char *version);
  * body (may be NULL) is serialised now; the caller keeps its reference.
  * timeout_ms 0 means none (streams, waits).  Returns the request handle,
  * valid until done is called or it is cancelled. */
-berth_docker_req *berth_docker_request(berth_docker *docker, const char *method, const char *path,
-                                       json_t *body, long timeout_ms, int unversioned,
-                                       berth_docker_chunk_cb chunk, berth_docker_done_cb done,
-                                       void *data);
+berth_docker_req *berth_docker_request(berth_docker *docker, const char *method, const char *path, json_t *body,
+                                       long timeout_ms, int unversioned, berth_docker_chunk_cb chunk,
+                                       berth_docker_done_cb done, void *data);
 
 /* The same with one more header line ("Name: value"), copied; it may
  * hold a secret (X-Registry-Auth) and is never logged. */
 berth_docker_req *berth_docker_request_with_header(berth_docker *docker, const char *method, const char *path,
-                                                   json_t *body, long timeout_ms, int unversioned,
-                                                   const char *header, berth_docker_chunk_cb chunk,
-                                                   berth_docker_done_cb done, void *data);
+                                                   json_t *body, long timeout_ms, int unversioned, const char *header,
+                                                   berth_docker_chunk_cb chunk, berth_docker_done_cb done, void *data);
 
 /* Aborts a request: its connection is closed and no callback runs after
  * this returns.  Safe from inside any callback. */
@@ -76,6 +73,5 @@ void berth_docker_req_set_headers_cb(berth_docker_req *req, void (*headers)(void
 
 /* The data pointer given to berth_docker_request. */
 void *berth_docker_req_data(const berth_docker_req *req);
-
 
 #endif

@@ -25,11 +25,10 @@ int berth_demux_feed(berth_demux *d, const char *buf, size_t len, berth_error *e
       if (d->header_len < sizeof(d->header)) break;
       d->header_len = 0;
       if (d->header[0] > BERTH_STREAM_SYSERR || d->header[1] || d->header[2] || d->header[3])
-        return berth_error_set(err, BERTH_EDOCKER, "malformed stream frame header (stream byte %u)",
-                               d->header[0]);
+        return berth_error_set(err, BERTH_EDOCKER, "malformed stream frame header (stream byte %u)", d->header[0]);
       d->stream = d->header[0];
-      d->remaining = (uint32_t)d->header[4] << 24 | (uint32_t)d->header[5] << 16 |
-                     (uint32_t)d->header[6] << 8 | (uint32_t)d->header[7];
+      d->remaining = (uint32_t)d->header[4] << 24 | (uint32_t)d->header[5] << 16 | (uint32_t)d->header[6] << 8 |
+                     (uint32_t)d->header[7];
       continue;
     }
     size_t take = d->remaining < len ? d->remaining : len;

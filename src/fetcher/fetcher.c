@@ -121,7 +121,8 @@ int berth_fetch_uri_parse(const char *value, berth_uri_kind *kind, char **local_
   } else if (value[0] == '/') {
     path = value;
   } else {
-    return berth_error_set(err, BERTH_EINVAL, "'%.200s': not an http://, https://, file:// URI or absolute path", value);
+    return berth_error_set(err, BERTH_EINVAL, "'%.200s': not an http://, https://, file:// URI or absolute path",
+                           value);
   }
   *kind = BERTH_URI_LOCAL;
   *local_path = berth_strdup(path);
@@ -136,7 +137,8 @@ static int output_name(const berth_fetch_uri *uri, const char *from_uri, berth_e
   if (!*name)
     return berth_error_set(err, BERTH_EINVAL, "'%.200s': no file name in the URI; give output_file", uri->value);
   if (strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
-    return berth_error_set(err, BERTH_EINVAL, "'%.200s': %s '%.200s' must be a plain file name", uri->value, what, name);
+    return berth_error_set(err, BERTH_EINVAL, "'%.200s': %s '%.200s' must be a plain file name", uri->value, what,
+                           name);
   if (strlen(name) > NAME_MAX) return berth_error_set(err, BERTH_EINVAL, "'%.200s': %s is too long", uri->value, what);
   if (!strcmp(name, "stdout") || !strcmp(name, "stderr") || !strcmp(name, "fetch.log"))
     return berth_error_set(err, BERTH_EINVAL, "'%.200s': '%s' is the sandbox's own file", uri->value, name);
@@ -253,8 +255,10 @@ static void timer_cb(uv_timer_t *timer) {
 
 static int timer_set_cb(CURLM *multi, long timeout_ms, void *userp) {
   berth_fetcher *f = userp;
-  if (timeout_ms < 0) uv_timer_stop(&f->timer);
-  else uv_timer_start(&f->timer, timer_cb, (uint64_t)timeout_ms, 0);
+  if (timeout_ms < 0)
+    uv_timer_stop(&f->timer);
+  else
+    uv_timer_start(&f->timer, timer_cb, (uint64_t)timeout_ms, 0);
   return 0;
 }
 
@@ -287,8 +291,10 @@ static size_t dl_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) 
 /* Ends a download without telling anyone: its handle, file and entry go. */
 static void dl_free(dl *d, bool keep_file) {
   berth_fetcher *f = d->f;
-  if (d->prev) d->prev->next = d->next;
-  else f->dls = d->next;
+  if (d->prev)
+    d->prev->next = d->next;
+  else
+    f->dls = d->next;
   if (d->next) d->next->prev = d->prev;
   if (d->easy) {
     curl_multi_remove_handle(f->multi, d->easy);
@@ -359,7 +365,8 @@ static void dl_finish(dl *d, CURLcode result) {
     if (result == CURLE_OPERATION_TIMEDOUT)
       berth_error_set(&err, BERTH_EIO, "timed out (--fetcher_timeout or --fetcher_stall_timeout): %s",
                       d->errbuf[0] ? d->errbuf : curl_easy_strerror(result));
-    else berth_error_set(&err, BERTH_EIO, "%s", d->errbuf[0] ? d->errbuf : curl_easy_strerror(result));
+    else
+      berth_error_set(&err, BERTH_EIO, "%s", d->errbuf[0] ? d->errbuf : curl_easy_strerror(result));
   }
   item *waiters = d->waiters;
   d->waiters = NULL;
@@ -497,12 +504,14 @@ static void place_work_cb(uv_work_t *work) {
   for (size_t i = 0; i < job->n; i++) {
     item *it = &job->items[i];
     berth_error err = {0};
-    cleanup_close int fd = it->kind == BERTH_URI_LOCAL ? open_local(job->f, it, &err)
-                                                       : open(it->src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    cleanup_close int fd =
+        it->kind == BERTH_URI_LOCAL ? open_local(job->f, it, &err) : open(it->src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st = {0};
     int rc = 0;
-    if (fd < 0 && it->kind != BERTH_URI_LOCAL) rc = berth_error_errno(&err, errno, "open '%s'", it->src);
-    else if (fd < 0) rc = err.code;
+    if (fd < 0 && it->kind != BERTH_URI_LOCAL)
+      rc = berth_error_errno(&err, errno, "open '%s'", it->src);
+    else if (fd < 0)
+      rc = err.code;
     else if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
       rc = berth_error_set(&err, BERTH_EINVAL, "not a regular file");
     if (rc == 0 && it->extract && !it->executable && berth_place_is_archive(it->name)) {
@@ -510,8 +519,7 @@ static void place_work_cb(uv_work_t *work) {
       rc = berth_place_extract(sandbox_fd, fd, job->f->config.max_size, &job->cancel_flag, &written, &err);
       if (rc == 0) job_log(job, "extracted '%s': %llu bytes", it->value, (unsigned long long)written);
     } else if (rc == 0) {
-      rc = berth_place_copy(sandbox_fd, fd, it->name, it->executable, job->f->config.max_size, &job->cancel_flag,
-                            &err);
+      rc = berth_place_copy(sandbox_fd, fd, it->name, it->executable, job->f->config.max_size, &job->cancel_flag, &err);
       if (rc == 0) job_log(job, "placed '%s' as '%s'%s", it->value, it->name, it->executable ? " (0755)" : "");
     }
     if (rc < 0) {
@@ -530,14 +538,16 @@ static void job_free(berth_fetch *job) {
     item *it = &job->items[i];
     item_detach(it);
     if (it->entry && !f->closing) it->entry->refs--; /* closing: the entries are gone */
-    if (it->src_temp) unlink(it->src); /* our own staging file; failing leaves it in our dir */
+    if (it->src_temp) unlink(it->src);               /* our own staging file; failing leaves it in our dir */
     free(it->value);
     free(it->name);
     free(it->local_path);
     free(it->src);
   }
-  if (job->prev) job->prev->next = job->next;
-  else f->jobs = job->next;
+  if (job->prev)
+    job->prev->next = job->next;
+  else
+    f->jobs = job->next;
   if (job->next) job->next->prev = job->prev;
   if (job->log_fd >= 0) close(job->log_fd);
   free(job->items);
@@ -552,8 +562,10 @@ static void place_done_cb(uv_work_t *work, int status) {
   f->placing--;
   if (!job->cancelled && !f->closing) {
     job->stats.ms = (double)(uv_now(f->loop) - job->started_ms);
-    if (job->rc < 0) job_log(job, "%s", job->err.msg);
-    else job_log(job, "fetched %zu URI(s) in %.0f ms", job->n, job->stats.ms);
+    if (job->rc < 0)
+      job_log(job, "%s", job->err.msg);
+    else
+      job_log(job, "fetched %zu URI(s) in %.0f ms", job->n, job->stats.ms);
     job->cb(job->rc, job->rc < 0 ? &job->err : NULL, &job->stats, job->data);
   }
   job_free(job);
@@ -645,8 +657,10 @@ berth_fetch *berth_fetcher_start(berth_fetcher *f, const char *sandbox_dir, cons
   if (dfd >= 0) {
     int fd = openat(dfd, "fetch.log", O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
     struct stat st;
-    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) job->log_fd = fd;
-    else if (fd >= 0) close(fd);
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+      job->log_fd = fd;
+    else if (fd >= 0)
+      close(fd);
     close(dfd);
   }
   berth_error err = {0};

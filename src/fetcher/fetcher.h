@@ -30,18 +30,18 @@ typedef struct berth_fetch_uri {
 } berth_fetch_uri;
 
 typedef struct berth_fetcher_config {
-  const char *cache_dir;     /* created if missing; its c<N> files are ours */
-  uint64_t cache_size;       /* bytes */
-  uint64_t max_size;         /* per URI, downloaded or extracted; 0: none */
-  int64_t timeout_ns;        /* per download; 0: none */
-  int64_t stall_timeout_ns;  /* abort a download that moves no byte this long */
+  const char *cache_dir;                 /* created if missing; its c<N> files are ours */
+  uint64_t cache_size;                   /* bytes */
+  uint64_t max_size;                     /* per URI, downloaded or extracted; 0: none */
+  int64_t timeout_ns;                    /* per download; 0: none */
+  int64_t stall_timeout_ns;              /* abort a download that moves no byte this long */
   const char *const *allowed_host_paths; /* for local URIs; the caller's */
 } berth_fetcher_config;
 
 typedef struct berth_fetch_stats {
-  uint64_t uris;        /* URIs placed */
-  uint64_t bytes;       /* bytes of the fetched files */
-  uint64_t downloaded;  /* bytes that came over the network for this fetch */
+  uint64_t uris;       /* URIs placed */
+  uint64_t bytes;      /* bytes of the fetched files */
+  uint64_t downloaded; /* bytes that came over the network for this fetch */
   uint64_t cache_hits;
   double ms;
 } berth_fetch_stats;
@@ -72,8 +72,8 @@ void berth_fetcher_free(berth_fetcher *fetcher);
 /* Fetches uris (copied) into the existing directory sandbox_dir, logging
  * to <sandbox_dir>/fetch.log.  Returns the handle, valid until cb runs or
  * it is cancelled. */
-berth_fetch *berth_fetcher_start(berth_fetcher *fetcher, const char *sandbox_dir, const berth_fetch_uri *uris,
-                                 size_t n, berth_fetch_done_cb cb, void *data);
+berth_fetch *berth_fetcher_start(berth_fetcher *fetcher, const char *sandbox_dir, const berth_fetch_uri *uris, size_t n,
+                                 berth_fetch_done_cb cb, void *data);
 
 /* Stops a fetch: its downloads end now (a download others share goes on
  * for them), partial files are removed, cb is not called. */

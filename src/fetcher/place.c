@@ -77,8 +77,7 @@ static int open_parent(int root, const char *rel, bool create, const char **leaf
  * unlinked first and the new one made with O_EXCL, so nothing the name
  * pointed to is written through. */
 static int create_file(int dir, const char *leaf, const char *shown, berth_error *err) {
-  if (unlinkat(dir, leaf, 0) < 0 && errno != ENOENT)
-    return berth_error_errno(err, errno, "replace '%.200s'", shown);
+  if (unlinkat(dir, leaf, 0) < 0 && errno != ENOENT) return berth_error_errno(err, errno, "replace '%.200s'", shown);
   int fd = openat(dir, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return berth_error_errno(err, errno, "create '%.200s'", shown);
   return fd;
@@ -118,7 +117,8 @@ int berth_place_copy(int sandbox_fd, int src_fd, const char *name, bool executab
     if (r == 0) break;
     total += (uint64_t)r;
     if (max_bytes && total > max_bytes) {
-      rc = berth_error_set(err, BERTH_EINVAL, "'%.200s' is larger than %llu bytes", name, (unsigned long long)max_bytes);
+      rc =
+          berth_error_set(err, BERTH_EINVAL, "'%.200s' is larger than %llu bytes", name, (unsigned long long)max_bytes);
       break;
     }
     if ((rc = write_all(fd, buf, (size_t)r, name, err)) < 0) break;
@@ -157,7 +157,8 @@ static int extract_data(struct archive *a, int fd, const char *shown, uint64_t m
     la_int64_t offset;
     int r = archive_read_data_block(a, &buf, &size, &offset);
     if (r == ARCHIVE_EOF) return 0;
-    if (r < ARCHIVE_WARN) return berth_error_set(err, BERTH_EINVAL, "read '%.200s': %s", shown, archive_error_string(a));
+    if (r < ARCHIVE_WARN)
+      return berth_error_set(err, BERTH_EINVAL, "read '%.200s': %s", shown, archive_error_string(a));
     if (atomic_load(cancel)) return berth_error_set(err, BERTH_ECANCELED, "extraction cancelled");
     *written += size;
     if (max_bytes && *written > max_bytes)
@@ -213,37 +214,39 @@ static int extract_entry(struct archive *a, struct archive_entry *entry, int roo
     return 0;
   }
   switch (type) {
-  case AE_IFDIR:
-    if (mkdirat(dir, leaf, 0755) < 0 && errno != EEXIST) return berth_error_errno(err, errno, "create '%.200s'", name);
-    {
-      cleanup_close int d = openat(dir, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (d < 0) return berth_error_errno(err, errno, "open directory '%.200s'", name);
+    case AE_IFDIR:
+      if (mkdirat(dir, leaf, 0755) < 0 && errno != EEXIST)
+        return berth_error_errno(err, errno, "create '%.200s'", name);
+      {
+        cleanup_close int d = openat(dir, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (d < 0) return berth_error_errno(err, errno, "open directory '%.200s'", name);
+      }
+      return 0;
+    case AE_IFREG: {
+      cleanup_close int fd = create_file(dir, leaf, name, err);
+      if (fd < 0) return err->code;
+      if (extract_data(a, fd, name, max_bytes, written, cancel, err) < 0) return err->code;
+      /* A sparse member may end in a hole that no data block reaches. */
+      la_int64_t size = archive_entry_size(entry);
+      if (archive_entry_size_is_set(entry) && size > 0 && (uint64_t)size <= (max_bytes ? max_bytes : UINT64_MAX) &&
+          ftruncate(fd, (off_t)size) < 0)
+        return berth_error_errno(err, errno, "size '%.200s'", name);
+      if (fchmod(fd, archive_entry_perm(entry) & 0777) < 0)
+        return berth_error_errno(err, errno, "chmod '%.200s'", name);
+      return 0;
     }
-    return 0;
-  case AE_IFREG: {
-    cleanup_close int fd = create_file(dir, leaf, name, err);
-    if (fd < 0) return err->code;
-    if (extract_data(a, fd, name, max_bytes, written, cancel, err) < 0) return err->code;
-    /* A sparse member may end in a hole that no data block reaches. */
-    la_int64_t size = archive_entry_size(entry);
-    if (archive_entry_size_is_set(entry) && size > 0 && (uint64_t)size <= (max_bytes ? max_bytes : UINT64_MAX) &&
-        ftruncate(fd, (off_t)size) < 0)
-      return berth_error_errno(err, errno, "size '%.200s'", name);
-    if (fchmod(fd, archive_entry_perm(entry) & 0777) < 0) return berth_error_errno(err, errno, "chmod '%.200s'", name);
-    return 0;
-  }
-  case AE_IFLNK: {
-    const char *target = archive_entry_symlink(entry);
-    if (!target || !link_stays_inside(name, target))
-      return berth_error_set(err, BERTH_EINVAL, "archive member '%.200s': symlink to '%.200s' points outside", raw,
-                             target ? target : "");
-    if (unlinkat(dir, leaf, 0) < 0 && errno != ENOENT) return berth_error_errno(err, errno, "replace '%.200s'", name);
-    if (symlinkat(target, dir, leaf) < 0) return berth_error_errno(err, errno, "symlink '%.200s'", name);
-    return 0;
-  }
-  default:
-    return berth_error_set(err, BERTH_EINVAL, "archive member '%.200s': refusing a special file (device, FIFO or socket)",
-                           raw);
+    case AE_IFLNK: {
+      const char *target = archive_entry_symlink(entry);
+      if (!target || !link_stays_inside(name, target))
+        return berth_error_set(err, BERTH_EINVAL, "archive member '%.200s': symlink to '%.200s' points outside", raw,
+                               target ? target : "");
+      if (unlinkat(dir, leaf, 0) < 0 && errno != ENOENT) return berth_error_errno(err, errno, "replace '%.200s'", name);
+      if (symlinkat(target, dir, leaf) < 0) return berth_error_errno(err, errno, "symlink '%.200s'", name);
+      return 0;
+    }
+    default:
+      return berth_error_set(err, BERTH_EINVAL,
+                             "archive member '%.200s': refusing a special file (device, FIFO or socket)", raw);
   }
 }
 

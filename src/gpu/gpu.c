@@ -89,8 +89,10 @@ char **berth_gpu_devices(const berth_gpu_pool *pool, const int *minors, size_t n
   for (size_t i = 0; i < n; i++) list[k++] = berth_asprintf("%s/nvidia%d", pool->device_root, minors[i]);
   for (size_t i = 0; i < 3 && n > 0; i++) {
     char *path = berth_asprintf("%s/%s", pool->device_root, control[i]);
-    if (access(path, F_OK) == 0) list[k++] = path;
-    else free(path);
+    if (access(path, F_OK) == 0)
+      list[k++] = path;
+    else
+      free(path);
   }
   return list;
 }

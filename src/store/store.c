@@ -116,14 +116,15 @@ int berth_store_open(const char *path, berth_store **out, berth_error *err) {
    * put returns, which the write-ahead rule needs. */
   if ((rc = exec(store, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err)) < 0) goto fail;
   if ((rc = migrate(store, err)) < 0) goto fail;
-  if (sqlite3_prepare_v2(store->db,
-                         "INSERT INTO containers (id, stage, docker_name, docker_id, image, launch, termination,"
-                         " created_at, finished_at, gpus, running_at, outputs, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-                         " ?11, ?12,"
-                         " coalesce((SELECT max(seq) FROM containers), 0) + 1)"
-                         " ON CONFLICT(id) DO UPDATE SET stage=?2, docker_name=?3, docker_id=?4, image=?5,"
-                         " launch=?6, termination=?7, created_at=?8, finished_at=?9, gpus=?10, running_at=?11, outputs=?12",
-                         -1, &store->put, NULL) != SQLITE_OK ||
+  if (sqlite3_prepare_v2(
+          store->db,
+          "INSERT INTO containers (id, stage, docker_name, docker_id, image, launch, termination,"
+          " created_at, finished_at, gpus, running_at, outputs, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+          " ?11, ?12,"
+          " coalesce((SELECT max(seq) FROM containers), 0) + 1)"
+          " ON CONFLICT(id) DO UPDATE SET stage=?2, docker_name=?3, docker_id=?4, image=?5,"
+          " launch=?6, termination=?7, created_at=?8, finished_at=?9, gpus=?10, running_at=?11, outputs=?12",
+          -1, &store->put, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(store->db, "DELETE FROM containers WHERE id = ?1", -1, &store->del, NULL) != SQLITE_OK) {
     rc = db_error(store, err, "prepare statements");
     goto fail;
@@ -144,8 +145,10 @@ void berth_store_close(berth_store *store) {
 }
 
 static void bind_text(sqlite3_stmt *s, int i, const char *v) {
-  if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
-  else sqlite3_bind_null(s, i);
+  if (v)
+    sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+  else
+    sqlite3_bind_null(s, i);
 }
 
 int berth_store_put(berth_store *store, const berth_record *rec, berth_error *err) {

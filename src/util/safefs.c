@@ -51,15 +51,18 @@ static int check_rel(const char *rel, berth_error *err) {
 
 static int resolve_error(const char *rel, int e, berth_error *err) {
   switch (e) {
-  case ELOOP: return berth_error_set(err, BERTH_ENOENT, "'%.200s' goes through a symlink", rel);
-  case ENOENT:
-  case ENOTDIR: return berth_error_set(err, BERTH_ENOENT, "'%.200s' not found", rel);
-  case EXDEV:
-  case ENAMETOOLONG:
-    berth_error_errno(err, e, "'%.200s'", rel);
-    if (err) err->code = BERTH_EINVAL;
-    return BERTH_EINVAL;
-  default: return berth_error_errno(err, e, "resolve '%.200s'", rel);
+    case ELOOP:
+      return berth_error_set(err, BERTH_ENOENT, "'%.200s' goes through a symlink", rel);
+    case ENOENT:
+    case ENOTDIR:
+      return berth_error_set(err, BERTH_ENOENT, "'%.200s' not found", rel);
+    case EXDEV:
+    case ENAMETOOLONG:
+      berth_error_errno(err, e, "'%.200s'", rel);
+      if (err) err->code = BERTH_EINVAL;
+      return BERTH_EINVAL;
+    default:
+      return berth_error_errno(err, e, "resolve '%.200s'", rel);
   }
 }
 
@@ -128,9 +131,7 @@ static int pin(int dirfd, const char *rel, struct stat *st, berth_error *err) {
   return fd;
 }
 
-int berth_safefs_pin(int dirfd, const char *rel, struct stat *st, berth_error *err) {
-  return pin(dirfd, rel, st, err);
-}
+int berth_safefs_pin(int dirfd, const char *rel, struct stat *st, berth_error *err) { return pin(dirfd, rel, st, err); }
 
 /* Opens the pinned inode for real: a directory through openat(".") on the
  * O_PATH fd, a regular file through /proc/self/fd (the only way to reopen
@@ -297,7 +298,7 @@ int berth_safefs_remove_tree(int parent, const char *name, berth_error *err) {
   const char *failed = NULL;
   int failed_errno = 0;
   char *where = NULL; /* the name the walk failed at */
-  long resume = 0; /* where to take up the listing of cur; 0: its start */
+  long resume = 0;    /* where to take up the listing of cur; 0: its start */
   for (;;) {
     DIR *d = fdopendir(cur);
     if (!d) {

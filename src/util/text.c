@@ -35,10 +35,14 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
   size_t need;
   unsigned min;
   unsigned cp;
-  if ((s[0] & 0xe0) == 0xc0) need = 2, min = 0x80, cp = s[0] & 0x1f;
-  else if ((s[0] & 0xf0) == 0xe0) need = 3, min = 0x800, cp = s[0] & 0x0f;
-  else if ((s[0] & 0xf8) == 0xf0) need = 4, min = 0x10000, cp = s[0] & 0x07;
-  else return 0;
+  if ((s[0] & 0xe0) == 0xc0)
+    need = 2, min = 0x80, cp = s[0] & 0x1f;
+  else if ((s[0] & 0xf0) == 0xe0)
+    need = 3, min = 0x800, cp = s[0] & 0x0f;
+  else if ((s[0] & 0xf8) == 0xf0)
+    need = 4, min = 0x10000, cp = s[0] & 0x07;
+  else
+    return 0;
   if (n < need) return 0;
   for (size_t i = 1; i < need; i++) {
     if ((s[i] & 0xc0) != 0x80) return 0;

@@ -117,8 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FZ_CHECK(!strncmp(opened, want, w) && (opened[w] == '\0' || opened[w] == '/'), "'%s' opened '%s', outside '%s'",
              path, opened, want);
     struct stat st;
-    FZ_CHECK(fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)),
-             "'%s' opened something odd", path);
+    FZ_CHECK(fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)), "'%s' opened something odd", path);
     close(fd);
   } else {
     FZ_CHECK((err.code == BERTH_EINVAL || err.code == BERTH_ENOENT) && err.msg[0], "refusal code %d: %s", err.code,

@@ -137,8 +137,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   berth_error err = {0};
   if (berth_image_ref_validate(ref, &err) == 0) {
     for (const char *p = ref; *p; p++)
-      FZ_CHECK((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("._-/:@+", *p),
-               "accepted '%s' has byte 0x%02x", ref, (unsigned char)*p);
+      FZ_CHECK(
+          (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("._-/:@+", *p),
+          "accepted '%s' has byte 0x%02x", ref, (unsigned char)*p);
     check_split(ref);
     if (!docker_accepts(ref, true)) {
       FZ_CHECK(!strict, "berth accepts '%s', docker's grammar does not", ref);

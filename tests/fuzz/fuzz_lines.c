@@ -49,8 +49,10 @@ static int run(const char *buf, size_t len, size_t max_line, fz_rng *rng, sink *
     rc = berth_lines_feed(&l, buf + off, piece, &err);
     off += piece;
   }
-  if (rc == 0) rc = berth_lines_finish(&l, &err);
-  else FZ_CHECK(err.msg[0], "error without a message");
+  if (rc == 0)
+    rc = berth_lines_finish(&l, &err);
+  else
+    FZ_CHECK(err.msg[0], "error without a message");
   berth_lines_free(&l);
   return rc;
 }

@@ -51,8 +51,10 @@ static void check_base64(const uint8_t *data, size_t size) {
       FZ_CHECK(v[k] >= 0 || pad_ok, "bad base64 char '%c' at %zu", enc[i + k], i + k);
     }
     dec[d++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
-    if (v[2] >= 0) dec[d++] = (unsigned char)((v[1] & 15) << 4 | v[2] >> 2);
-    else FZ_CHECK(enc[i + 3] == '=', "padding '=' then data");
+    if (v[2] >= 0)
+      dec[d++] = (unsigned char)((v[1] & 15) << 4 | v[2] >> 2);
+    else
+      FZ_CHECK(enc[i + 3] == '=', "padding '=' then data");
     if (v[3] >= 0) dec[d++] = (unsigned char)((v[2] & 3) << 6 | v[3]);
   }
   FZ_CHECK(d == size && (size == 0 || !memcmp(dec, data, size)), "base64 round trip lost data (%zu -> %zu)", size, d);

@@ -15,15 +15,14 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-#define FZ_CHECK(cond, ...)                                              \
-  do {                                                                   \
-    if (!(cond)) {                                                       \
-      fprintf(stderr, "fuzz check failed at %s:%d: %s\n  ", __FILE__,    \
-              __LINE__, #cond);                                          \
-      fprintf(stderr, __VA_ARGS__);                                      \
-      fputc('\n', stderr);                                               \
-      abort();                                                           \
-    }                                                                    \
+#define FZ_CHECK(cond, ...)                                                             \
+  do {                                                                                  \
+    if (!(cond)) {                                                                      \
+      fprintf(stderr, "fuzz check failed at %s:%d: %s\n  ", __FILE__, __LINE__, #cond); \
+      fprintf(stderr, __VA_ARGS__);                                                     \
+      fputc('\n', stderr);                                                              \
+      abort();                                                                          \
+    }                                                                                   \
   } while (0)
 
 /* The input as a C string (cut at its first NUL, as every caller of the

@@ -10,8 +10,7 @@
 
 const char *berth_http_query(const berth_http_request *req, const char *key) { abort(); }
 
-void berth_http_respond(berth_http_request *req, int status, const char *content_type, const char *body,
-                        size_t len) {
+void berth_http_respond(berth_http_request *req, int status, const char *content_type, const char *body, size_t len) {
   abort();
 }
 

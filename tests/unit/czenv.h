@@ -100,9 +100,7 @@ static inline czenv *czenv_new(void) {
   return e;
 }
 
-static inline void czenv_start(czenv *e) {
-  e->cz = berth_cz_new(&e->loop, e->docker, e->store, &e->config);
-}
+static inline void czenv_start(czenv *e) { e->cz = berth_cz_new(&e->loop, e->docker, e->store, &e->config); }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
   (void)st;

@@ -100,8 +100,10 @@ fake_rule *fake_on(fake_docker *fd, const char *method, const char *pattern) {
   r->act = ACT_REPLY;
   r->status = 200;
   pthread_mutex_lock(&fd->lock);
-  if (fd->last_rule) fd->last_rule->next = r;
-  else fd->rules = r;
+  if (fd->last_rule)
+    fd->last_rule->next = r;
+  else
+    fd->rules = r;
   fd->last_rule = r;
   pthread_mutex_unlock(&fd->lock);
   return r;
@@ -350,15 +352,24 @@ static bool wait_client_gone(fake_docker *fd, int sock) {
 
 static const char *reason_phrase(int status) {
   switch (status) {
-  case 200: return "OK";
-  case 201: return "Created";
-  case 204: return "No Content";
-  case 304: return "Not Modified";
-  case 400: return "Bad Request";
-  case 404: return "Not Found";
-  case 409: return "Conflict";
-  case 500: return "Internal Server Error";
-  default: return "Status";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 204:
+      return "No Content";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 409:
+      return "Conflict";
+    case 500:
+      return "Internal Server Error";
+    default:
+      return "Status";
   }
 }
 
@@ -424,25 +435,27 @@ static void answer_stream(fake_docker *fd, int sock, fake_rule *r) {
       return;
     }
     const piece *p = &r->pieces[i];
-    if (chunked) ok = send_text(sock, "%zx\r\n", p->len) && send_all(sock, p->buf, p->len) && send_text(sock, "\r\n");
-    else ok = send_all(sock, p->buf, p->len);
+    if (chunked)
+      ok = send_text(sock, "%zx\r\n", p->len) && send_all(sock, p->buf, p->len) && send_text(sock, "\r\n");
+    else
+      ok = send_all(sock, p->buf, p->len);
   }
   if (!ok) {
     note_gone(fd, r);
     return;
   }
   switch (r->end) {
-  case FAKE_END_CLEAN:
-    if (chunked) send_text(sock, "0\r\n\r\n");
-    return;
-  case FAKE_END_CUT:
-    /* A chunk announced longer than what follows; a raw stream just stops
-     * where its pieces do (fake_rule_frame_part cuts inside a frame). */
-    if (chunked) send_text(sock, "100\r\nabc");
-    return;
-  case FAKE_END_HOLD:
-    if (wait_client_gone(fd, sock)) note_gone(fd, r);
-    return;
+    case FAKE_END_CLEAN:
+      if (chunked) send_text(sock, "0\r\n\r\n");
+      return;
+    case FAKE_END_CUT:
+      /* A chunk announced longer than what follows; a raw stream just stops
+       * where its pieces do (fake_rule_frame_part cuts inside a frame). */
+      if (chunked) send_text(sock, "100\r\nabc");
+      return;
+    case FAKE_END_HOLD:
+      if (wait_client_gone(fd, sock)) note_gone(fd, r);
+      return;
   }
 }
 
@@ -457,8 +470,7 @@ static char *read_request(fake_docker *fd, int sock, size_t *head_len, size_t *t
       if (end) {
         *head_len = (size_t)(end - buf) + 4;
         size_t body = 0;
-        for (char *h = strcasestr(buf, "\r\ncontent-length:"); h && h < end; h = NULL)
-          body = strtoul(h + 17, NULL, 10);
+        for (char *h = strcasestr(buf, "\r\ncontent-length:"); h && h < end; h = NULL) body = strtoul(h + 17, NULL, 10);
         need = *head_len + body;
         if (need > MAX_REQUEST) break;
       }
@@ -536,7 +548,10 @@ static bool wait_after(fake_docker *fd, const fake_rule *other) {
 }
 
 static int hexval(char c) {
-  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+  return c >= '0' && c <= '9'   ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                : -1;
 }
 
 /* The value of name in a query, percent-decoded; NULL when absent. */
@@ -586,8 +601,8 @@ static void answer_list(int sock, const fake_rule *r, const char *query) {
     if (pass) json_array_append(out, c);
   }
   char *text = json_dumps(out, JSON_COMPACT);
-  fake_rule answer = {.act = ACT_REPLY, .status = 200, .content_type = "application/json", .body = text,
-                      .body_len = strlen(text)};
+  fake_rule answer = {
+      .act = ACT_REPLY, .status = 200, .content_type = "application/json", .body = text, .body_len = strlen(text)};
   answer_reply(sock, &answer);
   free(text);
   json_decref(out);
@@ -614,21 +629,28 @@ static void serve(fake_docker *fd, int sock) {
   if (!r) {
     char body[512];
     snprintf(body, sizeof(body), "{\"message\":\"fake dockerd: no rule for %s %.400s\"}", copy.method, copy.path);
-    fake_rule none = {.act = ACT_REPLY, .status = 404, .content_type = "application/json", .body = body,
-                      .body_len = strlen(body)};
+    fake_rule none = {
+        .act = ACT_REPLY, .status = 404, .content_type = "application/json", .body = body, .body_len = strlen(body)};
     answer_reply(sock, &none);
     return;
   }
   if (r->after && !wait_after(fd, r->after)) return;
   if (!pause_ms(fd, r->delay_ms)) return;
   switch (r->act) {
-  case ACT_REPLY: answer_reply(sock, r); return;
-  case ACT_HANGUP: return;
-  case ACT_HOLD:
-    if (wait_client_gone(fd, sock)) note_gone(fd, r);
-    return;
-  case ACT_STREAM: answer_stream(fd, sock, r); return;
-  case ACT_LIST: answer_list(sock, r, copy.query); return;
+    case ACT_REPLY:
+      answer_reply(sock, r);
+      return;
+    case ACT_HANGUP:
+      return;
+    case ACT_HOLD:
+      if (wait_client_gone(fd, sock)) note_gone(fd, r);
+      return;
+    case ACT_STREAM:
+      answer_stream(fd, sock, r);
+      return;
+    case ACT_LIST:
+      answer_list(sock, r, copy.query);
+      return;
   }
 }
 

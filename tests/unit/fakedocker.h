@@ -44,7 +44,7 @@ typedef enum {
 } fake_end;
 
 typedef struct fake_request {
-  size_t seq;    /* arrival order, from 0, over all requests */
+  size_t seq; /* arrival order, from 0, over all requests */
   char method[16];
   char *version; /* "1.41", or "" when unversioned */
   char *path;    /* without version and query */

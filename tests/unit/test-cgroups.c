@@ -95,10 +95,11 @@ static void usage_json_has_every_contract_field(void **state) {
   (void)state;
   berth_usage u = {.cpus_limit = 0.5, .mem_limit_bytes = 1024, .processes = 1, .threads = 2, .net_rx_bytes = 9};
   json_t *j = berth_usage_json(&u, 1764025200.1);
-  static const char *fields[] = {"timestamp", "processes", "threads", "cpus_user_time_secs",
-                                 "cpus_system_time_secs", "cpus_limit", "cpus_nr_periods", "cpus_nr_throttled",
-                                 "cpus_throttled_time_secs", "mem_total_bytes", "mem_rss_bytes", "mem_cache_bytes",
-                                 "mem_limit_bytes", "mem_soft_limit_bytes", "net_rx_bytes", "net_tx_bytes"};
+  static const char *fields[] = {
+      "timestamp",     "processes",       "threads",           "cpus_user_time_secs",      "cpus_system_time_secs",
+      "cpus_limit",    "cpus_nr_periods", "cpus_nr_throttled", "cpus_throttled_time_secs", "mem_total_bytes",
+      "mem_rss_bytes", "mem_cache_bytes", "mem_limit_bytes",   "mem_soft_limit_bytes",     "net_rx_bytes",
+      "net_tx_bytes"};
   for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) assert_non_null(json_object_get(j, fields[i]));
   tu_assert_json_int(j, "mem_limit_bytes", 1024);
   tu_assert_json_int(j, "threads", 2);

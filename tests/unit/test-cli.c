@@ -61,9 +61,8 @@ static void signal_names_with_and_without_sig_prefix_in_any_case(void **state) {
   static const struct {
     const char *text;
     int signo;
-  } cases[] = {{"TERM", 15}, {"SIGTERM", 15}, {"sigkill", 9}, {"KILL", 9}, {"USR1", 10},
-               {"HUP", 1},   {"INT", 2},      {"QUIT", 3},    {"USR2", 12}, {"9", 9},
-               {"64", 64},   {"Winch", 28}};
+  } cases[] = {{"TERM", 15}, {"SIGTERM", 15}, {"sigkill", 9}, {"KILL", 9}, {"USR1", 10}, {"HUP", 1},
+               {"INT", 2},   {"QUIT", 3},     {"USR2", 12},   {"9", 9},    {"64", 64},   {"Winch", 28}};
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     int signo = -1;
     berth_error err = {0};
@@ -161,8 +160,8 @@ static void port_protocol_defaults_to_tcp_and_is_lower_cased(void **state) {
 }
 
 static void port_malformed_specs_are_refused(void **state) {
-  const char *bad[] = {"80", "0:80", "80:0", "70000:80", "80:65536", "a:80", "80:80/sctp",
-                       "1:2:3", ":80", "80:", "80/tcp:80", "99999999999:1"};
+  const char *bad[] = {"80",         "0:80",  "80:0", "70000:80", "80:65536",  "a:80",
+                       "80:80/sctp", "1:2:3", ":80",  "80:",      "80/tcp:80", "99999999999:1"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     berth_port p;
     berth_error err = {0};
@@ -226,15 +225,16 @@ static void args_accept_inline_and_separate_values(void **state) {
   const struct {
     int kind, id;
     const char *value;
-  } want[] = {{BERTH_ARG_OPTION, 1, "a"},    {BERTH_ARG_OPTION, 1, "b"},
-              {BERTH_ARG_OPTION, 2, "K=V"},  {BERTH_ARG_OPTION, 2, "X=Y"},
-              {BERTH_ARG_OPTION, 3, NULL},   {BERTH_ARG_OPTION, 4, NULL},
-              {BERTH_ARG_OPERAND, 0, "op"},  {BERTH_ARG_END, 0, NULL}};
+  } want[] = {{BERTH_ARG_OPTION, 1, "a"},   {BERTH_ARG_OPTION, 1, "b"},  {BERTH_ARG_OPTION, 2, "K=V"},
+              {BERTH_ARG_OPTION, 2, "X=Y"}, {BERTH_ARG_OPTION, 3, NULL}, {BERTH_ARG_OPTION, 4, NULL},
+              {BERTH_ARG_OPERAND, 0, "op"}, {BERTH_ARG_END, 0, NULL}};
   for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
     assert_int_equal(berth_args_next(&a, test_opts, &id, &v, &err), want[i].kind);
     assert_int_equal(id, want[i].id);
-    if (want[i].value) assert_string_equal(v, want[i].value);
-    else if (want[i].kind != BERTH_ARG_OPERAND) assert_null(v);
+    if (want[i].value)
+      assert_string_equal(v, want[i].value);
+    else if (want[i].kind != BERTH_ARG_OPERAND)
+      assert_null(v);
   }
 }
 
@@ -273,8 +273,7 @@ static void args_unknown_options_and_missing_values_fail(void **state) {
 static void run_options_stop_at_image(void **state) {
   berth_run_opts o;
   berth_error err = {0};
-  assert_int_equal(parse_run(&o, &err, ARGV("--name", "w", "busybox", "ls", "-l", "--name", "x")),
-                   0);
+  assert_int_equal(parse_run(&o, &err, ARGV("--name", "w", "busybox", "ls", "-l", "--name", "x")), 0);
   assert_string_equal(o.name, "w");
   assert_string_equal(o.image, "busybox");
   assert_int_equal(o.n_cmd, 4);
@@ -325,11 +324,12 @@ static void launch_request_minimal_uses_image_command(void **state) {
   berth_error err = {0};
   assert_int_equal(parse_run(&o, &err, ARGV("busybox:local")), 0);
   json_t *req = berth_request_launch(&o, "run-1");
-  assert_json_eq(req, "{\"type\":\"LAUNCH_CONTAINER\",\"launch_container\":{"
-                      "\"container_id\":{\"value\":\"run-1\"},"
-                      "\"command\":{\"shell\":false},"
-                      "\"container\":{\"type\":\"DOCKER\",\"docker\":{\"image\":\"busybox:local\","
-                      "\"privileged\":false,\"force_pull_image\":false}}}}");
+  assert_json_eq(req,
+                 "{\"type\":\"LAUNCH_CONTAINER\",\"launch_container\":{"
+                 "\"container_id\":{\"value\":\"run-1\"},"
+                 "\"command\":{\"shell\":false},"
+                 "\"container\":{\"type\":\"DOCKER\",\"docker\":{\"image\":\"busybox:local\","
+                 "\"privileged\":false,\"force_pull_image\":false}}}}");
   json_decref(req);
   berth_run_opts_clear(&o);
 }
@@ -338,28 +338,26 @@ static void launch_request_carries_every_flag(void **state) {
   berth_run_opts o;
   berth_error err = {0};
   assert_int_equal(parse_run(&o, &err,
-                             ARGV("--name", "web-1", "--cpus", "0.5", "--mem", "64", "-e", "K=V",
-                                  "-v", "/srv:/etc/app:ro", "-p", "31000:80", "-p", "53:53/udp",
-                                  "--force_pull", "--privileged", "--grace", "3secs", "-d",
-                                  "img", "sh", "-c", "echo hi")),
+                             ARGV("--name", "web-1", "--cpus", "0.5", "--mem", "64", "-e", "K=V", "-v",
+                                  "/srv:/etc/app:ro", "-p", "31000:80", "-p", "53:53/udp", "--force_pull",
+                                  "--privileged", "--grace", "3secs", "-d", "img", "sh", "-c", "echo hi")),
                    0);
   assert_true(o.detach);
   json_t *req = berth_request_launch(&o, o.name);
-  assert_json_eq(
-      req,
-      "{\"type\":\"LAUNCH_CONTAINER\",\"launch_container\":{"
-      "\"container_id\":{\"value\":\"web-1\"},"
-      "\"command\":{\"shell\":false,\"value\":\"sh\",\"arguments\":[\"-c\",\"echo hi\"],"
-      "\"environment\":{\"variables\":[{\"name\":\"K\",\"value\":\"V\"}]}},"
-      "\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":0.5}},"
-      "{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":64.0}}],"
-      "\"container\":{\"type\":\"DOCKER\","
-      "\"volumes\":[{\"container_path\":\"/etc/app\",\"host_path\":\"/srv\",\"mode\":\"RO\"}],"
-      "\"docker\":{\"image\":\"img\",\"network\":\"BRIDGE\","
-      "\"port_mappings\":[{\"host_port\":31000,\"container_port\":80,\"protocol\":\"tcp\"},"
-      "{\"host_port\":53,\"container_port\":53,\"protocol\":\"udp\"}],"
-      "\"privileged\":true,\"force_pull_image\":true}},"
-      "\"kill_policy\":{\"grace_period\":{\"nanoseconds\":3000000000}}}}");
+  assert_json_eq(req,
+                 "{\"type\":\"LAUNCH_CONTAINER\",\"launch_container\":{"
+                 "\"container_id\":{\"value\":\"web-1\"},"
+                 "\"command\":{\"shell\":false,\"value\":\"sh\",\"arguments\":[\"-c\",\"echo hi\"],"
+                 "\"environment\":{\"variables\":[{\"name\":\"K\",\"value\":\"V\"}]}},"
+                 "\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":0.5}},"
+                 "{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":64.0}}],"
+                 "\"container\":{\"type\":\"DOCKER\","
+                 "\"volumes\":[{\"container_path\":\"/etc/app\",\"host_path\":\"/srv\",\"mode\":\"RO\"}],"
+                 "\"docker\":{\"image\":\"img\",\"network\":\"BRIDGE\","
+                 "\"port_mappings\":[{\"host_port\":31000,\"container_port\":80,\"protocol\":\"tcp\"},"
+                 "{\"host_port\":53,\"container_port\":53,\"protocol\":\"udp\"}],"
+                 "\"privileged\":true,\"force_pull_image\":true}},"
+                 "\"kill_policy\":{\"grace_period\":{\"nanoseconds\":3000000000}}}}");
   json_decref(req);
   berth_run_opts_clear(&o);
 }
@@ -374,20 +372,24 @@ static void launch_request_refuses_invalid_utf8(void **state) {
 
 static void container_calls_have_the_mesos_shape(void **state) {
   json_t *req = berth_request_wait("a");
-  assert_json_eq(req, "{\"type\":\"WAIT_CONTAINER\",\"wait_container\":"
-                      "{\"container_id\":{\"value\":\"a\"}}}");
+  assert_json_eq(req,
+                 "{\"type\":\"WAIT_CONTAINER\",\"wait_container\":"
+                 "{\"container_id\":{\"value\":\"a\"}}}");
   json_decref(req);
   req = berth_request_kill("a", 0);
-  assert_json_eq(req, "{\"type\":\"KILL_CONTAINER\",\"kill_container\":"
-                      "{\"container_id\":{\"value\":\"a\"}}}");
+  assert_json_eq(req,
+                 "{\"type\":\"KILL_CONTAINER\",\"kill_container\":"
+                 "{\"container_id\":{\"value\":\"a\"}}}");
   json_decref(req);
   req = berth_request_kill("a", 15);
-  assert_json_eq(req, "{\"type\":\"KILL_CONTAINER\",\"kill_container\":"
-                      "{\"container_id\":{\"value\":\"a\"},\"signal\":15}}");
+  assert_json_eq(req,
+                 "{\"type\":\"KILL_CONTAINER\",\"kill_container\":"
+                 "{\"container_id\":{\"value\":\"a\"},\"signal\":15}}");
   json_decref(req);
   req = berth_request_remove("a");
-  assert_json_eq(req, "{\"type\":\"REMOVE_CONTAINER\",\"remove_container\":"
-                      "{\"container_id\":{\"value\":\"a\"}}}");
+  assert_json_eq(req,
+                 "{\"type\":\"REMOVE_CONTAINER\",\"remove_container\":"
+                 "{\"container_id\":{\"value\":\"a\"}}}");
   json_decref(req);
   req = berth_request_get_containers();
   assert_json_eq(req, "{\"type\":\"GET_CONTAINERS\"}");
@@ -417,43 +419,55 @@ static void limit_accepts_positive_numbers_and_inf(void **state) {
 }
 
 static void update_request_carries_resources_and_limits(void **state) {
-  berth_update_opts o = {.has_cpus = true, .cpus = 1, .has_mem = true, .mem_mb = 128,
-                         .has_cpus_limit = true, .cpus_limit = 2.5,
-                         .has_mem_limit = true, .mem_limit_mb = 256};
+  berth_update_opts o = {.has_cpus = true,
+                         .cpus = 1,
+                         .has_mem = true,
+                         .mem_mb = 128,
+                         .has_cpus_limit = true,
+                         .cpus_limit = 2.5,
+                         .has_mem_limit = true,
+                         .mem_limit_mb = 256};
   json_t *req = berth_request_update("web-1", &o);
-  assert_json_eq(req, "{\"type\":\"UPDATE_CONTAINER\",\"update_container\":{"
-                      "\"container_id\":{\"value\":\"web-1\"},"
-                      "\"resources\":["
-                      "{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":1.0}},"
-                      "{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":128.0}}],"
-                      "\"limits\":{\"cpus\":{\"value\":2.5},\"mem\":{\"value\":256.0}}}}");
+  assert_json_eq(req,
+                 "{\"type\":\"UPDATE_CONTAINER\",\"update_container\":{"
+                 "\"container_id\":{\"value\":\"web-1\"},"
+                 "\"resources\":["
+                 "{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":1.0}},"
+                 "{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":128.0}}],"
+                 "\"limits\":{\"cpus\":{\"value\":2.5},\"mem\":{\"value\":256.0}}}}");
   json_decref(req);
 }
 
 static void update_request_leaves_out_what_is_not_given(void **state) {
   berth_update_opts o = {.has_cpus = true, .cpus = 0.5};
   json_t *req = berth_request_update("a", &o);
-  assert_json_eq(req, "{\"type\":\"UPDATE_CONTAINER\",\"update_container\":{"
-                      "\"container_id\":{\"value\":\"a\"},\"resources\":["
-                      "{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":0.5}}]}}");
+  assert_json_eq(req,
+                 "{\"type\":\"UPDATE_CONTAINER\",\"update_container\":{"
+                 "\"container_id\":{\"value\":\"a\"},\"resources\":["
+                 "{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":0.5}}]}}");
   json_decref(req);
   o = (berth_update_opts){.has_mem_limit = true, .mem_limit_mb = 64};
   req = berth_request_update("a", &o);
-  assert_json_eq(req, "{\"type\":\"UPDATE_CONTAINER\",\"update_container\":{"
-                      "\"container_id\":{\"value\":\"a\"},"
-                      "\"limits\":{\"mem\":{\"value\":64.0}}}}");
+  assert_json_eq(req,
+                 "{\"type\":\"UPDATE_CONTAINER\",\"update_container\":{"
+                 "\"container_id\":{\"value\":\"a\"},"
+                 "\"limits\":{\"mem\":{\"value\":64.0}}}}");
   json_decref(req);
 }
 
 static void update_request_spells_unlimited_as_inf(void **state) {
-  berth_update_opts o = {.has_cpus_limit = true, .cpus_limit = INFINITY,
-                         .has_mem = true, .mem_mb = 64,
-                         .has_mem_limit = true, .mem_limit_mb = INFINITY};
+  berth_update_opts o = {.has_cpus_limit = true,
+                         .cpus_limit = INFINITY,
+                         .has_mem = true,
+                         .mem_mb = 64,
+                         .has_mem_limit = true,
+                         .mem_limit_mb = INFINITY};
   json_t *req = berth_request_update("a", &o);
-  assert_json_eq(req, "{\"type\":\"UPDATE_CONTAINER\",\"update_container\":{"
-                      "\"container_id\":{\"value\":\"a\"},\"resources\":["
-                      "{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":64.0}}],"
-                      "\"limits\":{\"cpus\":{\"value\":\"inf\"},\"mem\":{\"value\":\"inf\"}}}}");
+  assert_json_eq(req,
+                 "{\"type\":\"UPDATE_CONTAINER\",\"update_container\":{"
+                 "\"container_id\":{\"value\":\"a\"},\"resources\":["
+                 "{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":64.0}}],"
+                 "\"limits\":{\"cpus\":{\"value\":\"inf\"},\"mem\":{\"value\":\"inf\"}}}}");
   json_decref(req);
   assert_null(berth_request_update("\xc3", &o));
 }
@@ -482,8 +496,9 @@ static void wait_exit_code_prefers_exit_code_then_signal_then_killed(void **stat
 }
 
 static void wait_without_code_fails_with_the_message(void **state) {
-  json_t *w = parse("{\"state\":\"TASK_FAILED\",\"reason\":\"REASON_CONTAINER_LAUNCH_FAILED\","
-                    "\"message\":\"Failed to pull image 'x': not found\"}");
+  json_t *w = parse(
+      "{\"state\":\"TASK_FAILED\",\"reason\":\"REASON_CONTAINER_LAUNCH_FAILED\","
+      "\"message\":\"Failed to pull image 'x': not found\"}");
   int code = -1;
   berth_error err = {0};
   assert_true(berth_wait_exit_code(w, &code, &err) < 0);
@@ -492,11 +507,12 @@ static void wait_without_code_fails_with_the_message(void **state) {
 }
 
 static void container_status_shows_state_and_code(void **state) {
-  json_t *list = parse("[{\"container_id\":{\"value\":\"a\"},\"stage\":\"TERMINATED\","
-                       "\"termination\":{\"state\":\"TASK_FINISHED\",\"exit_code\":0}},"
-                       "{\"container_id\":{\"value\":\"b\"},\"stage\":\"RUNNING\"},"
-                       "{\"container_id\":{\"value\":\"c\"},\"stage\":\"TERMINATED\","
-                       "\"termination\":{\"state\":\"TASK_KILLED\"}}]");
+  json_t *list = parse(
+      "[{\"container_id\":{\"value\":\"a\"},\"stage\":\"TERMINATED\","
+      "\"termination\":{\"state\":\"TASK_FINISHED\",\"exit_code\":0}},"
+      "{\"container_id\":{\"value\":\"b\"},\"stage\":\"RUNNING\"},"
+      "{\"container_id\":{\"value\":\"c\"},\"stage\":\"TERMINATED\","
+      "\"termination\":{\"state\":\"TASK_KILLED\"}}]");
   char buf[64];
   berth_container_status(berth_containers_find(list, "a"), buf, sizeof(buf));
   assert_string_equal(buf, "TASK_FINISHED (0)");
@@ -509,11 +525,12 @@ static void container_status_shows_state_and_code(void **state) {
 }
 
 static void container_status_shows_pull_progress(void **state) {
-  json_t *list = parse("[{\"container_id\":{\"value\":\"p\"},\"stage\":\"PULLING\","
-                       "\"pull\":{\"layers_done\":1,\"layers_total\":3,\"bytes_done\":1500000,"
-                       "\"bytes_total\":4000000}},"
-                       "{\"container_id\":{\"value\":\"q\"},\"stage\":\"PULLING\","
-                       "\"pull\":{\"layers_done\":0,\"layers_total\":0,\"bytes_done\":0,\"bytes_total\":0}}]");
+  json_t *list = parse(
+      "[{\"container_id\":{\"value\":\"p\"},\"stage\":\"PULLING\","
+      "\"pull\":{\"layers_done\":1,\"layers_total\":3,\"bytes_done\":1500000,"
+      "\"bytes_total\":4000000}},"
+      "{\"container_id\":{\"value\":\"q\"},\"stage\":\"PULLING\","
+      "\"pull\":{\"layers_done\":0,\"layers_total\":0,\"bytes_done\":0,\"bytes_total\":0}}]");
   char buf[64];
   berth_container_status(berth_containers_find(list, "p"), buf, sizeof(buf));
   assert_string_equal(buf, "pulling 1/3 layers 1.5/4.0 MB");
@@ -560,9 +577,8 @@ static void addr_forms_parse(void **state) {
 }
 
 static void addr_malformed_forms_are_refused(void **state) {
-  const char *bad[] = {"",          "unix:",      "tcp:host",   "tcp::80",   "tcp:h:0",
-                       "tcp:h:x",   "tcp:h:99999", "tcp:::1:80", "tcp:[::1]", "localhost:80",
-                       "http://h/", "tcp:h:80x"};
+  const char *bad[] = {"",           "unix:",     "tcp:host",     "tcp::80",   "tcp:h:0",  "tcp:h:x", "tcp:h:99999",
+                       "tcp:::1:80", "tcp:[::1]", "localhost:80", "http://h/", "tcp:h:80x"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     berth_addr a;
     berth_error err = {0};
@@ -625,9 +641,8 @@ static void base64_decodes_padded_unpadded_and_binary(void **state) {
     const char *in;
     const char *out;
     size_t len;
-  } cases[] = {{"", "", 0},           {"QQ==", "A", 1},       {"QUI=", "AB", 2},
-               {"QUJD", "ABC", 3},     {"QQ", "A", 1},         {"QUI", "AB", 2},
-               {"AP8A", "\0\xff\0", 3}, {"aGVs\nbG8=", "hello", 5}};
+  } cases[] = {{"", "", 0},    {"QQ==", "A", 1}, {"QUI=", "AB", 2},       {"QUJD", "ABC", 3},
+               {"QQ", "A", 1}, {"QUI", "AB", 2}, {"AP8A", "\0\xff\0", 3}, {"aGVs\nbG8=", "hello", 5}};
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     unsigned char *out = NULL;
     size_t len = 99;
@@ -652,8 +667,9 @@ static void base64_rejects_garbage(void **state) {
 
 static void files_read_path_escapes_the_query(void **state) {
   char *path = berth_files_read_path("web-1", "stdout", 65536, 1024);
-  assert_string_equal(path, "/files/read?path=/sandboxes/web-1/stdout&offset=65536&length=1024"
-                            "&encoding=base64");
+  assert_string_equal(path,
+                      "/files/read?path=/sandboxes/web-1/stdout&offset=65536&length=1024"
+                      "&encoding=base64");
   free(path);
   char *escaped = berth_url_escape("a b&c=d/é");
   assert_string_equal(escaped, "a%20b%26c%3Dd/%C3%A9");
@@ -716,15 +732,18 @@ static void stats_bytes_use_docker_units(void **state) {
 }
 
 static void stats_cpu_percent_is_cpu_time_over_elapsed_time(void **state) {
-  json_t *a = parse("{\"timestamp\":100.0,\"cpus_user_time_secs\":1.0,"
-                    "\"cpus_system_time_secs\":0.5}");
-  json_t *b = parse("{\"timestamp\":102.0,\"cpus_user_time_secs\":1.8,"
-                    "\"cpus_system_time_secs\":0.7}");
+  json_t *a = parse(
+      "{\"timestamp\":100.0,\"cpus_user_time_secs\":1.0,"
+      "\"cpus_system_time_secs\":0.5}");
+  json_t *b = parse(
+      "{\"timestamp\":102.0,\"cpus_user_time_secs\":1.8,"
+      "\"cpus_system_time_secs\":0.7}");
   double p = -1;
   assert_true(berth_stats_cpu_percent(a, b, &p));
   assert_float_equal(p, 50.0, 1e-9); /* 1 cpu second over 2 seconds */
-  json_t *c = parse("{\"timestamp\":103,\"cpus_user_time_secs\":3,"
-                    "\"cpus_system_time_secs\":1}"); /* integers count too */
+  json_t *c = parse(
+      "{\"timestamp\":103,\"cpus_user_time_secs\":3,"
+      "\"cpus_system_time_secs\":1}"); /* integers count too */
   assert_true(berth_stats_cpu_percent(b, c, &p));
   assert_float_equal(p, 150.0, 1e-9);
   json_decref(a);
@@ -733,12 +752,15 @@ static void stats_cpu_percent_is_cpu_time_over_elapsed_time(void **state) {
 }
 
 static void stats_cpu_percent_unknown_without_progress_or_fields(void **state) {
-  json_t *a = parse("{\"timestamp\":100.0,\"cpus_user_time_secs\":1.0,"
-                    "\"cpus_system_time_secs\":0.5}");
-  json_t *same_time = parse("{\"timestamp\":100.0,\"cpus_user_time_secs\":2.0,"
-                            "\"cpus_system_time_secs\":0.5}");
-  json_t *backwards = parse("{\"timestamp\":101.0,\"cpus_user_time_secs\":0.1,"
-                            "\"cpus_system_time_secs\":0.1}");
+  json_t *a = parse(
+      "{\"timestamp\":100.0,\"cpus_user_time_secs\":1.0,"
+      "\"cpus_system_time_secs\":0.5}");
+  json_t *same_time = parse(
+      "{\"timestamp\":100.0,\"cpus_user_time_secs\":2.0,"
+      "\"cpus_system_time_secs\":0.5}");
+  json_t *backwards = parse(
+      "{\"timestamp\":101.0,\"cpus_user_time_secs\":0.1,"
+      "\"cpus_system_time_secs\":0.1}");
   json_t *missing = parse("{\"timestamp\":101.0,\"cpus_user_time_secs\":2.0}");
   double p = -1;
   assert_false(berth_stats_cpu_percent(a, same_time, &p));
@@ -752,12 +774,13 @@ static void stats_cpu_percent_unknown_without_progress_or_fields(void **state) {
   json_decref(missing);
 }
 
-#define STATS(t, user, rss_etc)                                                                  \
+#define STATS(t, user, rss_etc) \
   "{\"timestamp\":" t ",\"cpus_user_time_secs\":" user ",\"cpus_system_time_secs\":0.0" rss_etc "}"
 
 static void stats_entries_without_ids_are_the_running_containers(void **state) {
-  json_t *prev = parse("[{\"container_id\":{\"value\":\"a\"},\"stage\":\"RUNNING\","
-                       "\"resource_statistics\":" STATS("10.0", "1.0", "") "}]");
+  json_t *prev = parse(
+      "[{\"container_id\":{\"value\":\"a\"},\"stage\":\"RUNNING\","
+      "\"resource_statistics\":" STATS("10.0", "1.0", "") "}]");
   json_t *cur = parse("[{\"container_id\":{\"value\":\"a\"},\"stage\":\"RUNNING\","
                       "\"resource_statistics\":" STATS("11.0", "1.25", "") "},"
                       "{\"container_id\":{\"value\":\"b\"},\"stage\":\"TERMINATED\"},"
@@ -815,10 +838,11 @@ static void stats_row_formats_every_column(void **state) {
 }
 
 static void stats_row_marks_absent_limits_and_unknown_values(void **state) {
-  json_t *entry = parse("{\"container_id\":\"a\",\"cpu_percent\":null,\"resource_statistics\":"
-                        "{\"processes\":1,\"cpus_limit\":0,\"mem_total_bytes\":2048,"
-                        "\"mem_cache_bytes\":4096,\"mem_limit_bytes\":0,"
-                        "\"net_rx_bytes\":0,\"net_tx_bytes\":0}}");
+  json_t *entry = parse(
+      "{\"container_id\":\"a\",\"cpu_percent\":null,\"resource_statistics\":"
+      "{\"processes\":1,\"cpus_limit\":0,\"mem_total_bytes\":2048,"
+      "\"mem_cache_bytes\":4096,\"mem_limit_bytes\":0,"
+      "\"net_rx_bytes\":0,\"net_tx_bytes\":0}}");
   char cells[BERTH_STATS_COLUMNS][BERTH_STATS_CELL];
   berth_stats_row(entry, cells);
   assert_string_equal(cells[1], "--");
@@ -847,15 +871,13 @@ static const char *fake_env(const char *name, void *data) {
 
 #define ENV(...) ((const char *[]){__VA_ARGS__, NULL})
 
-static int slurm_parse(berth_run_opts *o, berth_slurm *s, berth_error *err, const char **env, char **argv,
-                       int argc) {
+static int slurm_parse(berth_run_opts *o, berth_slurm *s, berth_error *err, const char **env, char **argv, int argc) {
   if (berth_cli_parse_run(argc, argv, o, err) < 0) return -100;
   return berth_slurm_apply(o, fake_env, (void *)env, s, err);
 }
 
-#define SLURM_RUN(o, s, err, env, ...)                                                              \
-  slurm_parse(o, s, err, env, (char *[]){__VA_ARGS__, NULL},                                        \
-              (int)(sizeof((char *[]){__VA_ARGS__}) / sizeof(char *)))
+#define SLURM_RUN(o, s, err, env, ...) \
+  slurm_parse(o, s, err, env, (char *[]){__VA_ARGS__, NULL}, (int)(sizeof((char *[]){__VA_ARGS__}) / sizeof(char *)))
 
 static void slurm_step_names_sizes_and_labels_the_launch(void **state) {
   berth_run_opts o = {0};
@@ -865,14 +887,15 @@ static void slurm_step_names_sizes_and_labels_the_launch(void **state) {
                          "SLURM_CPUS_ON_NODE=8", "SLURM_MEM_PER_NODE=300", "SLURM_MEM_PER_CPU=50");
   assert_int_equal(SLURM_RUN(&o, &s, &err, env, "img", "true"), 1);
   json_t *req = berth_request_launch(&o, o.name);
-  assert_json_eq(req, "{\"type\":\"LAUNCH_CONTAINER\",\"launch_container\":{"
-                      "\"container_id\":{\"value\":\"slurm-4711.2.3\"},"
-                      "\"command\":{\"shell\":false,\"value\":\"true\",\"arguments\":[]},"
-                      "\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":2.0}},"
-                      "{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":300.0}}],"
-                      "\"container\":{\"type\":\"DOCKER\",\"docker\":{\"image\":\"img\","
-                      "\"privileged\":false,\"force_pull_image\":false,"
-                      "\"parameters\":[{\"key\":\"label\",\"value\":\"slurm.job_id=4711\"}]}}}}");
+  assert_json_eq(req,
+                 "{\"type\":\"LAUNCH_CONTAINER\",\"launch_container\":{"
+                 "\"container_id\":{\"value\":\"slurm-4711.2.3\"},"
+                 "\"command\":{\"shell\":false,\"value\":\"true\",\"arguments\":[]},"
+                 "\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":2.0}},"
+                 "{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":300.0}}],"
+                 "\"container\":{\"type\":\"DOCKER\",\"docker\":{\"image\":\"img\","
+                 "\"privileged\":false,\"force_pull_image\":false,"
+                 "\"parameters\":[{\"key\":\"label\",\"value\":\"slurm.job_id=4711\"}]}}}}");
   json_decref(req);
   berth_run_opts_clear(&o);
 }
@@ -934,9 +957,9 @@ static void slurm_batch_script_and_unlimited_memory(void **state) {
 }
 
 static void slurm_refuses_values_that_are_not_numbers(void **state) {
-  static const char *const bad[] = {"SLURM_JOB_ID=1/../x", "SLURM_STEP_ID=-1", "SLURM_PROCID=1 ",
-                                    "SLURM_CPUS_PER_TASK=1.5", "SLURM_MEM_PER_NODE=10G",
-                                    "SLURM_MEM_PER_CPU=9999999999999999999"};
+  static const char *const bad[] = {"SLURM_JOB_ID=1/../x",    "SLURM_STEP_ID=-1",
+                                    "SLURM_PROCID=1 ",        "SLURM_CPUS_PER_TASK=1.5",
+                                    "SLURM_MEM_PER_NODE=10G", "SLURM_MEM_PER_CPU=9999999999999999999"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     berth_run_opts o = {0};
     berth_slurm s;
@@ -952,8 +975,9 @@ static void slurm_refuses_values_that_are_not_numbers(void **state) {
 
 static void wait_bound_request_asks_kill_on_disconnect(void **state) {
   json_t *req = berth_request_wait_bound("c1");
-  assert_json_eq(req, "{\"type\":\"WAIT_CONTAINER\",\"wait_container\":{\"container_id\":{\"value\":\"c1\"},"
-                      "\"kill_on_disconnect\":true}}");
+  assert_json_eq(req,
+                 "{\"type\":\"WAIT_CONTAINER\",\"wait_container\":{\"container_id\":{\"value\":\"c1\"},"
+                 "\"kill_on_disconnect\":true}}");
   json_decref(req);
 }
 

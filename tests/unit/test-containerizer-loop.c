@@ -17,8 +17,9 @@ typedef struct script {
   fake_rule *image, *pull, *create, *attach, *start, *wait, *inspect, *logs, *kill, *remove;
 } script;
 
-#define INSPECT_BODY(code)                                                                                    \
-  "{\"Id\":\"cid1\",\"State\":{\"Pid\":4242,\"ExitCode\":" #code ",\"OOMKilled\":false,\"FinishedAt\":\"@NOW@\"}," \
+#define INSPECT_BODY(code)                                       \
+  "{\"Id\":\"cid1\",\"State\":{\"Pid\":4242,\"ExitCode\":" #code \
+  ",\"OOMKilled\":false,\"FinishedAt\":\"@NOW@\"},"              \
   "\"NetworkSettings\":{\"IPAddress\":\"172.17.0.9\"}}"
 
 static void happy_docker(czenv *e, script *s) {
@@ -30,8 +31,8 @@ static void happy_docker(czenv *e, script *s) {
   if (!s->start) s->start = fake_rule_reply(fake_on(f, "POST", "/containers/*/start"), 204, NULL);
   /* As from dockerd: the output comes once the container started, and the
    * stream ends when it stops. */
-  s->attach = fake_rule_stream(fake_on(f, "POST", "/containers/*/attach"), 200, "application/vnd.docker.raw-stream",
-                               FAKE_RAW);
+  s->attach =
+      fake_rule_stream(fake_on(f, "POST", "/containers/*/attach"), 200, "application/vnd.docker.raw-stream", FAKE_RAW);
   fake_rule_stream_after(s->attach, s->start);
   fake_rule_frame(s->attach, 0, 1, "hello\n");
   fake_rule_frame(s->attach, 0, 2, "warning\n");
@@ -48,8 +49,8 @@ static void happy_docker(czenv *e, script *s) {
 /* A container killed by SIGKILL: /wait answers 137 only after a kill. */
 static void killable_docker(czenv *e, script *s, fake_rule *kill) {
   fake_docker *f = e->fake;
-  s->wait = fake_rule_reply(fake_rule_after(fake_on(f, "POST", "/containers/*/wait"), kill), 200,
-                            "{\"StatusCode\":137}");
+  s->wait =
+      fake_rule_reply(fake_rule_after(fake_on(f, "POST", "/containers/*/wait"), kill), 200, "{\"StatusCode\":137}");
   s->inspect = fake_rule_reply(fake_on(f, "GET", "/containers/*/json"), 200, INSPECT_BODY(137));
 }
 
@@ -263,8 +264,9 @@ static void force_pull_pulls_even_when_the_image_is_there(void **state) {
   script s = {0};
   happy_docker(e, &s);
   outcome launched = {0}, ended = {0};
-  json_t *l = tu_json("{\"container_id\":{\"value\":\"web-1\"},\"container\":{\"type\":\"DOCKER\",\"docker\":"
-                      "{\"image\":\"127.0.0.1:5000/busybox:local\",\"force_pull_image\":true}}}");
+  json_t *l = tu_json(
+      "{\"container_id\":{\"value\":\"web-1\"},\"container\":{\"type\":\"DOCKER\",\"docker\":"
+      "{\"image\":\"127.0.0.1:5000/busybox:local\",\"force_pull_image\":true}}}");
   berth_error err = {0};
   assert_int_equal(berth_cz_launch(e->cz, l, cz_done_cb, &launched, &err), 0);
   json_decref(l);
@@ -298,13 +300,15 @@ static void create_failure_fails_the_launch(void **state) {
 static void start_failure_fails_the_launch_and_removes_the_container(void **state) {
   czenv *e = *state;
   script s = {0};
-  s.start = fake_rule_reply(fake_on(e->fake, "POST", "/containers/*/start"), 400,
-                            "{\"message\":\"OCI runtime create failed: exec: \\\"nope\\\": executable file not found\"}");
+  s.start =
+      fake_rule_reply(fake_on(e->fake, "POST", "/containers/*/start"), 400,
+                      "{\"message\":\"OCI runtime create failed: exec: \\\"nope\\\": executable file not found\"}");
   happy_docker(e, &s);
   outcome launched = {0}, ended = {0};
   launch(e, "", &launched, &ended);
   czenv_run(e, &ended);
-  assert_launch_failed(&launched, &ended, "Failed to start container for image 'busybox:local': OCI runtime create failed");
+  assert_launch_failed(&launched, &ended,
+                       "Failed to start container for image 'busybox:local': OCI runtime create failed");
   czenv_wait_requests(e, "DELETE", "/containers/" NAME, 1);
   assert_int_equal(fake_docker_count(e->fake, "POST", "/containers/*/wait"), 0);
   outcome_clear(&launched);
@@ -524,8 +528,8 @@ static void dockerd_vanishing_mid_attach_does_not_end_the_task(void **state) {
    * its log holds everything. */
   script s = {0};
   s.start = fake_rule_reply(fake_on(f, "POST", "/containers/*/start"), 204, NULL);
-  fake_rule *attach = fake_rule_stream(fake_on(f, "POST", "/containers/*/attach"), 200,
-                                       "application/vnd.docker.raw-stream", FAKE_RAW);
+  fake_rule *attach =
+      fake_rule_stream(fake_on(f, "POST", "/containers/*/attach"), 200, "application/vnd.docker.raw-stream", FAKE_RAW);
   fake_rule_stream_after(attach, s.start);
   fake_rule_frame(attach, 0, 1, "before\n");
   fake_rule_frame_part(attach, 10, 1, "after\n", 2);
@@ -639,8 +643,9 @@ static void signal_to_a_terminated_container_is_a_conflict(void **state) {
 
 /* --- update -------------------------------------------------------------------------------- */
 
-#define RESOURCES(cpus, mem)                                                                   \
-  "\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":" #cpus "}}," \
+#define RESOURCES(cpus, mem)                                                           \
+  "\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":" #cpus \
+  "}},"                                                                                \
   "{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":" #mem "}}]"
 
 /* A container that keeps running: its attach and /wait never end. */
@@ -661,9 +666,9 @@ static double entry_cpus(czenv *e) {
   double cpus = -1;
   size_t i;
   json_t *r;
-  json_array_foreach(json_object_get(entry, "resources"), i, r)
-    if (!strcmp(json_string_value(json_object_get(r, "name")), "cpus"))
-      cpus = json_number_value(json_object_get(json_object_get(r, "scalar"), "value"));
+  json_array_foreach(json_object_get(entry, "resources"), i,
+                     r) if (!strcmp(json_string_value(json_object_get(r, "name")), "cpus")) cpus =
+      json_number_value(json_object_get(json_object_get(r, "scalar"), "value"));
   json_decref(entry);
   return cpus;
 }

@@ -104,10 +104,11 @@ static void header_is_base64url_json_with_the_server_address(void **state) {
 static void auth_wins_over_username_and_entries_without_secrets_are_skipped(void **state) {
   (void)state;
   berth_docker_auth auth;
-  load("{\"auths\": {\"a.example\": {\"auth\": \"dTE6cDE=\", \"username\": \"u2\", \"password\": \"p2\"},"
-       " \"b.example\": {\"identitytoken\": \"tok\"}, \"c.example\": {}},"
-       " \"credsStore\": \"desktop\"}",
-       &auth);
+  load(
+      "{\"auths\": {\"a.example\": {\"auth\": \"dTE6cDE=\", \"username\": \"u2\", \"password\": \"p2\"},"
+      " \"b.example\": {\"identitytoken\": \"tok\"}, \"c.example\": {}},"
+      " \"credsStore\": \"desktop\"}",
+      &auth);
   assert_int_equal(auth.n, 1);
   const berth_registry_cred *c = berth_docker_auth_find(&auth, "a.example/x");
   assert_non_null(c);

@@ -124,9 +124,8 @@ static void version_is_unversioned_and_negotiated_down_to_max(void **state) {
   fake_request_free(q);
   char v[16];
   berth_error err = {0};
-  assert_int_equal(berth_docker_negotiate(json_string_value(json_object_get(r.answer, "ApiVersion")), v, sizeof(v),
-                                          &err),
-                   0);
+  assert_int_equal(
+      berth_docker_negotiate(json_string_value(json_object_get(r.answer, "ApiVersion")), v, sizeof(v), &err), 0);
   assert_string_equal(v, "1.41");
   reset(&r);
   berth_docker_image_inspect(e->docker, "busybox:local", json_cb, &r);
@@ -146,9 +145,8 @@ static void older_daemon_is_spoken_to_at_its_version(void **state) {
   run(e, &r);
   char v[16];
   berth_error err = {0};
-  assert_int_equal(berth_docker_negotiate(json_string_value(json_object_get(r.answer, "ApiVersion")), v, sizeof(v),
-                                          &err),
-                   0);
+  assert_int_equal(
+      berth_docker_negotiate(json_string_value(json_object_get(r.answer, "ApiVersion")), v, sizeof(v), &err), 0);
   berth_docker_set_version(e->docker, v);
   reset(&r);
   berth_docker_container_start(e->docker, "c1", json_cb, &r);
@@ -169,9 +167,9 @@ static void version_from_a_daemon_too_old_is_refused(void **state) {
   run(e, &r);
   char v[16] = "";
   berth_error err = {0};
-  assert_int_equal(berth_docker_negotiate(json_string_value(json_object_get(r.answer, "ApiVersion")), v, sizeof(v),
-                                          &err),
-                   BERTH_EDOCKER);
+  assert_int_equal(
+      berth_docker_negotiate(json_string_value(json_object_get(r.answer, "ApiVersion")), v, sizeof(v), &err),
+      BERTH_EDOCKER);
   tu_assert_contains(err.msg, "1.12");
   reset(&r);
 }
@@ -209,8 +207,7 @@ static void not_found_is_enoent_with_dockers_message(void **state) {
 
 static void conflict_is_econflict(void **state) {
   env *e = *state;
-  fake_rule_reply(fake_on(e->fake, "POST", "/containers/*/kill"), 409,
-                  "{\"message\":\"Container c1 is not running\"}");
+  fake_rule_reply(fake_on(e->fake, "POST", "/containers/*/kill"), 409, "{\"message\":\"Container c1 is not running\"}");
   result r = {0};
   berth_docker_container_kill(e->docker, "c1", 15, json_cb, &r);
   run(e, &r);

@@ -163,8 +163,8 @@ static void format_truncates_to_buffer(void **state) {
 
 static void format_then_parse_round_trips(void **state) {
   (void)state;
-  static const int64_t values[] = {0, 1, 999, 1000, 1000000, 1500000000LL, 60000000000LL, 21600000000000LL,
-                                   604800000000000LL * 3, 123456789LL};
+  static const int64_t values[] = {
+      0, 1, 999, 1000, 1000000, 1500000000LL, 60000000000LL, 21600000000000LL, 604800000000000LL * 3, 123456789LL};
   for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
     char buf[64];
     berth_duration_format(values[i], buf, sizeof(buf));

@@ -23,8 +23,10 @@ static void parse_ok(const char *value, berth_uri_kind want_kind, const char *wa
   berth_error err = {0};
   if (berth_fetch_uri_parse(value, &kind, &path, &name, &err) < 0) fail_msg("'%s': %s", value, err.msg);
   assert_int_equal(kind, want_kind);
-  if (want_path) assert_string_equal(path, want_path);
-  else assert_null(path);
+  if (want_path)
+    assert_string_equal(path, want_path);
+  else
+    assert_null(path);
   assert_string_equal(name, want_name);
   free(path);
   free(name);
@@ -42,8 +44,8 @@ static void uris_of_every_kind_parse_to_a_name(void **state) {
 
 static void unknown_schemes_and_bad_uris_are_refused(void **state) {
   (void)state;
-  const char *bad[] = {"ftp://host/x", "relative/path", "", "file://host/x", "http:///x", "http://h/a\nb",
-                       "hdfs://nn/x"};
+  const char *bad[] = {"ftp://host/x", "relative/path", "",           "file://host/x",
+                       "http:///x",    "http://h/a\nb", "hdfs://nn/x"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     berth_uri_kind kind;
     char *path, *name;
@@ -128,9 +130,9 @@ static void member_names_are_normalised_and_escapes_refused(void **state) {
 typedef struct member {
   const char *name;
   mode_t type;
-  const char *data;   /* regular files */
-  const char *link;   /* symlink target */
-  const char *hard;   /* hard link target */
+  const char *data; /* regular files */
+  const char *link; /* symlink target */
+  const char *hard; /* hard link target */
 } member;
 
 static int write_tar(const char *path, const member *m, size_t n) {

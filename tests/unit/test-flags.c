@@ -78,8 +78,7 @@ static void defaults(void **state) {
 
 static void flag_equals_value(void **state) {
   (void)state;
-  parse_ok(ARGV("--work_dir=/tmp/w", "--docker_stop_timeout=10secs", "--agent_id=a1", "--token_file=/etc/t"),
-           NULL, &f);
+  parse_ok(ARGV("--work_dir=/tmp/w", "--docker_stop_timeout=10secs", "--agent_id=a1", "--token_file=/etc/t"), NULL, &f);
   assert_string_equal(f.work_dir, "/tmp/w");
   assert_int_equal(f.docker_stop_timeout_ns, 10000000000LL);
   assert_string_equal(f.agent_id, "a1");
@@ -304,34 +303,35 @@ static void flags_json_shows_effective_values(void **state) {
                 "--docker_stop_timeout=90secs", "--allowed_host_paths=/srv"),
            NULL, &f);
   json_t *j = berth_flags_json(&f);
-  tu_assert_json_eq(j, "{\"work_dir\": \"/var/lib/berth\","
-                       " \"runtime_dir\": \"/run/berth\","
-                       " \"listen\": [\"unix:/a.sock\", \"tcp:127.0.0.1:5051\"],"
-                       " \"token_file\": \"/etc/berth/token\","
-                       " \"socket_group\": null,"
-                       " \"agent_id\": null,"
-                       " \"allow_agent_id_change\": false,"
-                       " \"docker_socket\": \"/var/run/docker.sock\","
-                       " \"docker_remove_delay\": \"6hrs\","
-                       " \"docker_stop_timeout\": \"90secs\","
-                       " \"docker_kill_orphans\": true,"
-                       " \"docker_config\": null,"
-                       " \"fetcher_cache_dir\": null,"
-                       " \"fetcher_cache_size\": \"2GB\","
-                       " \"fetcher_max_size\": \"4GB\","
-                       " \"fetcher_timeout\": \"1hrs\","
-                       " \"fetcher_stall_timeout\": \"1mins\","
-                       " \"docker_pull_timeout\": \"10mins\","
-                       " \"sandbox_directory\": \"/mnt/mesos/sandbox\","
-                       " \"cgroups_enable_cfs\": false,"
-                       " \"nvidia_gpu_devices\": null,"
-                       " \"nvidia_device_root\": \"/dev\","
-                       " \"allowed_host_paths\": [\"/srv\"],"
-                       " \"allow_privileged\": false,"
-                       " \"docker_allowed_runtimes\": [\"runc\"],"
-                       " \"docker_runtime\": \"runc\","
-                       " \"default_container_dns\": null,"
-                       " \"log_level\": \"info\", \"log_max_files\": 5, \"log_max_size\": \"0B\"}");
+  tu_assert_json_eq(j,
+                    "{\"work_dir\": \"/var/lib/berth\","
+                    " \"runtime_dir\": \"/run/berth\","
+                    " \"listen\": [\"unix:/a.sock\", \"tcp:127.0.0.1:5051\"],"
+                    " \"token_file\": \"/etc/berth/token\","
+                    " \"socket_group\": null,"
+                    " \"agent_id\": null,"
+                    " \"allow_agent_id_change\": false,"
+                    " \"docker_socket\": \"/var/run/docker.sock\","
+                    " \"docker_remove_delay\": \"6hrs\","
+                    " \"docker_stop_timeout\": \"90secs\","
+                    " \"docker_kill_orphans\": true,"
+                    " \"docker_config\": null,"
+                    " \"fetcher_cache_dir\": null,"
+                    " \"fetcher_cache_size\": \"2GB\","
+                    " \"fetcher_max_size\": \"4GB\","
+                    " \"fetcher_timeout\": \"1hrs\","
+                    " \"fetcher_stall_timeout\": \"1mins\","
+                    " \"docker_pull_timeout\": \"10mins\","
+                    " \"sandbox_directory\": \"/mnt/mesos/sandbox\","
+                    " \"cgroups_enable_cfs\": false,"
+                    " \"nvidia_gpu_devices\": null,"
+                    " \"nvidia_device_root\": \"/dev\","
+                    " \"allowed_host_paths\": [\"/srv\"],"
+                    " \"allow_privileged\": false,"
+                    " \"docker_allowed_runtimes\": [\"runc\"],"
+                    " \"docker_runtime\": \"runc\","
+                    " \"default_container_dns\": null,"
+                    " \"log_level\": \"info\", \"log_max_files\": 5, \"log_max_size\": \"0B\"}");
   json_decref(j);
   berth_flags_free(&f);
 }
@@ -376,10 +376,18 @@ static void usage_lists_every_flag(void **state) {
   assert_non_null(out);
   berth_flags_usage(out);
   fclose(out);
-  static const char *const names[] = {"--work_dir", "--listen", "--token_file", "--docker_socket",
-                                      "--docker_remove_delay", "--docker_stop_timeout", "--docker_kill_orphans",
-                                      "--sandbox_directory", "--cgroups_enable_cfs", "--allowed_host_paths",
-                                      "--allow_privileged", "(default 6hrs)"};
+  static const char *const names[] = {"--work_dir",
+                                      "--listen",
+                                      "--token_file",
+                                      "--docker_socket",
+                                      "--docker_remove_delay",
+                                      "--docker_stop_timeout",
+                                      "--docker_kill_orphans",
+                                      "--sandbox_directory",
+                                      "--cgroups_enable_cfs",
+                                      "--allowed_host_paths",
+                                      "--allow_privileged",
+                                      "(default 6hrs)"};
   for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) tu_assert_contains(buf, names[i]);
   free(buf);
 }
@@ -419,7 +427,7 @@ int main(void) {
       cmocka_unit_test_teardown(flags_json_shows_the_token_path_never_the_token, free_flags),
       cmocka_unit_test_teardown(usage_lists_every_flag, free_flags),
       cmocka_unit_test_teardown(free_twice_is_safe, free_flags),
-        cmocka_unit_test(flags_json_keeps_non_utf8_values),
+      cmocka_unit_test(flags_json_keeps_non_utf8_values),
       cmocka_unit_test_teardown(log_rotation_flags, free_flags),
   };
   return cmocka_run_group_tests_name("flags", tests, NULL, NULL);

@@ -441,8 +441,8 @@ static void privileged_passed_through(void **state) {
 static void resources_land_in_host_config(void **state) {
   (void)state;
   berth_launch_spec spec = base_spec();
-  spec.res = (berth_resources){.has_cpus = true, .cpus = 0.5, .has_mem = true, .mem_mb = 64,
-                               .has_mem_limit = true, .mem_limit_mb = 128};
+  spec.res = (berth_resources){
+      .has_cpus = true, .cpus = 0.5, .has_mem = true, .mem_mb = 64, .has_mem_limit = true, .mem_limit_mb = 128};
   json_t *c = berth_mapping_create_config(&spec, &ctx);
   json_t *hc = json_object_get(c, "HostConfig");
   tu_assert_json_int(hc, "CpuShares", 512);
@@ -492,8 +492,13 @@ static void contract_example_matches_fixture(void **state) {
   spec.env = env;
   spec.n_env = 1;
   spec.user = (char *)"nobody";
-  spec.res = (berth_resources){.has_cpus = true, .cpus = 0.5, .has_mem = true, .mem_mb = 64,
-                               .has_cpus_limit = true, .cpus_limit = 1.0, .has_mem_limit = true,
+  spec.res = (berth_resources){.has_cpus = true,
+                               .cpus = 0.5,
+                               .has_mem = true,
+                               .mem_mb = 64,
+                               .has_cpus_limit = true,
+                               .cpus_limit = 1.0,
+                               .has_mem_limit = true,
                                .mem_limit_mb = 128};
   spec.pvolumes = pv;
   spec.n_pvolumes = 1;
@@ -535,11 +540,12 @@ static berth_launch_spec spec_with_params(const char *params_json, bool allow_pr
 
 static void params_land_in_host_config(void **state) {
   (void)state;
-  berth_launch_spec spec = spec_with_params("[{\"key\": \"ulimit\", \"value\": \"nofile=10:20\"},"
-                                            " {\"key\": \"read-only\", \"value\": \"true\"},"
-                                            " {\"key\": \"tmpfs\", \"value\": \"/t:size=1m\"},"
-                                            " {\"key\": \"shm-size\", \"value\": \"64m\"}]",
-                                            false);
+  berth_launch_spec spec = spec_with_params(
+      "[{\"key\": \"ulimit\", \"value\": \"nofile=10:20\"},"
+      " {\"key\": \"read-only\", \"value\": \"true\"},"
+      " {\"key\": \"tmpfs\", \"value\": \"/t:size=1m\"},"
+      " {\"key\": \"shm-size\", \"value\": \"64m\"}]",
+      false);
   json_t *c = berth_mapping_create_config(&spec, &ctx);
   json_t *hc = json_object_get(c, "HostConfig");
   tu_assert_json_eq(json_object_get(hc, "Ulimits"), "[{\"Name\": \"nofile\", \"Soft\": 10, \"Hard\": 20}]");
@@ -567,9 +573,10 @@ static void params_env_sits_between_caller_and_berth_vars(void **state) {
 
 static void params_workdir_and_user(void **state) {
   (void)state;
-  berth_launch_spec spec = spec_with_params("[{\"key\": \"workdir\", \"value\": \"/tmp\"},"
-                                            " {\"key\": \"user\", \"value\": \"65534\"}]",
-                                            false);
+  berth_launch_spec spec = spec_with_params(
+      "[{\"key\": \"workdir\", \"value\": \"/tmp\"},"
+      " {\"key\": \"user\", \"value\": \"65534\"}]",
+      false);
   json_t *c = berth_mapping_create_config(&spec, &ctx);
   tu_assert_json_str(c, "WorkingDir", "/tmp");
   tu_assert_json_str(c, "User", "65534");
@@ -579,9 +586,10 @@ static void params_workdir_and_user(void **state) {
 
 static void params_devices_add_to_gpus_and_privileged_ors(void **state) {
   (void)state;
-  berth_launch_spec spec = spec_with_params("[{\"key\": \"device\", \"value\": \"/dev/fuse\"},"
-                                            " {\"key\": \"privileged\", \"value\": \"false\"}]",
-                                            true);
+  berth_launch_spec spec = spec_with_params(
+      "[{\"key\": \"device\", \"value\": \"/dev/fuse\"},"
+      " {\"key\": \"privileged\", \"value\": \"false\"}]",
+      true);
   spec.privileged = true;
   const char *const devices[] = {"/dev/nvidia0", NULL};
   berth_mapping_ctx gctx = ctx;

@@ -26,7 +26,8 @@ static int free_params(void **state) {
 /* A parameters array from alternating key, value strings. */
 static json_t *kv(const char *const *pairs) {
   json_t *a = json_array();
-  for (size_t i = 0; pairs[i]; i += 2) json_array_append_new(a, json_pack("{s:s,s:s}", "key", pairs[i], "value", pairs[i + 1]));
+  for (size_t i = 0; pairs[i]; i += 2)
+    json_array_append_new(a, json_pack("{s:s,s:s}", "key", pairs[i], "value", pairs[i + 1]));
   return a;
 }
 
@@ -60,9 +61,7 @@ static void refused_with(const berth_params_policy *policy, const char *const *p
 }
 
 /* A bad value: the message names the key and the value. */
-static void bad_value(const char *key, const char *value) {
-  refused_with(&privileged, PAIRS(key, value), key, value);
-}
+static void bad_value(const char *key, const char *value) { refused_with(&privileged, PAIRS(key, value), key, value); }
 
 static json_t *host(const char *field) { return json_object_get(params.host, field); }
 
@@ -73,9 +72,9 @@ static void sizes_use_docker_units(void **state) {
   struct {
     const char *in;
     int64_t want;
-  } ok[] = {{"0", 0},          {"512", 512},           {"64m", 64LL << 20},     {"64M", 64LL << 20},
-            {"1g", 1LL << 30}, {"1.5g", 3LL << 29},    {"1GiB", 1LL << 30},     {"1gb", 1LL << 30},
-            {"2 k", 2048},     {"100b", 100},          {"1t", 1LL << 40},       {"1p", 1LL << 50}};
+  } ok[] = {{"0", 0},          {"512", 512},        {"64m", 64LL << 20}, {"64M", 64LL << 20},
+            {"1g", 1LL << 30}, {"1.5g", 3LL << 29}, {"1GiB", 1LL << 30}, {"1gb", 1LL << 30},
+            {"2 k", 2048},     {"100b", 100},       {"1t", 1LL << 40},   {"1p", 1LL << 50}};
   for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
     int64_t got = -7;
     berth_error err = {0};
@@ -158,11 +157,12 @@ static void capabilities_normalize_and_accumulate(void **state) {
 
 static void ulimit_is_name_soft_hard(void **state) {
   (void)state;
-  parse_ok(PAIRS("ulimit", "nofile=1024:2048", "ulimit", "nproc=100", "ulimit", "nofile=512:4096", "ulimit",
-                 "core=-1"));
-  tu_assert_json_eq(host("Ulimits"), "[{\"Name\": \"nofile\", \"Soft\": 512, \"Hard\": 4096},"
-                                     " {\"Name\": \"nproc\", \"Soft\": 100, \"Hard\": 100},"
-                                     " {\"Name\": \"core\", \"Soft\": -1, \"Hard\": -1}]");
+  parse_ok(
+      PAIRS("ulimit", "nofile=1024:2048", "ulimit", "nproc=100", "ulimit", "nofile=512:4096", "ulimit", "core=-1"));
+  tu_assert_json_eq(host("Ulimits"),
+                    "[{\"Name\": \"nofile\", \"Soft\": 512, \"Hard\": 4096},"
+                    " {\"Name\": \"nproc\", \"Soft\": 100, \"Hard\": 100},"
+                    " {\"Name\": \"core\", \"Soft\": -1, \"Hard\": -1}]");
   bad_value("ulimit", "nofile");
   bad_value("ulimit", "nofiles=1");
   bad_value("ulimit", "nofile=");
@@ -190,11 +190,12 @@ static void device_is_host_container_perms(void **state) {
   (void)state;
   parse_ok_with(&privileged, PAIRS("device", "/dev/fuse", "device", "/dev/null:/dev/n2", "device", "/dev/zero:r",
                                    "device", "/dev/full:/dev/f:rw"));
-  tu_assert_json_eq(host("Devices"),
-                    "[{\"PathOnHost\": \"/dev/fuse\", \"PathInContainer\": \"/dev/fuse\", \"CgroupPermissions\": \"rwm\"},"
-                    " {\"PathOnHost\": \"/dev/null\", \"PathInContainer\": \"/dev/n2\", \"CgroupPermissions\": \"rwm\"},"
-                    " {\"PathOnHost\": \"/dev/zero\", \"PathInContainer\": \"/dev/zero\", \"CgroupPermissions\": \"r\"},"
-                    " {\"PathOnHost\": \"/dev/full\", \"PathInContainer\": \"/dev/f\", \"CgroupPermissions\": \"rw\"}]");
+  tu_assert_json_eq(
+      host("Devices"),
+      "[{\"PathOnHost\": \"/dev/fuse\", \"PathInContainer\": \"/dev/fuse\", \"CgroupPermissions\": \"rwm\"},"
+      " {\"PathOnHost\": \"/dev/null\", \"PathInContainer\": \"/dev/n2\", \"CgroupPermissions\": \"rwm\"},"
+      " {\"PathOnHost\": \"/dev/zero\", \"PathInContainer\": \"/dev/zero\", \"CgroupPermissions\": \"r\"},"
+      " {\"PathOnHost\": \"/dev/full\", \"PathInContainer\": \"/dev/f\", \"CgroupPermissions\": \"rw\"}]");
   bad_value("device", "dev/fuse");
   bad_value("device", "/dev/fuse:relative");
   bad_value("device", "/dev/fuse:/dev/f:rx");
@@ -205,10 +206,10 @@ static void device_is_host_container_perms(void **state) {
 
 static void security_opt_forms(void **state) {
   (void)state;
-  parse_ok_with(&privileged, PAIRS("security-opt", "no-new-privileges", "security-opt", "no-new-privileges=false",
-                                   "security-opt", "apparmor=unconfined", "security-opt", "label=disable",
-                                   "security-opt", "seccomp=unconfined", "security-opt",
-                                   "seccomp={\"defaultAction\": \"SCMP_ACT_ALLOW\"}"));
+  parse_ok_with(&privileged,
+                PAIRS("security-opt", "no-new-privileges", "security-opt", "no-new-privileges=false", "security-opt",
+                      "apparmor=unconfined", "security-opt", "label=disable", "security-opt", "seccomp=unconfined",
+                      "security-opt", "seccomp={\"defaultAction\": \"SCMP_ACT_ALLOW\"}"));
   assert_int_equal(json_array_size(host("SecurityOpt")), 6);
   assert_string_equal(json_string_value(json_array_get(host("SecurityOpt"), 2)), "apparmor=unconfined");
   bad_value("security-opt", "seccomp=/etc/profile.json");
@@ -243,8 +244,8 @@ static void tmpfs_is_path_and_options(void **state) {
 
 static void dns_keys_accumulate(void **state) {
   (void)state;
-  parse_ok(PAIRS("dns", "10.0.0.1", "dns", "fd00::1", "dns-search", "example.com.", "dns-search", "corp",
-                 "dns-search", ".", "dns-option", "ndots:2", "dns-opt", "rotate"));
+  parse_ok(PAIRS("dns", "10.0.0.1", "dns", "fd00::1", "dns-search", "example.com.", "dns-search", "corp", "dns-search",
+                 ".", "dns-option", "ndots:2", "dns-opt", "rotate"));
   tu_assert_json_eq(host("Dns"), "[\"10.0.0.1\", \"fd00::1\"]");
   tu_assert_json_eq(host("DnsSearch"), "[\"example.com\", \"corp\", \".\"]");
   tu_assert_json_eq(host("DnsOptions"), "[\"ndots:2\", \"rotate\"]");
@@ -324,14 +325,14 @@ static void privilege_widening_keys_need_the_flag(void **state) {
   refused_with(&plain, PAIRS("device", "/dev/fuse"), "device", "--allow_privileged");
   refused_with(&plain, PAIRS("security-opt", "no-new-privileges"), "security-opt", "--allow_privileged");
   refused_with(&plain, PAIRS("privileged", "true"), "privileged", "--allow_privileged");
-  parse_ok_with(&privileged, PAIRS("cap-add", "NET_ADMIN", "device", "/dev/fuse", "security-opt",
-                                   "no-new-privileges", "privileged", "true"));
+  parse_ok_with(&privileged, PAIRS("cap-add", "NET_ADMIN", "device", "/dev/fuse", "security-opt", "no-new-privileges",
+                                   "privileged", "true"));
 }
 
 static void unknown_keys_are_named(void **state) {
   (void)state;
-  const char *keys[] = {"volume", "v", "mount", "network", "pid", "ipc", "publish", "Label", "--label", "cap_add",
-                        "volumes-from", "userns", "cgroup-parent"};
+  const char *keys[] = {"volume", "v",       "mount",   "network",      "pid",    "ipc",          "publish",
+                        "Label",  "--label", "cap_add", "volumes-from", "userns", "cgroup-parent"};
   for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
     refused_with(&privileged, PAIRS(keys[i], "x"), keys[i], FIELD "[0].key");
 }
@@ -368,10 +369,10 @@ static void malformed_entries(void **state) {
 
 static void table_lists_every_required_key(void **state) {
   (void)state;
-  const char *required[] = {"label", "env", "cap-add", "cap-drop", "ulimit", "shm-size", "device",
-                            "security-opt", "read-only", "tmpfs", "dns", "dns-search", "add-host", "init",
-                            "pids-limit", "user", "workdir", "memory-swap", "oom-score-adj", "sysctl", "runtime",
-                            "privileged"};
+  const char *required[] = {"label",         "env",          "cap-add",    "cap-drop",  "ulimit",  "shm-size",
+                            "device",        "security-opt", "read-only",  "tmpfs",     "dns",     "dns-search",
+                            "add-host",      "init",         "pids-limit", "user",      "workdir", "memory-swap",
+                            "oom-score-adj", "sysctl",       "runtime",    "privileged"};
   const berth_param_info *t = berth_params_table();
   for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
     bool found = false;
@@ -459,8 +460,8 @@ static int spec_parse(const char *launch_json, berth_launch_spec *spec, berth_er
   return rc;
 }
 
-#define LAUNCH(command, resources, params)                                                                    \
-  "{\"container_id\": {\"value\": \"p-1\"}" command resources                                                \
+#define LAUNCH(command, resources, params)                    \
+  "{\"container_id\": {\"value\": \"p-1\"}" command resources \
   ", \"container\": {\"type\": \"DOCKER\", \"docker\": {\"image\": \"busybox:local\", \"parameters\": " params "}}}"
 
 static void spec_checks_parameters_against_the_launch(void **state) {
@@ -468,15 +469,15 @@ static void spec_checks_parameters_against_the_launch(void **state) {
   berth_launch_spec spec;
   berth_error err = {0};
   /* user parameter and command.user: equal is fine, different is a 400. */
-  assert_int_equal(spec_parse(LAUNCH(", \"command\": {\"user\": \"nobody\"}", "",
-                                     "[{\"key\": \"user\", \"value\": \"nobody\"}]"),
-                              &spec, &err),
-                   0);
+  assert_int_equal(
+      spec_parse(LAUNCH(", \"command\": {\"user\": \"nobody\"}", "", "[{\"key\": \"user\", \"value\": \"nobody\"}]"),
+                 &spec, &err),
+      0);
   berth_spec_free(&spec);
-  assert_int_equal(spec_parse(LAUNCH(", \"command\": {\"user\": \"nobody\"}", "",
-                                     "[{\"key\": \"user\", \"value\": \"root\"}]"),
-                              &spec, &err),
-                   BERTH_EINVAL);
+  assert_int_equal(
+      spec_parse(LAUNCH(", \"command\": {\"user\": \"nobody\"}", "", "[{\"key\": \"user\", \"value\": \"root\"}]"),
+                 &spec, &err),
+      BERTH_EINVAL);
   tu_assert_contains(err.msg, "command.user");
   /* memory-swap: parsed here, checked against mem at launch by the mapping
    * (a stored launch re-read after an UPDATE of mem must still parse). */
@@ -484,17 +485,19 @@ static void spec_checks_parameters_against_the_launch(void **state) {
   assert_int_equal(berth_mapping_check_params(&spec, &err), BERTH_EINVAL);
   tu_assert_contains(err.msg, "memory-swap");
   berth_spec_free(&spec);
-  assert_int_equal(spec_parse(LAUNCH("", ", \"resources\": [{\"name\": \"mem\", \"type\": \"SCALAR\", \"scalar\": {\"value\": 64}}]",
-                                     "[{\"key\": \"memory-swap\", \"value\": \"32m\"}]"),
-                              &spec, &err),
-                   0);
+  assert_int_equal(
+      spec_parse(LAUNCH("", ", \"resources\": [{\"name\": \"mem\", \"type\": \"SCALAR\", \"scalar\": {\"value\": 64}}]",
+                        "[{\"key\": \"memory-swap\", \"value\": \"32m\"}]"),
+                 &spec, &err),
+      0);
   assert_int_equal(berth_mapping_check_params(&spec, &err), BERTH_EINVAL);
   tu_assert_contains(err.msg, "below");
   berth_spec_free(&spec);
-  assert_int_equal(spec_parse(LAUNCH("", ", \"resources\": [{\"name\": \"mem\", \"type\": \"SCALAR\", \"scalar\": {\"value\": 64}}]",
-                                     "[{\"key\": \"memory-swap\", \"value\": \"128m\"}, {\"key\": \"label\", \"value\": \"a=b\"}]"),
-                              &spec, &err),
-                   0);
+  assert_int_equal(
+      spec_parse(LAUNCH("", ", \"resources\": [{\"name\": \"mem\", \"type\": \"SCALAR\", \"scalar\": {\"value\": 64}}]",
+                        "[{\"key\": \"memory-swap\", \"value\": \"128m\"}, {\"key\": \"label\", \"value\": \"a=b\"}]"),
+                 &spec, &err),
+      0);
   assert_int_equal(berth_mapping_check_params(&spec, &err), 0);
   /* Labels move to the spec's list; the rest stays in params. */
   assert_int_equal(spec.n_labels, 1);

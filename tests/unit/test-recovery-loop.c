@@ -204,7 +204,8 @@ static void container_gone_from_docker_is_executor_terminated(void **state) {
   for (int i = 0; i < 2; i++) {
     tu_assert_json_str(ends[i]->termination, "state", "TASK_FAILED");
     tu_assert_json_str(ends[i]->termination, "reason", BERTH_REASON_EXECUTOR_TERMINATED);
-    tu_assert_contains(json_string_value(json_object_get(ends[i]->termination, "message")), "was gone when berthd recovered");
+    tu_assert_contains(json_string_value(json_object_get(ends[i]->termination, "message")),
+                       "was gone when berthd recovered");
     outcome_clear(ends[i]);
   }
   /* Nothing to wait on, kill or remove. */

@@ -84,8 +84,10 @@ static char *concat(fixture *fx, const char *name, unsigned n, size_t *len, size
   *len = 0;
   for (unsigned i = n + 1; i-- > 0;) {
     char file[64];
-    if (i == 0) snprintf(file, sizeof(file), "%s", name);
-    else snprintf(file, sizeof(file), "%s.%u", name, i);
+    if (i == 0)
+      snprintf(file, sizeof(file), "%s", name);
+    else
+      snprintf(file, sizeof(file), "%s.%u", name, i);
     size_t l = 0;
     char *b = slurp(fx, file, &l);
     if (i > 0) sizes[i - 1] = b ? l : (size_t)-1;
@@ -242,7 +244,10 @@ static void planted_symlink_is_renamed_not_followed(void **state) {
   assert_int_equal(fstatat(fx->dirfd, "stdout.2", &st, AT_SYMLINK_NOFOLLOW), 0);
   assert_true(S_ISLNK(st.st_mode));
   size_t l;
-  char *o = slurp(fx, "../" "x", &l); /* nothing */
+  char *o = slurp(fx,
+                  "../"
+                  "x",
+                  &l); /* nothing */
   free(o);
   f = fopen(outside, "r");
   char buf[16] = {0};

@@ -346,7 +346,7 @@ static void removal_stops_at_a_mount_point(void **state) {
   free(kept);
 }
 
-#define BOTH(t) \
+#define BOTH(t)                                                               \
   cmocka_unit_test_prestate_setup_teardown(t, setup_openat2, teardown, NULL), \
       cmocka_unit_test_prestate_setup_teardown(t, setup_walk, teardown, NULL)
 

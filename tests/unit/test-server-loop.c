@@ -59,21 +59,21 @@ static void handler(berth_http_request *req, void *data) {
   snprintf(e->query_x, sizeof(e->query_x), "%s", x ? x : "");
   berth_http_body(req, &e->body_len);
   switch (e->mode) {
-  case ANSWER_NOW: {
-    size_t len;
-    const char *body = berth_http_body(req, &len);
-    json_t *echo = json_pack("{s:s,s:s%}", "path", berth_http_path(req), "body", body, len);
-    berth_http_respond_json(req, 200, echo);
-    return;
-  }
-  case ANSWER_LATER:
-  case HOLD:
-  case HOLD_ABANDONABLE:
-    if (e->mode == HOLD_ABANDONABLE) berth_http_set_abandonable(req, true);
-    assert_true(e->n_held < HELD_MAX);
-    e->held[e->n_held++] = req;
-    if (e->mode == ANSWER_LATER) uv_timer_start(&e->later, later_cb, 20, 0);
-    return;
+    case ANSWER_NOW: {
+      size_t len;
+      const char *body = berth_http_body(req, &len);
+      json_t *echo = json_pack("{s:s,s:s%}", "path", berth_http_path(req), "body", body, len);
+      berth_http_respond_json(req, 200, echo);
+      return;
+    }
+    case ANSWER_LATER:
+    case HOLD:
+    case HOLD_ABANDONABLE:
+      if (e->mode == HOLD_ABANDONABLE) berth_http_set_abandonable(req, true);
+      assert_true(e->n_held < HELD_MAX);
+      e->held[e->n_held++] = req;
+      if (e->mode == ANSWER_LATER) uv_timer_start(&e->later, later_cb, 20, 0);
+      return;
   }
 }
 

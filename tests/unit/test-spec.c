@@ -48,9 +48,8 @@ static json_t *launch_with(const char *extra) {
 /* A launch whose container.docker gets `docker_extra` members. */
 static json_t *launch_docker(const char *docker_extra) {
   char buf[8192];
-  snprintf(buf, sizeof(buf),
-           "'container': {'type': 'DOCKER', 'docker': {'image': 'busybox:local'%s%s}}", *docker_extra ? ", " : "",
-           docker_extra);
+  snprintf(buf, sizeof(buf), "'container': {'type': 'DOCKER', 'docker': {'image': 'busybox:local'%s%s}}",
+           *docker_extra ? ", " : "", docker_extra);
   return launch_with(buf);
 }
 
@@ -124,8 +123,8 @@ static void container_id_valid_forms(void **state) {
 
 static void container_id_invalid_forms(void **state) {
   (void)state;
-  static const char *const bad[] = {"", "-a", "_a", ".a", "..", "a b", "a/b", "../x", "a:b", "a\n", "caf\xc3\xa9",
-                                    "a*", "a$b", "a\\b"};
+  static const char *const bad[] = {"",     "-a",  "_a",  ".a",          "..", "a b", "a/b",
+                                    "../x", "a:b", "a\n", "caf\xc3\xa9", "a*", "a$b", "a\\b"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
     if (berth_container_id_valid(bad[i])) fail_msg("'%s' accepted", bad[i]);
   assert_false(berth_container_id_valid(NULL));
@@ -178,9 +177,9 @@ static void image_ref_invalid_forms(void **state) {
   image_bad(NULL);
   image_bad("");
   image_bad("Bad Image");
-  image_bad("Busybox");            /* upper-case repository */
+  image_bad("Busybox"); /* upper-case repository */
   image_bad("team/App:1");
-  image_bad("busybox/");           /* trailing slash */
+  image_bad("busybox/"); /* trailing slash */
   image_bad("a//b");
   image_bad("/busybox");
   image_bad("a::b");
@@ -236,7 +235,9 @@ static void image_ref_without_repository_refused(void **state) {
 static void image_ref_malformed_digest_refused(void **state) {
   (void)state;
   image_bad("busybox@sha256:abc");
-  image_bad("busybox@sha256:" "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde"); /* 63 */
+  image_bad(
+      "busybox@sha256:"
+      "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde"); /* 63 */
   image_bad("busybox@/../../containers/x/kill?signal=9&x=:00");
   image_bad("busybox@sha 256:" HEX64);
 }
@@ -267,8 +268,9 @@ static void hostname_must_be_a_host_name(void **state) {
   snprintf(long_host, sizeof(long_host),
            "'container': {'type': 'DOCKER', 'hostname': '%064d', 'docker': {'image': 'busybox:local'}}", 0);
   refused(launch_with(long_host), "container.hostname");
-  accepted(launch_with("'container': {'type': 'DOCKER', 'hostname': 'web-1.local', 'docker': {'image': 'busybox:local'}}"),
-           &spec);
+  accepted(
+      launch_with("'container': {'type': 'DOCKER', 'hostname': 'web-1.local', 'docker': {'image': 'busybox:local'}}"),
+      &spec);
   assert_string_equal(spec.hostname, "web-1.local");
 }
 
@@ -302,35 +304,36 @@ static void parse_minimal_launch(void **state) {
 
 static void parse_full_launch_decodes_every_field(void **state) {
   (void)state;
-  json_t *j = q("{'container_id': {'value': 'web-1'},"
-                " 'command': {'shell': true, 'value': 'echo hello && sleep 30', 'arguments': ['x', 'y'],"
-                "   'environment': {'variables': [{'name': 'K', 'value': 'V'}, {'name': 'EMPTY'},"
-                "                                 {'name': 'EQ', 'value': 'a=b'}]},"
-                "   'user': 'nobody'},"
-                " 'resources': ["
-                "   {'name': 'cpus', 'type': 'SCALAR', 'scalar': {'value': 0.5}},"
-                "   {'name': 'mem', 'type': 'SCALAR', 'scalar': {'value': 64}},"
-                "   {'name': 'gpus', 'type': 'SCALAR', 'scalar': {'value': 1}},"
-                "   {'name': 'ports', 'type': 'RANGES', 'ranges': {'range': [{'begin': 31000, 'end': 31001}]}},"
-                "   {'name': 'disk', 'type': 'SCALAR', 'scalar': {'value': 16},"
-                "    'disk': {'persistence': {'id': 'pv-1'}, 'volume': {'container_path': 'data', 'mode': 'RW'}}},"
-                "   {'name': 'disk', 'type': 'SCALAR', 'scalar': {'value': 8},"
-                "    'disk': {'persistence': {'id': 'pv-2'}, 'volume': {'container_path': '/abs', 'mode': 'RO'}}},"
-                "   {'name': 'disk', 'type': 'SCALAR', 'scalar': {'value': 100}}],"
-                " 'limits': {'cpus': {'value': 1.0}, 'mem': {'value': 128}},"
-                " 'container': {'type': 'DOCKER', 'hostname': 'web',"
-                "   'volumes': [{'container_path': '/etc/app', 'host_path': '/srv/app', 'mode': 'RO'},"
-                "               {'container_path': '/var/data', 'host_path': '/data/x', 'mode': 'RW'},"
-                "               {'container_path': '/plain', 'host_path': '/srv'}],"
-                "   'network_infos': [{'name': 'my-net'}],"
-                "   'docker': {'image': '127.0.0.1:5000/busybox:local', 'network': 'BRIDGE',"
-                "     'port_mappings': [{'host_port': 31000, 'container_port': 80, 'protocol': 'tcp'},"
-                "                       {'host_port': 31001, 'container_port': 53, 'protocol': 'udp'},"
-                "                       {'host_port': 65535, 'container_port': 1}],"
-                "     'privileged': false, 'force_pull_image': true,"
-                "     'parameters': [{'key': 'label', 'value': 'team=web'}, {'key': 'label', 'value': 'flag'}]}},"
-                " 'kill_policy': {'grace_period': {'nanoseconds': 3000000000}},"
-                " 'unknown_field': {'is': 'ignored'}}");
+  json_t *j =
+      q("{'container_id': {'value': 'web-1'},"
+        " 'command': {'shell': true, 'value': 'echo hello && sleep 30', 'arguments': ['x', 'y'],"
+        "   'environment': {'variables': [{'name': 'K', 'value': 'V'}, {'name': 'EMPTY'},"
+        "                                 {'name': 'EQ', 'value': 'a=b'}]},"
+        "   'user': 'nobody'},"
+        " 'resources': ["
+        "   {'name': 'cpus', 'type': 'SCALAR', 'scalar': {'value': 0.5}},"
+        "   {'name': 'mem', 'type': 'SCALAR', 'scalar': {'value': 64}},"
+        "   {'name': 'gpus', 'type': 'SCALAR', 'scalar': {'value': 1}},"
+        "   {'name': 'ports', 'type': 'RANGES', 'ranges': {'range': [{'begin': 31000, 'end': 31001}]}},"
+        "   {'name': 'disk', 'type': 'SCALAR', 'scalar': {'value': 16},"
+        "    'disk': {'persistence': {'id': 'pv-1'}, 'volume': {'container_path': 'data', 'mode': 'RW'}}},"
+        "   {'name': 'disk', 'type': 'SCALAR', 'scalar': {'value': 8},"
+        "    'disk': {'persistence': {'id': 'pv-2'}, 'volume': {'container_path': '/abs', 'mode': 'RO'}}},"
+        "   {'name': 'disk', 'type': 'SCALAR', 'scalar': {'value': 100}}],"
+        " 'limits': {'cpus': {'value': 1.0}, 'mem': {'value': 128}},"
+        " 'container': {'type': 'DOCKER', 'hostname': 'web',"
+        "   'volumes': [{'container_path': '/etc/app', 'host_path': '/srv/app', 'mode': 'RO'},"
+        "               {'container_path': '/var/data', 'host_path': '/data/x', 'mode': 'RW'},"
+        "               {'container_path': '/plain', 'host_path': '/srv'}],"
+        "   'network_infos': [{'name': 'my-net'}],"
+        "   'docker': {'image': '127.0.0.1:5000/busybox:local', 'network': 'BRIDGE',"
+        "     'port_mappings': [{'host_port': 31000, 'container_port': 80, 'protocol': 'tcp'},"
+        "                       {'host_port': 31001, 'container_port': 53, 'protocol': 'udp'},"
+        "                       {'host_port': 65535, 'container_port': 1}],"
+        "     'privileged': false, 'force_pull_image': true,"
+        "     'parameters': [{'key': 'label', 'value': 'team=web'}, {'key': 'label', 'value': 'flag'}]}},"
+        " 'kill_policy': {'grace_period': {'nanoseconds': 3000000000}},"
+        " 'unknown_field': {'is': 'ignored'}}");
   accepted(j, &spec);
   assert_string_equal(spec.id, "web-1");
   assert_string_equal(spec.image, "127.0.0.1:5000/busybox:local");
@@ -467,7 +470,7 @@ static void parse_network_modes(void **state) {
   for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
     char extra[64];
     snprintf(extra, sizeof(extra), "'network': '%s'", modes[i].mode);
-      accepted(launch_docker(extra), &spec);
+    accepted(launch_docker(extra), &spec);
     assert_int_equal(spec.network, modes[i].want);
     assert_null(spec.network_name);
     berth_spec_free(&spec);
@@ -577,8 +580,9 @@ static void refuses_container_id_of_wrong_type(void **state) {
 
 static void refuses_bad_container_ids(void **state) {
   (void)state;
-  static const char *const bad[] = {"", "-a", "a b", "../x", "a/b", "..", ".hidden",
-                                    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"};
+  static const char *const bad[] = {
+      "",    "-a", "a b",     "../x",
+      "a/b", "..", ".hidden", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     json_t *j = launch_with("");
     json_object_set_new(j, "container_id", json_pack("{s:s}", "value", bad[i]));
@@ -763,8 +767,7 @@ static void refuses_privileged_without_allow(void **state) {
 static void refuses_bad_volume_entries(void **state) {
   (void)state;
   refused(launch_with("'container': {'volumes': {}, 'docker': {'image': 'busybox'}}"), "container.volumes");
-  refused(launch_with("'container': {'volumes': ['/srv:/x'], 'docker': {'image': 'busybox'}}"),
-          "container.volumes[0]");
+  refused(launch_with("'container': {'volumes': ['/srv:/x'], 'docker': {'image': 'busybox'}}"), "container.volumes[0]");
   refused(launch_with("'container': {'volumes': [{'container_path': '/x'}], 'docker': {'image': 'busybox'}}"),
           "container.volumes[].host_path");
   refused(launch_with("'container': {'volumes': [{'host_path': '/srv/a'}], 'docker': {'image': 'busybox'}}"),
@@ -852,8 +855,9 @@ static void refuses_user_network_without_name(void **state) {
   refused(launch_docker("'network': 'USER'"), "container.network_infos[0].name");
   refused(launch_with("'container': {'network_infos': [{}], 'docker': {'image': 'busybox', 'network': 'USER'}}"),
           "container.network_infos[0].name");
-  refused(launch_with("'container': {'network_infos': [{'name': ''}], 'docker': {'image': 'busybox', 'network': 'USER'}}"),
-          "container.network_infos[0].name");
+  refused(
+      launch_with("'container': {'network_infos': [{'name': ''}], 'docker': {'image': 'busybox', 'network': 'USER'}}"),
+      "container.network_infos[0].name");
 }
 
 static void refuses_port_mappings_with_host_or_none_network(void **state) {
@@ -900,8 +904,7 @@ static void refuses_ports_of_wrong_types(void **state) {
 
 static void refuses_unsupported_docker_parameter(void **state) {
   (void)state;
-  refused(launch_docker("'parameters': [{'key': 'volume', 'value': '/:/host'}]"),
-          "container.docker.parameters[0].key");
+  refused(launch_docker("'parameters': [{'key': 'volume', 'value': '/:/host'}]"), "container.docker.parameters[0].key");
   refused(launch_docker("'parameters': [{'key': 'publish', 'value': '80:80'}]"), "container.docker.parameters[0].key");
   refused(launch_docker("'parameters': [{'key': 'label', 'value': 'a=b'}, {'key': 'network', 'value': 'host'}]"),
           "container.docker.parameters[1].key");
@@ -924,7 +927,8 @@ static void refuses_bad_kill_policy(void **state) {
   refused(launch_with("'kill_policy': 3"), "kill_policy");
   refused(launch_with("'kill_policy': {'grace_period': 3}"), "kill_policy.grace_period");
   refused(launch_with("'kill_policy': {'grace_period': {'nanoseconds': -1}}"), "kill_policy.grace_period.nanoseconds");
-  refused(launch_with("'kill_policy': {'grace_period': {'nanoseconds': '3s'}}"), "kill_policy.grace_period.nanoseconds");
+  refused(launch_with("'kill_policy': {'grace_period': {'nanoseconds': '3s'}}"),
+          "kill_policy.grace_period.nanoseconds");
   refused(launch_with("'kill_policy': {'grace_period': {'nanoseconds': 1.5}}"), "kill_policy.grace_period.nanoseconds");
   refused(launch_with("'kill_policy': {'grace_period': {}}"), "kill_policy.grace_period.nanoseconds");
 }
@@ -940,8 +944,9 @@ static void refuses_strings_with_nul(void **state) {
 
 static void resources_parse_without_pvolumes_skips_disk(void **state) {
   (void)state;
-  json_t *r = q("[{'name': 'cpus', 'scalar': {'value': 2}},"
-                " {'name': 'disk', 'scalar': {'value': 1}, 'disk': {'persistence': {'id': 'pv'}}}]");
+  json_t *r =
+      q("[{'name': 'cpus', 'scalar': {'value': 2}},"
+        " {'name': 'disk', 'scalar': {'value': 1}, 'disk': {'persistence': {'id': 'pv'}}}]");
   json_t *l = q("{'mem': {'value': 256}}");
   berth_resources res;
   berth_error err = {0};

@@ -95,8 +95,8 @@ static void load(berth_store *store, rows *rs) {
 
 static void put(berth_store *store, const char *id, const char *stage, const char *docker_id, json_t *term,
                 double created) {
-  json_t *launch = json_pack("{s:{s:s},s:{s:{s:s}}}", "container_id", "value", id, "container", "docker", "image",
-                             "busybox:local");
+  json_t *launch =
+      json_pack("{s:{s:s},s:{s:{s:s}}}", "container_id", "value", id, "container", "docker", "image", "busybox:local");
   char name[128];
   snprintf(name, sizeof(name), "berth-a1.%s", id);
   berth_record rec = {
@@ -137,8 +137,12 @@ static void outputs_rotation_state_round_trips(void **state) {
   fixture *fx = *state;
   berth_store *store = open_store(fx);
   json_t *outputs = json_pack("{s:{s:I,s:I}}", "stdout", "rotated", (json_int_t)3145728, "ino", (json_int_t)42);
-  berth_record rec = {.id = "web-1", .stage = "RUNNING", .docker_name = "berth-a1.web-1", .image = "busybox:local",
-                      .created_at = 1.0, .outputs = outputs};
+  berth_record rec = {.id = "web-1",
+                      .stage = "RUNNING",
+                      .docker_name = "berth-a1.web-1",
+                      .image = "busybox:local",
+                      .created_at = 1.0,
+                      .outputs = outputs};
   berth_error err = {0};
   if (berth_store_put(store, &rec, &err) != 0) fail_msg("put: %s", err.msg);
   json_decref(outputs);
@@ -179,8 +183,8 @@ static void put_then_load_returns_every_field(void **state) {
   assert_true(r->has_docker_id);
   assert_string_equal(r->docker_id, "abc123");
   assert_string_equal(r->image, "busybox:local");
-  assert_string_equal(r->launch,
-                      "{\"container\":{\"docker\":{\"image\":\"busybox:local\"}},\"container_id\":{\"value\":\"web-1\"}}");
+  assert_string_equal(
+      r->launch, "{\"container\":{\"docker\":{\"image\":\"busybox:local\"}},\"container_id\":{\"value\":\"web-1\"}}");
   assert_string_equal(r->termination, "{\"exit_status\":256,\"state\":\"TASK_FAILED\"}");
   tu_assert_double_eq(r->created_at, 1764025200.5);
   tu_assert_double_eq(r->finished_at, 1764025210.5);

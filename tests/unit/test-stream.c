@@ -211,11 +211,10 @@ static void demux_large_frame_size_decoded_big_endian(void **state) {
 static void demux_malformed_header_rejected(void **state) {
   (void)state;
   static const char bad_headers[][8] = {
-      {4, 0, 0, 0, 0, 0, 0, 1},   /* unknown stream */
+      {4, 0, 0, 0, 0, 0, 0, 1},         /* unknown stream */
       {'{', '"', 'a', '"', 0, 0, 0, 1}, /* plain JSON, not a frame */
-      {1, 1, 0, 0, 0, 0, 0, 1},   /* padding not zero */
-      {2, 0, 0, 7, 0, 0, 0, 1},
-      {(char)0xff, 0, 0, 0, 0, 0, 0, 0},
+      {1, 1, 0, 0, 0, 0, 0, 1},         /* padding not zero */
+      {2, 0, 0, 7, 0, 0, 0, 1},         {(char)0xff, 0, 0, 0, 0, 0, 0, 0},
   };
   for (size_t i = 0; i < sizeof(bad_headers) / sizeof(bad_headers[0]); i++) {
     sink s = {0};

@@ -106,24 +106,27 @@ static void exit_137_without_oom_is_not_oom(void **state) {
 static void launch_failed_reason(void **state) {
   (void)state;
   json_t *t = berth_termination_launch_failed("Failed to pull image 'x': no such image", false);
-  tu_assert_json_eq(t, "{\"state\": \"TASK_FAILED\", \"reason\": \"REASON_CONTAINER_LAUNCH_FAILED\","
-                       " \"message\": \"Failed to pull image 'x': no such image\"}");
+  tu_assert_json_eq(t,
+                    "{\"state\": \"TASK_FAILED\", \"reason\": \"REASON_CONTAINER_LAUNCH_FAILED\","
+                    " \"message\": \"Failed to pull image 'x': no such image\"}");
   json_decref(t);
 }
 
 static void killed_during_launch_reason(void **state) {
   (void)state;
   json_t *t = berth_termination_launch_failed("killed while PULLING", true);
-  tu_assert_json_eq(t, "{\"state\": \"TASK_KILLED\", \"reason\": \"REASON_TASK_KILLED_DURING_LAUNCH\","
-                       " \"message\": \"killed while PULLING\"}");
+  tu_assert_json_eq(t,
+                    "{\"state\": \"TASK_KILLED\", \"reason\": \"REASON_TASK_KILLED_DURING_LAUNCH\","
+                    " \"message\": \"killed while PULLING\"}");
   json_decref(t);
 }
 
 static void gone_is_executor_terminated(void **state) {
   (void)state;
   json_t *t = berth_termination_gone("docker container vanished");
-  tu_assert_json_eq(t, "{\"state\": \"TASK_FAILED\", \"reason\": \"REASON_EXECUTOR_TERMINATED\","
-                       " \"message\": \"docker container vanished\"}");
+  tu_assert_json_eq(t,
+                    "{\"state\": \"TASK_FAILED\", \"reason\": \"REASON_EXECUTOR_TERMINATED\","
+                    " \"message\": \"docker container vanished\"}");
   json_decref(t);
 }
 

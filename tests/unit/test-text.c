@@ -70,25 +70,28 @@ static void utf8_ascii_unchanged(void **state) {
 
 static void utf8_valid_multibyte_kept(void **state) {
   (void)state;
-  SANITIZE("caf\xc3\xa9", "caf\xc3\xa9");                 /* U+00E9 */
-  SANITIZE("\xe2\x82\xac", "\xe2\x82\xac");               /* U+20AC */
-  SANITIZE("\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80");       /* U+1F600 */
-  SANITIZE("\xc2\x80", "\xc2\x80");                       /* U+0080, smallest 2-byte */
-  SANITIZE("\xe0\xa0\x80", "\xe0\xa0\x80");               /* U+0800, smallest 3-byte */
-  SANITIZE("\xef\xbf\xbf", "\xef\xbf\xbf");               /* U+FFFF */
-  SANITIZE("\xf4\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf");       /* U+10FFFF, the last code point */
-  SANITIZE("\xed\x9f\xbf", "\xed\x9f\xbf");               /* U+D7FF, just below the surrogates */
-  SANITIZE("\xee\x80\x80", "\xee\x80\x80");               /* U+E000, just above them */
+  SANITIZE("caf\xc3\xa9", "caf\xc3\xa9");           /* U+00E9 */
+  SANITIZE("\xe2\x82\xac", "\xe2\x82\xac");         /* U+20AC */
+  SANITIZE("\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"); /* U+1F600 */
+  SANITIZE("\xc2\x80", "\xc2\x80");                 /* U+0080, smallest 2-byte */
+  SANITIZE("\xe0\xa0\x80", "\xe0\xa0\x80");         /* U+0800, smallest 3-byte */
+  SANITIZE("\xef\xbf\xbf", "\xef\xbf\xbf");         /* U+FFFF */
+  SANITIZE("\xf4\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf"); /* U+10FFFF, the last code point */
+  SANITIZE("\xed\x9f\xbf", "\xed\x9f\xbf");         /* U+D7FF, just below the surrogates */
+  SANITIZE("\xee\x80\x80", "\xee\x80\x80");         /* U+E000, just above them */
 }
 
 static void utf8_invalid_bytes_replaced(void **state) {
   (void)state;
-  SANITIZE("a\xff" "b", "a" FFFD "b");
-  SANITIZE("\x80", FFFD);                 /* lone continuation byte */
+  SANITIZE(
+      "a\xff"
+      "b",
+      "a" FFFD "b");
+  SANITIZE("\x80", FFFD); /* lone continuation byte */
   SANITIZE("\xbf\x80", FFFD FFFD);
   SANITIZE("\xfe", FFFD);
   SANITIZE("\xf8\x88\x80\x80\x80", FFFD FFFD FFFD FFFD FFFD); /* 5-byte form */
-  SANITIZE("\xe2\x28\xa1", FFFD "(" FFFD); /* broken 3-byte sequence */
+  SANITIZE("\xe2\x28\xa1", FFFD "(" FFFD);                    /* broken 3-byte sequence */
 }
 
 static void utf8_truncated_sequence_replaced(void **state) {
@@ -100,10 +103,10 @@ static void utf8_truncated_sequence_replaced(void **state) {
 
 static void utf8_overlong_forms_replaced(void **state) {
   (void)state;
-  SANITIZE("\xc0\xaf", FFFD FFFD);             /* '/' in 2 bytes */
+  SANITIZE("\xc0\xaf", FFFD FFFD); /* '/' in 2 bytes */
   SANITIZE("\xc1\xbf", FFFD FFFD);
-  SANITIZE("\xe0\x80\xaf", FFFD FFFD FFFD);    /* '/' in 3 bytes */
-  SANITIZE("\xe0\x9f\xbf", FFFD FFFD FFFD);    /* U+07FF in 3 bytes */
+  SANITIZE("\xe0\x80\xaf", FFFD FFFD FFFD); /* '/' in 3 bytes */
+  SANITIZE("\xe0\x9f\xbf", FFFD FFFD FFFD); /* U+07FF in 3 bytes */
   SANITIZE("\xf0\x80\x80\xaf", FFFD FFFD FFFD FFFD);
   SANITIZE("\xf0\x8f\xbf\xbf", FFFD FFFD FFFD FFFD); /* U+FFFF in 4 bytes */
 }

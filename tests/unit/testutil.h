@@ -58,10 +58,10 @@ static inline void tu_assert_double_eq(double got, double want) {
 }
 
 /* Asserts that haystack contains needle. */
-#define tu_assert_contains(haystack, needle)                                                    \
-  do {                                                                                          \
-    const char *h_ = (haystack);                                                                \
-    const char *n_ = (needle);                                                                  \
+#define tu_assert_contains(haystack, needle)                                                        \
+  do {                                                                                              \
+    const char *h_ = (haystack);                                                                    \
+    const char *n_ = (needle);                                                                      \
     if (!h_ || !strstr(h_, n_)) fail_msg("\"%s\" does not contain \"%s\"", h_ ? h_ : "(null)", n_); \
   } while (0)
 
