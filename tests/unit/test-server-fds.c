@@ -3,6 +3,10 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <unistd.h>
+#include <stdlib.h>
+#include <fcntl.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,13 +42,27 @@ static void run(const char *socket_path, bool starve, result *r) {
   berth_docker *docker = berth_docker_new(&loop, socket_path);
   struct rlimit old;
   assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+  int *held = NULL;
+  size_t n_held = 0;
   if (starve) {
-    /* Every fd number below the limit is taken: the next socket() is EMFILE. */
-    struct rlimit low = {.rlim_cur = (rlim_t)open_fds(), .rlim_max = old.rlim_max};
+    /* Every fd number below the limit is taken: the next socket() is EMFILE.
+     * The limit is lowered first so that few are needed, then what is left
+     * is filled: under valgrind, which keeps fds of its own, the lowered
+     * limit alone does not make socket() fail. */
+    struct rlimit low = {.rlim_cur = (rlim_t)open_fds() + 8, .rlim_max = old.rlim_max};
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    size_t cap = 64;
+    held = malloc(cap * sizeof(*held));
+    for (int fd; (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) {
+      if (n_held == cap) held = realloc(held, (cap *= 2) * sizeof(*held));
+      held[n_held++] = fd;
+    }
+    assert_int_equal(errno, EMFILE);
   }
   berth_docker_request(docker, "GET", "/_ping", NULL, 5000, 1, NULL, done_cb, r);
   while (!r->done) uv_run(&loop, UV_RUN_ONCE);
+  for (size_t i = 0; i < n_held; i++) close(held[i]);
+  free(held);
   assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
   berth_docker_free(docker);
   uv_run(&loop, UV_RUN_DEFAULT);
