@@ -11,6 +11,8 @@
 /* A restarting berthd is back within seconds; a poll this often costs
  * nothing beside a wait that lasts as long as the task. */
 #define RETRY_MS 500
+/* How long the start waits for the WAIT to be sent before showing output. */
+#define BOUND_SEND_WAIT_MS 5000
 
 struct berth_bound_wait {
   pthread_t thread;
@@ -19,6 +21,8 @@ struct berth_bound_wait {
   json_t *wait;
   berth_error err;
   int rc;
+  volatile sig_atomic_t sent; /* the WAIT has reached berthd's socket */
+  volatile sig_atomic_t done;
 };
 
 static void *wait_thread(void *data) {
@@ -30,6 +34,7 @@ static void *wait_thread(void *data) {
     if (bw->rc != BERTH_EUNAVAIL && bw->rc != BERTH_EIO) break;
     nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = RETRY_MS * 1000000L}, NULL);
   }
+  bw->done = 1;
   return NULL;
 }
 
@@ -37,6 +42,7 @@ int berth_bound_wait_start(berth_client *client, const char *container_id, berth
   berth_bound_wait *bw = berth_calloc(1, sizeof(*bw));
   bw->client = client;
   bw->id = berth_strdup(container_id);
+  berth_client_set_sent_flag(client, &bw->sent);
   sigset_t block, old;
   sigemptyset(&block);
   sigaddset(&block, SIGINT);
@@ -50,6 +56,12 @@ int berth_bound_wait_start(berth_client *client, const char *container_id, berth
     free(bw);
     return berth_error_set(err, BERTH_EINTERNAL, "start the wait thread: error %d", e);
   }
+  /* The container is bound only once berthd holds the WAIT: until its
+   * bytes are in berthd's socket, a SIGKILL of this process would leave the
+   * container running.  Output is shown only after that (or after a while,
+   * when berthd is away and the thread keeps retrying). */
+  for (int ms = 0; ms < BOUND_SEND_WAIT_MS && !bw->sent && !bw->done; ms += 2)
+    nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = 2 * 1000000L}, NULL);
   *out = bw;
   return 0;
 }

@@ -27,6 +27,7 @@ struct berth_client {
   char *auth;      /* "Authorization: Bearer ..." or NULL */
   char *addr_text; /* for messages */
   volatile sig_atomic_t *cancel;
+  volatile sig_atomic_t *sent;
   char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -205,6 +206,8 @@ const char *berth_client_addr_text(const berth_client *client) { return client->
 
 void berth_client_set_cancel(berth_client *client, volatile sig_atomic_t *flag) { client->cancel = flag; }
 
+void berth_client_set_sent_flag(berth_client *client, volatile sig_atomic_t *flag) { client->sent = flag; }
+
 void berth_response_clear(berth_response *resp) {
   free(resp->body);
   memset(resp, 0, sizeof(*resp));
@@ -231,9 +234,10 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *data) {
 /* libcurl calls this about once a second even while idle, so a request
  * blocked on a long LAUNCH or WAIT notices a cancel in that time. */
 #define UNUSED __attribute__((unused))
-static int progress_cb(void *data, UNUSED curl_off_t dltotal, UNUSED curl_off_t dlnow, UNUSED curl_off_t ultotal,
-                       UNUSED curl_off_t ulnow) {
+static int progress_cb(void *data, UNUSED curl_off_t dltotal, UNUSED curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow) {
   berth_client *c = data;
+  if (c->sent && ultotal > 0 && ulnow >= ultotal) *c->sent = 1;
   return c->cancel && *c->cancel ? 1 : 0;
 }
 
@@ -264,7 +268,7 @@ static void setup(berth_client *c, const char *url, struct curl_slist *headers, 
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
-  if (c->cancel) {
+  if (c->cancel || c->sent) {
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress_cb);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);

@@ -55,6 +55,9 @@ const char *berth_client_addr_text(const berth_client *client);
 /* While *flag is non-zero, requests in flight abort within about a second
  * with BERTH_ECANCELED (a SIGINT handler sets it).  NULL disables. */
 void berth_client_set_cancel(berth_client *client, volatile sig_atomic_t *flag);
+/* *flag becomes 1 once a request's body has been handed to the kernel in
+ * full: berthd will read it even if this process dies the next moment. */
+void berth_client_set_sent_flag(berth_client *client, volatile sig_atomic_t *flag);
 
 /* A raw reply.  body is NUL-terminated; release with berth_response_clear. */
 typedef struct berth_response {
