@@ -148,7 +148,7 @@ void berth_cz_metrics_pull(berth_containerizer *cz, double ms);
 void berth_cz_metrics_fetch(berth_containerizer *cz, int rc, const berth_fetch_stats *stats);
 
 /* Pulls (pull.c): launches of one absent image share one pull.  join
- * starts or joins the pull of c's image; cz_pull_done (containerizer.c)
+ * starts or joins the pull of c's image; cz_pull_done (launch.c)
  * then runs for c once, unless it leaves first; the last to leave aborts
  * the pull. */
 void cz_pull_join(container *c);
@@ -182,5 +182,37 @@ void cz_remove_delay_cb(uv_timer_t *timer);
 /* Removes the docker container of a TERMINATED container (see there). */
 void cz_remove_docker(container *c);
 void cz_status_inspect_cb(int rc, json_t *answer, const berth_error *err, void *data);
+
+/* Host volume pins on the thread pool (launch.c); the container's end
+ * (containerizer.c) detaches a job still running. */
+struct pin_job {
+  uv_work_t work;
+  berth_containerizer *cz;
+  container *c; /* NULL once the container is gone */
+  char *work_dir, *pin_dir;
+  char **hosts, **allowed, **real, **pins;
+  size_t n;
+  berth_error err;
+  int rc;
+};
+
+/* Delay before re-arming a watcher that ended while the container runs
+ * (dockerd restarting, a dropped connection). */
+#define REARM_DELAY_MS 1000
+
+/* Shared between the stage files (containerizer.c, launch.c, capture.c,
+ * destroy.c, update.c). */
+double cz_now_secs(void);
+container *cz_find(berth_containerizer *cz, const char *id);
+container *cz_lookup(berth_containerizer *cz, const char *id, berth_error *err);
+void cz_container_free(container *c);
+void cz_free_containerizer(berth_containerizer *cz);
+void cz_release_pins(container *c);
+int cz_output_cb(int stream, const char *buf, size_t len, void *data);
+void cz_attach_done_cb(int rc, const berth_error *err, void *data);
+/* Starts the created container (launch.c); the attach ending first calls it. */
+void cz_start_now(container *c);
+/* Ends a launch that a KILL cut short (launch.c). */
+void cz_launch_killed(container *c);
 
 #endif
