@@ -33,6 +33,26 @@ typedef struct waiter {
   struct waiter *next;
 } waiter;
 
+/* Output capture and exit detection (capture.c): its requests, counters
+ * and timer, apart from the launch's and the removal's. */
+typedef struct cz_capture {
+  berth_docker_req *wait_req, *logs_req, *inspect_req;
+  /* Bytes written in all (rotated ones included) and still to skip, per
+   * docker stream (1 stdout, 2 stderr). */
+  uint64_t written[3];
+  uint64_t skip[3];
+  uint64_t drain_mark; /* bytes written at the last drain check */
+  double follow_opened_at;
+  bool live_attach; /* output comes from an attach made before start */
+  bool attach_eof_clean;
+  double attach_ended_at;
+  bool final_read_needed, final_read_done;
+  bool exited, exit_inspected, logs_ended;
+  int exit_code;
+  bool oom_killed;
+  uv_timer_t timer; /* watcher re-arm, log drain, final read */
+} cz_capture;
+
 typedef struct container {
   berth_containerizer *cz;
   char id[BERTH_ID_MAX + 1];
@@ -66,28 +86,17 @@ typedef struct container {
   waiter *waiters;
 
   /* Docker requests in flight; each pointer is cleared by its callback. */
-  berth_docker_req *op; /* the launch stage's call, or the removal */
-  berth_docker_req *wait_req, *logs_req, *inspect_req, *kill_req;
+  berth_docker_req *op;         /* the launch stage's call, or the removal */
+  berth_docker_req *kill_req;   /* capture's requests are in cap */
   berth_docker_req *status_req; /* inspect for pid and address */
   berth_fetch *fetch;           /* FETCHING's fetch, cleared by its callback */
   struct cz_pull *pull;         /* the pull this launch waits for (pull.c) */
   struct container *pull_next;  /* in that pull's waiters */
 
   /* Output capture, indexed by docker stream (1 stdout, 2 stderr): the
-   * sandbox files (rotation.c), and the bytes written in all, rotated
-   * ones included. */
+   * sandbox files (rotation.c); the rest is capture.c's. */
   berth_outlog out[3];
-  uint64_t written[3];
-  uint64_t skip[3];
-  uint64_t drain_mark; /* bytes written at the last drain check */
-  double follow_opened_at;
-  bool live_attach; /* output comes from an attach made before start */
-  bool attach_eof_clean;
-  double attach_ended_at;
-  bool final_read_needed, final_read_done;
-  bool exited, exit_inspected, logs_ended;
-  int exit_code;
-  bool oom_killed;
+  cz_capture cap;
   double mem_limit_mb;
   int pid;
   char *ip;
@@ -95,7 +104,7 @@ typedef struct container {
   int gpus[BERTH_GPU_MAX]; /* allocated minors, freed when TERMINATED */
   size_t n_gpus;
 
-  uv_timer_t timer;          /* watcher re-arm, log drain, remove delay */
+  uv_timer_t timer;          /* start-now hop, remove delay */
   uv_timer_t kill_timer;     /* grace period */
   uv_timer_t deadline_timer; /* max_completion_time (deadline.c) */
   bool deadline_reached;

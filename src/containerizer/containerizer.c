@@ -125,7 +125,8 @@ static void container_closed_cb(uv_handle_t *handle) {
 }
 
 static void cancel_requests(container *c) {
-  berth_docker_req **reqs[] = {&c->op, &c->wait_req, &c->logs_req, &c->inspect_req, &c->kill_req, &c->status_req};
+  berth_docker_req **reqs[] = {&c->op,       &c->cap.wait_req, &c->cap.logs_req, &c->cap.inspect_req,
+                               &c->kill_req, &c->status_req};
   for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
     berth_docker_cancel(*reqs[i]);
     *reqs[i] = NULL;
@@ -152,6 +153,7 @@ void cz_container_free(container *c) {
   c->pin_dir = NULL;
   uv_close((uv_handle_t *)&c->timer, container_closed_cb);
   uv_close((uv_handle_t *)&c->kill_timer, container_closed_cb);
+  uv_close((uv_handle_t *)&c->cap.timer, container_closed_cb);
   cz_deadline_close(c, container_closed_cb);
 }
 
@@ -167,8 +169,9 @@ container *cz_container_new(berth_containerizer *cz, berth_launch_spec *spec, js
   cz_outputs_init(c);
   uv_timer_init(cz->loop, &c->timer);
   uv_timer_init(cz->loop, &c->kill_timer);
-  c->timer.data = c->kill_timer.data = c;
-  c->open_handles = 2;
+  uv_timer_init(cz->loop, &c->cap.timer);
+  c->timer.data = c->kill_timer.data = c->cap.timer.data = c;
+  c->open_handles = 3;
   cz_deadline_init(c);
   c->next = cz->containers;
   if (cz->containers) cz->containers->prev = c;
@@ -196,6 +199,7 @@ void cz_terminate(container *c, json_t *termination) {
   cancel_requests(c);
   uv_timer_stop(&c->timer);
   uv_timer_stop(&c->kill_timer);
+  uv_timer_stop(&c->cap.timer);
   cz_deadline_stop(c);
   close_outputs(c);
   cz_release_pins(c);
@@ -318,7 +322,7 @@ static json_t *container_json(container *c) {
   json_t *limits = json_object_get(c->launch, "limits");
   if (res) json_object_set(j, "resources", res);
   if (limits) json_object_set(j, "limits", limits);
-  if (c->pid > 0 && (c->stage == BERTH_STAGE_RUNNING || c->stage == BERTH_STAGE_DESTROYING) && !c->exited) {
+  if (c->pid > 0 && (c->stage == BERTH_STAGE_RUNNING || c->stage == BERTH_STAGE_DESTROYING) && !c->cap.exited) {
     berth_cgroup_roots roots = {c->cz->config.proc_root, c->cz->config.cgroup_root};
     berth_usage usage;
     berth_error err;

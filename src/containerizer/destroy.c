@@ -50,7 +50,7 @@ static void destroy_kill_cb(int rc, json_t *answer, const berth_error *err, void
 
 static void kill_escalate_cb(uv_timer_t *timer) {
   container *c = timer->data;
-  if (c->exited) return;
+  if (c->cap.exited) return;
   log_info("container %s: grace period over, sending SIGKILL", c->id);
   berth_docker_cancel(c->kill_req);
   c->kill_req = berth_docker_container_kill(c->cz->docker, c->docker_name, SIGKILL, destroy_kill_cb, c);

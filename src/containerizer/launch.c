@@ -308,8 +308,8 @@ static void create_cb(int rc, json_t *answer, const berth_error *err, void *data
   /* Attach before start: docker then hands over every byte, raw, and ends
    * the stream only after the last one, with no log file in between that
    * could rotate under a reader. */
-  c->live_attach = true;
-  c->logs_req =
+  c->cap.live_attach = true;
+  c->cap.logs_req =
       berth_docker_container_attach(c->cz->docker, c->docker_name, cz_output_cb, attach_ready_cb, cz_attach_done_cb, c);
 }
 
