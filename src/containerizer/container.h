@@ -8,10 +8,12 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "containerizer/config.h"
 #include "containerizer/containerizer.h"
 #include "containerizer/metrics.h"
 #include "containerizer/spec.h"
 #include "docker/client.h"
+#include "store/store.h"
 
 typedef enum {
   BERTH_STAGE_FETCHING,
