@@ -1,9 +1,8 @@
-#include "containerizer/containerizer.h"
-
 /* Output capture and exit detection of a started container: the attach
  * opened before the start, docker's log stream after it, /wait and the
  * inspect after the exit, until the output is complete and the container
  * is TERMINATED. */
+#include "containerizer/containerizer.h"
 
 #include <errno.h>
 #include <math.h>

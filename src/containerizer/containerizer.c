@@ -1,8 +1,7 @@
-#include "containerizer/containerizer.h"
-
 /* Bookkeeping of containers (find, new/free, persist, stage, terminate,
  * waiters), wait/forget, reporting and the containerizer's life cycle.
  * The stages live in launch.c, capture.c, destroy.c and update.c. */
+#include "containerizer/containerizer.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,8 +1,7 @@
-#include "containerizer/containerizer.h"
-
 /* Destroy (kill with escalation to SIGKILL), signals, and removal: the
  * docker container (with retries, after the remove delay) and the sandbox
  * (on the thread pool). */
+#include "containerizer/containerizer.h"
 
 #include <errno.h>
 #include <math.h>

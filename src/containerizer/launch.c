@@ -1,9 +1,8 @@
-#include "containerizer/containerizer.h"
-
 /* Launch: berth_cz_launch and its stages in the order they run --
  * FETCHING (sandbox, fetcher), PULLING (inspect, shared pull), MOUNTING
  * (persistent volumes, host volume pins), create, attach, start, RUNNING --
  * and how a launch that does not get there ends. */
+#include "containerizer/containerizer.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,6 +1,5 @@
-#include "containerizer/containerizer.h"
-
 /* Resource updates of a RUNNING container. */
+#include "containerizer/containerizer.h"
 
 #include <errno.h>
 #include <math.h>
