@@ -8,10 +8,12 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "containerizer/config.h"
 #include "containerizer/containerizer.h"
 #include "containerizer/metrics.h"
 #include "containerizer/spec.h"
 #include "docker/client.h"
+#include "store/store.h"
 
 typedef enum {
   BERTH_STAGE_FETCHING,
@@ -32,6 +34,26 @@ typedef struct waiter {
   bool kill_on_disconnect; /* its client going away destroys the container */
   struct waiter *next;
 } waiter;
+
+/* Output capture and exit detection (capture.c): its requests, counters
+ * and timer, apart from the launch's and the removal's. */
+typedef struct cz_capture {
+  berth_docker_req *wait_req, *logs_req, *inspect_req;
+  /* Bytes written in all (rotated ones included) and still to skip, per
+   * docker stream (1 stdout, 2 stderr). */
+  uint64_t written[3];
+  uint64_t skip[3];
+  uint64_t drain_mark; /* bytes written at the last drain check */
+  double follow_opened_at;
+  bool live_attach; /* output comes from an attach made before start */
+  bool attach_eof_clean;
+  double attach_ended_at;
+  bool final_read_needed, final_read_done;
+  bool exited, exit_inspected, logs_ended;
+  int exit_code;
+  bool oom_killed;
+  uv_timer_t timer; /* watcher re-arm, log drain, final read */
+} cz_capture;
 
 typedef struct container {
   berth_containerizer *cz;
@@ -66,28 +88,17 @@ typedef struct container {
   waiter *waiters;
 
   /* Docker requests in flight; each pointer is cleared by its callback. */
-  berth_docker_req *op; /* the launch stage's call, or the removal */
-  berth_docker_req *wait_req, *logs_req, *inspect_req, *kill_req;
+  berth_docker_req *op;         /* the launch stage's call, or the removal */
+  berth_docker_req *kill_req;   /* capture's requests are in cap */
   berth_docker_req *status_req; /* inspect for pid and address */
   berth_fetch *fetch;           /* FETCHING's fetch, cleared by its callback */
   struct cz_pull *pull;         /* the pull this launch waits for (pull.c) */
   struct container *pull_next;  /* in that pull's waiters */
 
   /* Output capture, indexed by docker stream (1 stdout, 2 stderr): the
-   * sandbox files (rotation.c), and the bytes written in all, rotated
-   * ones included. */
+   * sandbox files (rotation.c); the rest is capture.c's. */
   berth_outlog out[3];
-  uint64_t written[3];
-  uint64_t skip[3];
-  uint64_t drain_mark; /* bytes written at the last drain check */
-  double follow_opened_at;
-  bool live_attach; /* output comes from an attach made before start */
-  bool attach_eof_clean;
-  double attach_ended_at;
-  bool final_read_needed, final_read_done;
-  bool exited, exit_inspected, logs_ended;
-  int exit_code;
-  bool oom_killed;
+  cz_capture cap;
   double mem_limit_mb;
   int pid;
   char *ip;
@@ -95,7 +106,7 @@ typedef struct container {
   int gpus[BERTH_GPU_MAX]; /* allocated minors, freed when TERMINATED */
   size_t n_gpus;
 
-  uv_timer_t timer;          /* watcher re-arm, log drain, remove delay */
+  uv_timer_t timer;          /* start-now hop, remove delay */
   uv_timer_t kill_timer;     /* grace period */
   uv_timer_t deadline_timer; /* max_completion_time (deadline.c) */
   bool deadline_reached;
@@ -148,7 +159,7 @@ void berth_cz_metrics_pull(berth_containerizer *cz, double ms);
 void berth_cz_metrics_fetch(berth_containerizer *cz, int rc, const berth_fetch_stats *stats);
 
 /* Pulls (pull.c): launches of one absent image share one pull.  join
- * starts or joins the pull of c's image; cz_pull_done (containerizer.c)
+ * starts or joins the pull of c's image; cz_pull_done (launch.c)
  * then runs for c once, unless it leaves first; the last to leave aborts
  * the pull. */
 void cz_pull_join(container *c);
@@ -182,5 +193,37 @@ void cz_remove_delay_cb(uv_timer_t *timer);
 /* Removes the docker container of a TERMINATED container (see there). */
 void cz_remove_docker(container *c);
 void cz_status_inspect_cb(int rc, json_t *answer, const berth_error *err, void *data);
+
+/* Host volume pins on the thread pool (launch.c); the container's end
+ * (containerizer.c) detaches a job still running. */
+struct pin_job {
+  uv_work_t work;
+  berth_containerizer *cz;
+  container *c; /* NULL once the container is gone */
+  char *work_dir, *pin_dir;
+  char **hosts, **allowed, **real, **pins;
+  size_t n;
+  berth_error err;
+  int rc;
+};
+
+/* Delay before re-arming a watcher that ended while the container runs
+ * (dockerd restarting, a dropped connection). */
+#define REARM_DELAY_MS 1000
+
+/* Shared between the stage files (containerizer.c, launch.c, capture.c,
+ * destroy.c, update.c). */
+double cz_now_secs(void);
+container *cz_find(berth_containerizer *cz, const char *id);
+container *cz_lookup(berth_containerizer *cz, const char *id, berth_error *err);
+void cz_container_free(container *c);
+void cz_free_containerizer(berth_containerizer *cz);
+void cz_release_pins(container *c);
+int cz_output_cb(int stream, const char *buf, size_t len, void *data);
+void cz_attach_done_cb(int rc, const berth_error *err, void *data);
+/* Starts the created container (launch.c); the attach ending first calls it. */
+void cz_start_now(container *c);
+/* Ends a launch that a KILL cut short (launch.c). */
+void cz_launch_killed(container *c);
 
 #endif

@@ -12,39 +12,15 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "containerizer/dns.h"
-#include "docker/auth.h"
-#include "containerizer/rotation.h"
-#include "docker/client.h"
-#include "fetcher/fetcher.h"
-#include "gpu/gpu.h"
-#include "store/store.h"
 #include "util/error.h"
 
 typedef struct berth_containerizer berth_containerizer;
 
-typedef struct berth_cz_config {
-  const char *work_dir;
-  const char *runtime_dir; /* --runtime_dir: the ':' sandbox links (sandbox.h) */
-  const char *agent_id;
-  const char *sandbox_directory;
-  const char *const *allowed_host_paths;
-  bool allow_privileged;
-  bool cgroups_enable_cfs;
-  bool docker_kill_orphans;
-  int64_t docker_stop_timeout_ns;
-  int64_t docker_remove_delay_ns;
-  const char *proc_root;                 /* "/proc" */
-  const char *cgroup_root;               /* "/sys/fs/cgroup" */
-  berth_gpu_pool *gpus;                  /* owned by the caller */
-  const char *const *allowed_runtimes;   /* --docker_allowed_runtimes */
-  const char *docker_runtime;            /* --docker_runtime */
-  const berth_dns_defaults *default_dns; /* --default_container_dns; owned by the caller */
-  berth_fetcher *fetcher;                /* owned by the caller */
-  const berth_docker_auth *docker_auth;  /* --docker_config; NULL: none */
-  int64_t docker_pull_timeout_ns;        /* 0: none */
-  berth_rotation_policy log_rotation;    /* --log_max_size, --log_max_files */
-} berth_cz_config;
+/* Opaque here: callers above (api/) see none of the modules below.  The
+ * config's fields are in containerizer/config.h, for daemon.c. */
+typedef struct berth_docker berth_docker;
+typedef struct berth_store berth_store;
+typedef struct berth_cz_config berth_cz_config;
 
 /* rc 0 on success, else a berth code with err. */
 typedef void (*berth_cz_done_cb)(int rc, const berth_error *err, void *data);

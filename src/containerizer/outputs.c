@@ -30,7 +30,7 @@ void cz_output_write(container *c, int stream, const char *buf, size_t len) {
   berth_error err = {0};
   int rc = berth_outlog_write(log, &c->cz->config.log_rotation, buf, len, &hooks, &err);
   if (rc < 0 || err.code) log_error("container %s: %s", c->id, err.msg);
-  c->written[stream] += log->rotated + log->size - before;
+  c->cap.written[stream] += log->rotated + log->size - before;
 }
 
 void cz_outputs_init(container *c) {

@@ -82,8 +82,8 @@ static void restore_row(const berth_record *rec, void *data) {
   /* Bytes rotated out count too (rotation.c); cz_open_outputs refines
    * this for the containers whose capture resumes. */
   cz_outputs_restore(c, rec->outputs);
-  c->written[1] = c->skip[1] = c->out[1].rotated + file_size(cz->config.work_dir, c->id, "stdout");
-  c->written[2] = c->skip[2] = c->out[2].rotated + file_size(cz->config.work_dir, c->id, "stderr");
+  c->cap.written[1] = c->cap.skip[1] = c->out[1].rotated + file_size(cz->config.work_dir, c->id, "stdout");
+  c->cap.written[2] = c->cap.skip[2] = c->out[2].rotated + file_size(cz->config.work_dir, c->id, "stderr");
 }
 
 static json_t *find_entry(json_t *list, const char *id) {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "containerizer/config.h"
 #include "containerizer/containerizer.h"
 #include "containerizer/sandbox.h"
 #include "containerizer/spec.h"

@@ -14,6 +14,7 @@
 
 #include "testutil.h"
 
+#include "containerizer/config.h"
 #include "containerizer/containerizer.h"
 #include "containerizer/sandbox.h"
 #include "docker/client.h"

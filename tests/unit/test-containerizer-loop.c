@@ -316,7 +316,7 @@ static void start_failure_fails_the_launch_and_removes_the_container(void **stat
 }
 
 /* An attach that fails is not a launch failure: berth starts anyway and
- * captures the output from docker's log (containerizer.c, attach_done_cb). */
+ * captures the output from docker's log (capture.c, cz_attach_done_cb). */
 static void attach_failure_falls_back_to_the_log(void **state) {
   czenv *e = *state;
   fake_rule_reply(fake_on(e->fake, "POST", "/containers/*/attach"), 500, "{\"message\":\"attach refused\"}");
