@@ -48,7 +48,7 @@ TEST_PACKAGES=(
   docker-registry libcmocka-dev apache2-utils
   python3-pytest python3-pytest-timeout python3-requests python3-prometheus-client
   clang libclang-rt-14-dev llvm valgrind clang-format
-  crun
+  crun systemd
 )
 [ "$MODE" = run ] || PACKAGES+=("${TEST_PACKAGES[@]}")
 # libc6-dev: only a Recommends of gcc, which --no-install-recommends drops.
@@ -58,6 +58,8 @@ TEST_PACKAGES=(
 # llvm: llvm-symbolizer, so sanitizer reports name files and lines.
 # python3-prometheus-client: test_metrics.py parses /metrics with Prometheus's own parser.
 # valgrind: test.sh runs the unit tests under it.
+# systemd: systemd-analyze and systemd-sysusers, which test_service.py runs on
+# the installed unit (systemd need not be PID 1 for that).
 # crun: a second OCI runtime registered with dockerd (tasks pick it with the
 # docker parameter `runtime`, see berthd's --docker_allowed_runtimes).
 # libarchive-dev: the fetcher extracts tar and zip. apache2-utils: htpasswd for
