@@ -1,9 +1,6 @@
 #include "containerizer/parameters.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,116 +25,6 @@ typedef struct param_def {
 } param_def;
 
 static int bad(berth_error *err, const char *reason) { return berth_error_set(err, BERTH_EINVAL, "%s", reason); }
-
-/* --- value parsers, each as the docker CLI 20.10 has it -------------------- */
-
-int berth_params_parse_bool(const char *value, bool *out, berth_error *err) {
-  static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True", NULL};
-  static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False", NULL};
-  for (const char *const *y = yes; *y; y++)
-    if (!strcmp(value, *y)) return *out = true, 0;
-  for (const char *const *n = no; *n; n++)
-    if (!strcmp(value, *n)) return *out = false, 0;
-  return berth_error_set(err, BERTH_EINVAL, "'%.80s' is not a boolean (true, false, 1, 0, t, f)", value);
-}
-
-/* strconv.ParseInt: the whole string, an optional sign, no spaces.  base
- * 0 takes 0x.. and 0.. (octal) as pflag's integer flags do. */
-static int parse_int(const char *value, int base, int64_t *out, berth_error *err) {
-  if (!*value || isspace((unsigned char)value[0]))
-    return berth_error_set(err, BERTH_EINVAL, "'%.80s' is not an integer", value);
-  char *end;
-  errno = 0;
-  long long v = strtoll(value, &end, base);
-  if (*end || errno == ERANGE) return berth_error_set(err, BERTH_EINVAL, "'%.80s' is not a 64-bit integer", value);
-  *out = v;
-  return 0;
-}
-
-/* go-units RAMInBytes: ^(\d+(\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$, the
- * number read as a float, units of 1024. */
-int berth_params_parse_size(const char *value, int64_t *out, berth_error *err) {
-  const char *p = value;
-  size_t digits = 0, dots = 0;
-  cleanup_free char *number = NULL; /* before any goto: cleanup runs at bad: too */
-  while (isdigit((unsigned char)*p) || (*p == '.' && digits > 0 && isdigit((unsigned char)p[1]))) {
-    if (*p == '.')
-      dots++;
-    else
-      digits++;
-    p++;
-  }
-  if (digits == 0 || dots > 1) goto bad;
-  number = berth_strndup(value, (size_t)(p - value));
-  if (*p == ' ') p++;
-  double mul = 1;
-  const char *units = "kmgtp";
-  const char *u = *p ? strchr(units, tolower((unsigned char)*p)) : NULL;
-  if (u) {
-    for (const char *q = units; q <= u; q++) mul *= 1024;
-    p++;
-  }
-  if (*p == 'i' || *p == 'I') p++;
-  if (*p == 'b' || *p == 'B') p++;
-  if (*p) goto bad;
-  double size = strtod(number, NULL) * mul;
-  if (!isfinite(size) || size >= 9223372036854775807.0) goto bad;
-  *out = (int64_t)size;
-  return 0;
-bad:
-  return berth_error_set(err, BERTH_EINVAL, "'%.80s' is not a size (a number with an optional unit b, k, m, g, t, p)",
-                         value);
-}
-
-static bool is_ip(const char *s) {
-  unsigned char buf[16];
-  return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
-}
-
-/* Printable, no spaces: such values end up in files docker writes line by
- * line (/etc/hosts, /etc/resolv.conf), where a newline would add a line. */
-static bool is_token(const char *s) {
-  if (!*s) return false;
-  for (; *s; s++)
-    if (!isgraph((unsigned char)*s)) return false;
-  return true;
-}
-
-static bool chars_in(const char *s, const char *extra) {
-  if (!*s) return false;
-  for (; *s; s++)
-    if (!isalnum((unsigned char)*s) && !strchr(extra, *s)) return false;
-  return true;
-}
-
-static bool has_dotdot(const char *path) {
-  for (const char *p = path; (p = strstr(p, "..")); p += 2)
-    if ((p == path || p[-1] == '/') && (p[2] == '\0' || p[2] == '/')) return true;
-  return false;
-}
-
-static bool abs_path(const char *s) { return s[0] == '/' && !has_dotdot(s) && is_token(s) && !strchr(s, ':'); }
-
-/* docker's validateDomain: alphanumeric labels with inner '-', joined by
- * dots, an optional final dot, at least one letter, under 255 bytes. */
-static bool domain_ok(const char *s, size_t n) {
-  if (n > 0 && s[n - 1] == '.') n--;
-  if (n == 0 || n >= 255) return false;
-  bool letter = false, label_start = true;
-  for (size_t i = 0; i < n; i++) {
-    char c = s[i];
-    letter |= isalpha((unsigned char)c) != 0;
-    if (c == '.') {
-      if (label_start || s[i - 1] == '-') return false;
-      label_start = true;
-    } else if (isalnum((unsigned char)c) || (c == '-' && !label_start)) {
-      label_start = false;
-    } else {
-      return false;
-    }
-  }
-  return letter && !label_start && s[n - 1] != '-';
-}
 
 static json_t *member(json_t *obj, const char *key, json_t *(*make)(void)) {
   json_t *v = json_object_get(obj, key);
@@ -181,14 +68,14 @@ static int p_env(const char *v, param_ctx *c, berth_error *err) {
 static int p_user(const char *v, param_ctx *c, berth_error *err) {
   const char *colon = strchr(v, ':');
   cleanup_free char *name = berth_strndup(v, colon ? (size_t)(colon - v) : strlen(v));
-  if (!chars_in(name, "._-") || (colon && !chars_in(colon + 1, "._-")))
+  if (!berth_params_chars_in(name, "._-") || (colon && !berth_params_chars_in(colon + 1, "._-")))
     return bad(err, "a user is name|uid[:group|gid] of letters, digits, '.', '_' or '-'");
   json_object_set_new(c->p->config, "User", json_string(v));
   return 0;
 }
 
 static int p_workdir(const char *v, param_ctx *c, berth_error *err) {
-  if (v[0] != '/' || !is_token(v)) return bad(err, "the working directory must be an absolute path");
+  if (v[0] != '/' || !berth_params_is_token(v)) return bad(err, "the working directory must be an absolute path");
   json_object_set_new(c->p->config, "WorkingDir", json_string(v));
   return 0;
 }
@@ -277,8 +164,8 @@ static int p_ulimit(const char *v, param_ctx *c, berth_error *err) {
   if (colon) *colon = '\0';
   if (colon && strchr(colon + 1, ':')) return bad(err, "a ulimit has at most soft:hard");
   int64_t soft, hard;
-  if (parse_int(soft_s, 10, &soft, err) < 0) return err->code;
-  if (colon && parse_int(colon + 1, 10, &hard, err) < 0) return err->code;
+  if (berth_params_parse_int(soft_s, 10, &soft, err) < 0) return err->code;
+  if (colon && berth_params_parse_int(colon + 1, 10, &hard, err) < 0) return err->code;
   if (!colon) hard = soft;
   if (hard != -1 && soft > hard) return bad(err, "the soft limit is above the hard limit");
   /* Repeating a name replaces it, as docker's ulimit option does. */
@@ -308,14 +195,6 @@ static int p_memory_swap(const char *v, param_ctx *c, berth_error *err) {
   return 0;
 }
 
-static bool device_mode(const char *m) {
-  size_t n = strlen(m);
-  if (n == 0 || n > 3) return false;
-  for (size_t i = 0; i < n; i++)
-    if (!strchr("rwm", m[i]) || memchr(m, m[i], i)) return false;
-  return true;
-}
-
 /* host[:container][:perms]; a middle part that reads as perms is perms. */
 static int p_device(const char *v, param_ctx *c, berth_error *err) {
   cleanup_free char *copy = berth_strdup(v);
@@ -328,13 +207,14 @@ static int p_device(const char *v, param_ctx *c, berth_error *err) {
     parts[n++] = p + 1;
   }
   const char *host = parts[0], *ctr = parts[0], *perms = "rwm";
-  if (n == 2 && device_mode(parts[1]))
+  if (n == 2 && berth_params_device_mode(parts[1]))
     perms = parts[1];
   else if (n >= 2)
     ctr = parts[1];
   if (n == 3) perms = parts[2];
-  if (!abs_path(host) || !abs_path(ctr)) return bad(err, "device paths must be absolute, without '..'");
-  if (!device_mode(perms)) return bad(err, "device permissions are a combination of r, w and m");
+  if (!berth_params_abs_path(host) || !berth_params_abs_path(ctr))
+    return bad(err, "device paths must be absolute, without '..'");
+  if (!berth_params_device_mode(perms)) return bad(err, "device permissions are a combination of r, w and m");
   append(c->p->host, "Devices",
          json_pack("{s:s,s:s,s:s}", "PathOnHost", host, "PathInContainer", ctr, "CgroupPermissions", perms));
   return 0;
@@ -349,9 +229,9 @@ static int p_security_opt(const char *v, param_ctx *c, berth_error *err) {
     bool b;
     berth_error ignored;
     if (klen == 5 && !strncmp(v, "label", 5))
-      ok = is_token(val);
+      ok = berth_params_is_token(val);
     else if (klen == 8 && !strncmp(v, "apparmor", 8))
-      ok = chars_in(val, "._-/");
+      ok = berth_params_chars_in(val, "._-/");
     else if (klen == 17 && !strncmp(v, "no-new-privileges", 17))
       ok = berth_params_parse_bool(val, &b, &ignored) == 0;
     else if (klen == 7 && !strncmp(v, "seccomp", 7)) {
@@ -394,15 +274,15 @@ static int p_privileged(const char *v, param_ctx *c, berth_error *err) {
 static int p_tmpfs(const char *v, param_ctx *c, berth_error *err) {
   const char *colon = strchr(v, ':');
   cleanup_free char *path = berth_strndup(v, colon ? (size_t)(colon - v) : strlen(v));
-  if (!abs_path(path)) return bad(err, "a tmpfs is an absolute path[:options], without '..'");
-  if (colon && *colon && !chars_in(colon + 1, "=,._-"))
+  if (!berth_params_abs_path(path)) return bad(err, "a tmpfs is an absolute path[:options], without '..'");
+  if (colon && *colon && !berth_params_chars_in(colon + 1, "=,._-"))
     return bad(err, "tmpfs options are mount options (size=64m,mode=1777,...)");
   json_object_set_new(member(c->p->host, "Tmpfs", json_object), path, json_string(colon ? colon + 1 : ""));
   return 0;
 }
 
 static int p_dns(const char *v, param_ctx *c, berth_error *err) {
-  if (!is_ip(v)) return bad(err, "not an IP address");
+  if (!berth_params_is_ip(v)) return bad(err, "not an IP address");
   append(c->p->host, "Dns", json_string(v));
   return 0;
 }
@@ -411,14 +291,14 @@ static int p_dns_search(const char *v, param_ctx *c, berth_error *err) {
   size_t n = strlen(v);
   while (n > 0 && v[n - 1] == ' ') n--;
   while (n > 0 && *v == ' ') v++, n--;
-  if (!(n == 1 && *v == '.') && !domain_ok(v, n)) return bad(err, "not a domain name");
+  if (!(n == 1 && *v == '.') && !berth_params_domain_ok(v, n)) return bad(err, "not a domain name");
   if (n > 1 && v[n - 1] == '.') n--;
   append(c->p->host, "DnsSearch", json_stringn(v, n));
   return 0;
 }
 
 static int p_dns_option(const char *v, param_ctx *c, berth_error *err) {
-  if (!is_token(v)) return bad(err, "a resolv.conf option has no spaces or control characters");
+  if (!berth_params_is_token(v)) return bad(err, "a resolv.conf option has no spaces or control characters");
   append(c->p->host, "DnsOptions", json_string(v));
   return 0;
 }
@@ -427,23 +307,24 @@ static int p_add_host(const char *v, param_ctx *c, berth_error *err) {
   const char *colon = strchr(v, ':');
   if (!colon || colon == v) return bad(err, "an extra host is host:ip");
   cleanup_free char *host = berth_strndup(v, (size_t)(colon - v));
-  if (!chars_in(host, "._-")) return bad(err, "the host name has letters, digits, '.', '_' or '-' only");
+  if (!berth_params_chars_in(host, "._-")) return bad(err, "the host name has letters, digits, '.', '_' or '-' only");
   /* host-gateway: dockerd puts the host's gateway address there (20.10). */
-  if (!is_ip(colon + 1) && strcmp(colon + 1, "host-gateway")) return bad(err, "not an IP address (or host-gateway)");
+  if (!berth_params_is_ip(colon + 1) && strcmp(colon + 1, "host-gateway"))
+    return bad(err, "not an IP address (or host-gateway)");
   append(c->p->host, "ExtraHosts", json_string(v));
   return 0;
 }
 
 static int p_pids_limit(const char *v, param_ctx *c, berth_error *err) {
   int64_t n;
-  if (parse_int(v, 0, &n, err) < 0) return err->code;
+  if (berth_params_parse_int(v, 0, &n, err) < 0) return err->code;
   json_object_set_new(c->p->host, "PidsLimit", json_integer((json_int_t)n));
   return 0;
 }
 
 static int p_oom_score_adj(const char *v, param_ctx *c, berth_error *err) {
   int64_t n;
-  if (parse_int(v, 0, &n, err) < 0) return err->code;
+  if (berth_params_parse_int(v, 0, &n, err) < 0) return err->code;
   if (n < -1000 || n > 1000) return bad(err, "must be between -1000 and 1000");
   /* Lowering it shields the task from the OOM killer at the expense of
    * everything else on the node (the kernel wants CAP_SYS_RESOURCE). */
@@ -464,7 +345,7 @@ static int p_sysctl(const char *v, param_ctx *c, berth_error *err) {
    * path in the runtime, so no '/' or '..' either. */
   bool ok = !strncmp(key, "net.", 4) || !strncmp(key, "fs.mqueue.", 10);
   for (const char *const *a = allowed; *a && !ok; a++) ok = !strcmp(key, *a);
-  if (!ok || !chars_in(key, "._-") || strstr(key, ".."))
+  if (!ok || !berth_params_chars_in(key, "._-") || strstr(key, ".."))
     return bad(err, "not a namespaced sysctl (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*)");
   for (const char *p = eq + 1; *p; p++)
     if (iscntrl((unsigned char)*p)) return bad(err, "the value has control characters");
@@ -473,7 +354,7 @@ static int p_sysctl(const char *v, param_ctx *c, berth_error *err) {
 }
 
 static int p_runtime(const char *v, param_ctx *c, berth_error *err) {
-  if (!chars_in(v, "._-")) return bad(err, "not a runtime name");
+  if (!berth_params_chars_in(v, "._-")) return bad(err, "not a runtime name");
   bool ok = c->policy->allowed_runtimes == NULL;
   for (const char *const *r = c->policy->allowed_runtimes; r && *r && !ok; r++) ok = !strcmp(v, *r);
   if (!ok) return bad(err, "not one of --docker_allowed_runtimes");

@@ -3,7 +3,8 @@
  * nofile=1024:2048`), checked and turned into Engine API create fields.
  *
  * One table in parameters.c maps each key to its field and value parser;
- * values are parsed the way the docker CLI 20.10 parses them.  Pure: no
+ * values are parsed the way the docker CLI 20.10 parses them, with the
+ * syntax checks in param_values.c.  Pure: no
  * I/O, no loop. */
 #ifndef BERTH_CONTAINERIZER_PARAMETERS_H
 #define BERTH_CONTAINERIZER_PARAMETERS_H
@@ -13,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "containerizer/param_values.h"
 #include "util/error.h"
 
 /* Names berthd itself injects into every container's environment (API.md
@@ -58,13 +60,5 @@ int berth_params_parse(json_t *params, const berth_params_policy *policy, const 
 int berth_params_check_runtime(const berth_params *params, const char *const *allowed, berth_error *err);
 
 void berth_params_free(berth_params *params);
-
-/* Value parsers, exposed for the unit tests; each returns 0 or
- * BERTH_EINVAL with err naming the value. */
-
-/* docker's RAMInBytes: "64m", "1g", "1.5GiB", "512" (bytes); binary units. */
-int berth_params_parse_size(const char *value, int64_t *out, berth_error *err);
-/* Go's strconv.ParseBool: 1 t T TRUE true True 0 f F FALSE false False. */
-int berth_params_parse_bool(const char *value, bool *out, berth_error *err);
 
 #endif

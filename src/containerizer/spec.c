@@ -1,24 +1,11 @@
 #include "containerizer/spec.h"
 
 #include <ctype.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "containerizer/json_get.h"
 #include "util/alloc.h"
-
-/* Bounds that keep every later step (and Docker) sane; far above any real
- * node. */
-/* cpus become CpuShares at 1024 a cpu (mapping.h), and the kernel's
- * cpu.shares stops at 262144 (MAX_SHARES in kernel/sched/sched.h): more is
- * refused at start, so it is refused here with the field named. */
-#define MAX_CPUS (262144.0 / 1024.0)
-/* A cpus limit is a CFS quota, 100 ms a cpu; the kernel takes far more,
- * this only keeps the number sane. */
-#define MAX_CPUS_LIMIT 4096.0
-#define MAX_MEM_MB (1024.0 * 1024.0 * 1024.0) /* 1 PiB */
-#define MAX_ARRAY BERTH_SPEC_MAX_ARRAY
-#define MAX_STRING 65536
 
 bool berth_container_id_valid(const char *id) {
   size_t n = id ? strlen(id) : 0;
@@ -133,73 +120,12 @@ bad:
   return berth_error_set(err, BERTH_EINVAL, "container.docker.image: '%s' is not a valid image reference", ref);
 }
 
-/* Field readers: each names the field in its error. */
-
-static int get_string(json_t *obj, const char *key, const char *field, bool required, const char **out,
-                      berth_error *err) {
-  json_t *v = json_object_get(obj, key);
-  *out = NULL;
-  if (!v || json_is_null(v)) {
-    if (required) return berth_error_set(err, BERTH_EINVAL, "%s: required", field);
-    return 0;
-  }
-  if (!json_is_string(v)) return berth_error_set(err, BERTH_EINVAL, "%s: must be a string", field);
-  if (json_string_length(v) > MAX_STRING)
-    return berth_error_set(err, BERTH_EINVAL, "%s: longer than %d bytes", field, MAX_STRING);
-  if (strlen(json_string_value(v)) != json_string_length(v))
-    return berth_error_set(err, BERTH_EINVAL, "%s: must not contain NUL", field);
-  *out = json_string_value(v);
-  return 0;
-}
-
-static int get_bool(json_t *obj, const char *key, const char *field, bool *out, berth_error *err) {
-  json_t *v = json_object_get(obj, key);
-  if (!v || json_is_null(v)) return 0;
-  if (!json_is_boolean(v)) return berth_error_set(err, BERTH_EINVAL, "%s: must be true or false", field);
-  *out = json_is_true(v);
-  return 0;
-}
-
-static int get_object(json_t *obj, const char *key, const char *field, json_t **out, berth_error *err) {
-  json_t *v = json_object_get(obj, key);
-  *out = NULL;
-  if (!v || json_is_null(v)) return 0;
-  if (!json_is_object(v)) return berth_error_set(err, BERTH_EINVAL, "%s: must be an object", field);
-  *out = v;
-  return 0;
-}
-
-static int get_array(json_t *obj, const char *key, const char *field, json_t **out, berth_error *err) {
-  json_t *v = json_object_get(obj, key);
-  *out = NULL;
-  if (!v || json_is_null(v)) return 0;
-  if (!json_is_array(v)) return berth_error_set(err, BERTH_EINVAL, "%s: must be an array", field);
-  if (json_array_size(v) > MAX_ARRAY)
-    return berth_error_set(err, BERTH_EINVAL, "%s: more than %d entries", field, MAX_ARRAY);
-  *out = v;
-  return 0;
-}
-
-/* A number, or the string "inf" when allow_inf (Mesos limits). */
-static int get_number(json_t *v, const char *field, double max, bool allow_inf, double *out, berth_error *err) {
-  if (allow_inf && json_is_string(v) && !strcmp(json_string_value(v), "inf")) {
-    *out = INFINITY;
-    return 0;
-  }
-  if (!json_is_number(v)) return berth_error_set(err, BERTH_EINVAL, "%s: must be a number", field);
-  double d = json_number_value(v);
-  if (!isfinite(d) || d < 0) return berth_error_set(err, BERTH_EINVAL, "%s: %g is not a non-negative number", field, d);
-  if (d > max) return berth_error_set(err, BERTH_EINVAL, "%s: %g is larger than %g", field, d, max);
-  *out = d;
-  return 0;
-}
-
 int berth_spec_container_id(json_t *obj, char id[BERTH_ID_MAX + 1], berth_error *err) {
   json_t *cid;
   const char *value;
-  if (get_object(obj, "container_id", "container_id", &cid, err) < 0) return err->code;
+  if (berth_json_get_object(obj, "container_id", "container_id", &cid, err) < 0) return err->code;
   if (!cid) return berth_error_set(err, BERTH_EINVAL, "container_id: required");
-  if (get_string(cid, "value", "container_id.value", true, &value, err) < 0) return err->code;
+  if (berth_json_get_string(cid, "value", "container_id.value", true, &value, err) < 0) return err->code;
   if (!berth_container_id_valid(value))
     return berth_error_set(err, BERTH_EINVAL, "container_id.value: '%.80s' must match [A-Za-z0-9][A-Za-z0-9_.-]{0,63}",
                            value);
@@ -207,7 +133,7 @@ int berth_spec_container_id(json_t *obj, char id[BERTH_ID_MAX + 1], berth_error 
   return 0;
 }
 
-static bool path_has_dotdot(const char *path) {
+bool berth_path_has_dotdot(const char *path) {
   for (const char *p = path; (p = strstr(p, "..")); p += 2) {
     bool starts = p == path || p[-1] == '/';
     bool ends = p[2] == '\0' || p[2] == '/';
@@ -223,93 +149,6 @@ bool berth_path_under(const char *path, const char *prefix) {
   return path[n] == '\0' || path[n] == '/' || (n == 1 && prefix[0] == '/');
 }
 
-static int parse_scalar_resource(json_t *r, const char *field, double max, double *out, berth_error *err) {
-  json_t *scalar;
-  if (get_object(r, "scalar", field, &scalar, err) < 0) return err->code;
-  if (!scalar) return berth_error_set(err, BERTH_EINVAL, "%s.scalar: required", field);
-  json_t *v = json_object_get(scalar, "value");
-  if (!v) return berth_error_set(err, BERTH_EINVAL, "%s.scalar.value: required", field);
-  return get_number(v, field, max, false, out, err);
-}
-
-static int parse_disk(json_t *r, size_t i, berth_persistent_volume **pvolumes, size_t *n, berth_error *err) {
-  json_t *disk, *persistence, *volume;
-  const char *id, *cpath, *mode;
-  if (get_object(r, "disk", "resources[].disk", &disk, err) < 0) return err->code;
-  if (!disk) return 0; /* plain scratch disk: nothing to mount */
-  if (get_object(disk, "persistence", "resources[].disk.persistence", &persistence, err) < 0) return err->code;
-  if (!persistence) return 0;
-  if (get_string(persistence, "id", "resources[].disk.persistence.id", true, &id, err) < 0) return err->code;
-  if (!berth_container_id_valid(id))
-    return berth_error_set(err, BERTH_EINVAL, "resources[%zu].disk.persistence.id: '%.80s' is not a valid id", i, id);
-  if (get_object(disk, "volume", "resources[].disk.volume", &volume, err) < 0) return err->code;
-  if (!volume) return berth_error_set(err, BERTH_EINVAL, "resources[%zu].disk.volume: required", i);
-  if (get_string(volume, "container_path", "resources[].disk.volume.container_path", true, &cpath, err) < 0 ||
-      get_string(volume, "mode", "resources[].disk.volume.mode", false, &mode, err) < 0)
-    return err->code;
-  if (!*cpath || path_has_dotdot(cpath) || strchr(cpath, ':'))
-    return berth_error_set(err, BERTH_EINVAL, "resources[%zu].disk.volume.container_path: '%s' is not allowed", i,
-                           cpath);
-  if (mode && strcmp(mode, "RW") && strcmp(mode, "RO"))
-    return berth_error_set(err, BERTH_EINVAL, "resources[%zu].disk.volume.mode: must be RW or RO", i);
-  *pvolumes = berth_realloc(*pvolumes, (*n + 1) * sizeof(**pvolumes));
-  (*pvolumes)[*n] = (berth_persistent_volume){berth_strdup(id), berth_strdup(cpath), mode && !strcmp(mode, "RO")};
-  (*n)++;
-  return 0;
-}
-
-static int parse_limit(json_t *limits, const char *key, double max, bool *has, double *out, berth_error *err) {
-  json_t *l = json_object_get(limits, key);
-  if (!l || json_is_null(l)) return 0;
-  char field[32];
-  snprintf(field, sizeof(field), "limits.%s", key);
-  if (!json_is_object(l)) return berth_error_set(err, BERTH_EINVAL, "%s: must be an object", field);
-  json_t *v = json_object_get(l, "value");
-  if (!v) return berth_error_set(err, BERTH_EINVAL, "%s.value: required", field);
-  if (get_number(v, field, max, true, out, err) < 0) return err->code;
-  *has = true;
-  return 0;
-}
-
-int berth_resources_parse(json_t *resources, json_t *limits, berth_resources *res, berth_persistent_volume **pvolumes,
-                          size_t *n_pvolumes, berth_error *err) {
-  memset(res, 0, sizeof(*res));
-  if (resources && !json_is_array(resources)) return berth_error_set(err, BERTH_EINVAL, "resources: must be an array");
-  if (json_array_size(resources) > MAX_ARRAY)
-    return berth_error_set(err, BERTH_EINVAL, "resources: more than %d entries", MAX_ARRAY);
-  size_t i;
-  json_t *r;
-  json_array_foreach(resources, i, r) {
-    const char *name;
-    if (!json_is_object(r)) return berth_error_set(err, BERTH_EINVAL, "resources[%zu]: must be an object", i);
-    if (get_string(r, "name", "resources[].name", true, &name, err) < 0) return err->code;
-    char field[64];
-    snprintf(field, sizeof(field), "resources[%zu] (%.20s)", i, name);
-    if (!strcmp(name, "cpus")) {
-      if (parse_scalar_resource(r, field, MAX_CPUS, &res->cpus, err) < 0) return err->code;
-      res->has_cpus = true;
-    } else if (!strcmp(name, "mem")) {
-      if (parse_scalar_resource(r, field, MAX_MEM_MB, &res->mem_mb, err) < 0) return err->code;
-      res->has_mem = true;
-    } else if (!strcmp(name, "gpus")) {
-      if (parse_scalar_resource(r, field, 1024, &res->gpus, err) < 0) return err->code;
-      if (res->gpus != floor(res->gpus))
-        return berth_error_set(err, BERTH_EINVAL, "%s: gpus must be a whole number", field);
-    } else if (!strcmp(name, "disk")) {
-      double mb;
-      if (parse_scalar_resource(r, field, MAX_MEM_MB, &mb, err) < 0) return err->code;
-      if (pvolumes && parse_disk(r, i, pvolumes, n_pvolumes, err) < 0) return err->code;
-    }
-    /* Other resources (ports, custom ones) are the scheduler's business. */
-  }
-  if (limits && !json_is_object(limits)) return berth_error_set(err, BERTH_EINVAL, "limits: must be an object");
-  if (limits) {
-    if (parse_limit(limits, "cpus", MAX_CPUS_LIMIT, &res->has_cpus_limit, &res->cpus_limit, err) < 0) return err->code;
-    if (parse_limit(limits, "mem", MAX_MEM_MB, &res->has_mem_limit, &res->mem_limit_mb, err) < 0) return err->code;
-  }
-  return 0;
-}
-
 /* CommandInfo.URI as in mesos.proto: extract defaults to true, executable
  * and cache to false.  Local paths are checked against
  * --allowed_host_paths by the fetcher, once resolved. */
@@ -321,11 +160,11 @@ static int parse_uris(json_t *uris, berth_launch_spec *spec, berth_error *err) {
     const char *value, *output_file;
     berth_fetch_uri u = {.extract = true};
     if (!json_is_object(a)) return berth_error_set(err, BERTH_EINVAL, "command.uris[%zu]: must be an object", i);
-    if (get_string(a, "value", "command.uris[].value", true, &value, err) < 0 ||
-        get_string(a, "output_file", "command.uris[].output_file", false, &output_file, err) < 0 ||
-        get_bool(a, "extract", "command.uris[].extract", &u.extract, err) < 0 ||
-        get_bool(a, "executable", "command.uris[].executable", &u.executable, err) < 0 ||
-        get_bool(a, "cache", "command.uris[].cache", &u.cache, err) < 0)
+    if (berth_json_get_string(a, "value", "command.uris[].value", true, &value, err) < 0 ||
+        berth_json_get_string(a, "output_file", "command.uris[].output_file", false, &output_file, err) < 0 ||
+        berth_json_get_bool(a, "extract", "command.uris[].extract", &u.extract, err) < 0 ||
+        berth_json_get_bool(a, "executable", "command.uris[].executable", &u.executable, err) < 0 ||
+        berth_json_get_bool(a, "cache", "command.uris[].cache", &u.cache, err) < 0)
       return err->code;
     u.value = value;
     u.output_file = output_file;
@@ -344,12 +183,12 @@ static int parse_command(json_t *command, berth_launch_spec *spec, berth_error *
   if (!json_is_object(command)) return berth_error_set(err, BERTH_EINVAL, "command: must be an object");
   json_t *shell_field = json_object_get(command, "shell");
   bool has_shell = shell_field && !json_is_null(shell_field);
-  if (get_bool(command, "shell", "command.shell", &spec->shell, err) < 0 ||
-      get_string(command, "value", "command.value", false, &value, err) < 0 ||
-      get_string(command, "user", "command.user", false, &user, err) < 0 ||
-      get_array(command, "arguments", "command.arguments", &args, err) < 0 ||
-      get_object(command, "environment", "command.environment", &environment, err) < 0 ||
-      get_array(command, "uris", "command.uris", &uris, err) < 0)
+  if (berth_json_get_bool(command, "shell", "command.shell", &spec->shell, err) < 0 ||
+      berth_json_get_string(command, "value", "command.value", false, &value, err) < 0 ||
+      berth_json_get_string(command, "user", "command.user", false, &user, err) < 0 ||
+      berth_json_get_array(command, "arguments", "command.arguments", &args, err) < 0 ||
+      berth_json_get_object(command, "environment", "command.environment", &environment, err) < 0 ||
+      berth_json_get_array(command, "uris", "command.uris", &uris, err) < 0)
     return err->code;
   /* mesos.proto defaults shell to true; without a value there is nothing
    * to run in a shell, so an absent shell then means the image's own. */
@@ -365,15 +204,15 @@ static int parse_command(json_t *command, berth_launch_spec *spec, berth_error *
     spec->arguments[spec->n_arguments++] = berth_strdup(json_string_value(a));
   }
   json_t *vars = NULL;
-  if (environment && get_array(environment, "variables", "command.environment.variables", &vars, err) < 0)
+  if (environment && berth_json_get_array(environment, "variables", "command.environment.variables", &vars, err) < 0)
     return err->code;
   spec->env = berth_calloc(json_array_size(vars) + 1, sizeof(*spec->env));
   json_array_foreach(vars, i, a) {
     const char *name, *val;
     if (!json_is_object(a))
       return berth_error_set(err, BERTH_EINVAL, "command.environment.variables[%zu]: must be an object", i);
-    if (get_string(a, "name", "command.environment.variables[].name", true, &name, err) < 0 ||
-        get_string(a, "value", "command.environment.variables[].value", false, &val, err) < 0)
+    if (berth_json_get_string(a, "name", "command.environment.variables[].name", true, &name, err) < 0 ||
+        berth_json_get_string(a, "value", "command.environment.variables[].value", false, &val, err) < 0)
       return err->code;
     if (!*name || strchr(name, '='))
       return berth_error_set(err, BERTH_EINVAL, "command.environment.variables[%zu].name: '%.80s' is not a valid name",
@@ -389,20 +228,20 @@ static int parse_volumes(json_t *container, const berth_launch_policy *policy, b
                          berth_error *err) {
   json_t *volumes, *v;
   size_t i;
-  if (get_array(container, "volumes", "container.volumes", &volumes, err) < 0) return err->code;
+  if (berth_json_get_array(container, "volumes", "container.volumes", &volumes, err) < 0) return err->code;
   spec->volumes = berth_calloc(json_array_size(volumes) + 1, sizeof(*spec->volumes));
   json_array_foreach(volumes, i, v) {
     const char *host, *cpath, *mode;
     if (!json_is_object(v)) return berth_error_set(err, BERTH_EINVAL, "container.volumes[%zu]: must be an object", i);
-    if (get_string(v, "host_path", "container.volumes[].host_path", true, &host, err) < 0 ||
-        get_string(v, "container_path", "container.volumes[].container_path", true, &cpath, err) < 0 ||
-        get_string(v, "mode", "container.volumes[].mode", false, &mode, err) < 0)
+    if (berth_json_get_string(v, "host_path", "container.volumes[].host_path", true, &host, err) < 0 ||
+        berth_json_get_string(v, "container_path", "container.volumes[].container_path", true, &cpath, err) < 0 ||
+        berth_json_get_string(v, "mode", "container.volumes[].mode", false, &mode, err) < 0)
       return err->code;
-    if (host[0] != '/' || path_has_dotdot(host) || strchr(host, ':'))
+    if (host[0] != '/' || berth_path_has_dotdot(host) || strchr(host, ':'))
       return berth_error_set(err, BERTH_EINVAL,
                              "container.volumes[%zu].host_path: '%.200s' must be an absolute path without '..' or ':'",
                              i, host);
-    if (cpath[0] != '/' || path_has_dotdot(cpath) || strchr(cpath, ':'))
+    if (cpath[0] != '/' || berth_path_has_dotdot(cpath) || strchr(cpath, ':'))
       return berth_error_set(
           err, BERTH_EINVAL,
           "container.volumes[%zu].container_path: '%.200s' must be an absolute path without '..' or ':'", i, cpath);
@@ -424,7 +263,7 @@ static int parse_network(json_t *container, json_t *docker, berth_launch_spec *s
   const char *mode;
   json_t *ports, *p, *infos;
   size_t i;
-  if (get_string(docker, "network", "container.docker.network", false, &mode, err) < 0) return err->code;
+  if (berth_json_get_string(docker, "network", "container.docker.network", false, &mode, err) < 0) return err->code;
   if (!mode || !strcmp(mode, "HOST"))
     spec->network = BERTH_NET_HOST; /* Mesos's default */
   else if (!strcmp(mode, "BRIDGE"))
@@ -438,9 +277,10 @@ static int parse_network(json_t *container, json_t *docker, berth_launch_spec *s
                            mode);
   if (spec->network == BERTH_NET_USER) {
     const char *name = NULL;
-    if (get_array(container, "network_infos", "container.network_infos", &infos, err) < 0) return err->code;
+    if (berth_json_get_array(container, "network_infos", "container.network_infos", &infos, err) < 0) return err->code;
     json_t *first = json_array_get(infos, 0);
-    if (json_is_object(first) && get_string(first, "name", "container.network_infos[0].name", false, &name, err) < 0)
+    if (json_is_object(first) &&
+        berth_json_get_string(first, "name", "container.network_infos[0].name", false, &name, err) < 0)
       return err->code;
     /* A docker network's own name, never a mode: "container:<x>" would
      * join another container's namespace, "host" the node's. */
@@ -455,7 +295,8 @@ static int parse_network(json_t *container, json_t *docker, berth_launch_spec *s
                              name ? name : "");
     spec->network_name = berth_strdup(name);
   }
-  if (get_array(docker, "port_mappings", "container.docker.port_mappings", &ports, err) < 0) return err->code;
+  if (berth_json_get_array(docker, "port_mappings", "container.docker.port_mappings", &ports, err) < 0)
+    return err->code;
   if (json_array_size(ports) > 0 && (spec->network == BERTH_NET_HOST || spec->network == BERTH_NET_NONE))
     return berth_error_set(err, BERTH_EINVAL,
                            "container.docker.port_mappings: only allowed with network BRIDGE or USER");
@@ -475,7 +316,7 @@ static int parse_network(json_t *container, json_t *docker, berth_launch_spec *s
     if (json_object_get(p, "host_ip"))
       return berth_error_set(err, BERTH_EINVAL,
                              "container.docker.port_mappings[%zu].host_ip: binding to one address is not built yet", i);
-    if (get_string(p, "protocol", "container.docker.port_mappings[].protocol", false, &proto, err) < 0)
+    if (berth_json_get_string(p, "protocol", "container.docker.port_mappings[].protocol", false, &proto, err) < 0)
       return err->code;
     if (proto && strcmp(proto, "tcp") && strcmp(proto, "udp"))
       return berth_error_set(err, BERTH_EINVAL, "container.docker.port_mappings[%zu].protocol: must be tcp or udp", i);
@@ -490,7 +331,7 @@ static int parse_network(json_t *container, json_t *docker, berth_launch_spec *s
 static int parse_parameters(json_t *docker, const berth_launch_policy *policy, berth_launch_spec *spec,
                             berth_error *err) {
   json_t *params;
-  if (get_array(docker, "parameters", "container.docker.parameters", &params, err) < 0) return err->code;
+  if (berth_json_get_array(docker, "parameters", "container.docker.parameters", &params, err) < 0) return err->code;
   /* The runtime is checked against --docker_allowed_runtimes by the
    * containerizer (berth_params_check_runtime), which knows the flag. */
   berth_params_policy pp = {policy->allow_privileged, NULL};
@@ -523,10 +364,10 @@ static int parse_container(json_t *container, const berth_launch_policy *policy,
   json_t *docker;
   if (!container) return berth_error_set(err, BERTH_EINVAL, "container: required (with type DOCKER)");
   if (!json_is_object(container)) return berth_error_set(err, BERTH_EINVAL, "container: must be an object");
-  if (get_string(container, "type", "container.type", false, &type, err) < 0) return err->code;
+  if (berth_json_get_string(container, "type", "container.type", false, &type, err) < 0) return err->code;
   if (type && strcmp(type, "DOCKER"))
     return berth_error_set(err, BERTH_EINVAL, "container.type: '%.40s' is not supported (only DOCKER)", type);
-  if (get_string(container, "hostname", "container.hostname", false, &hostname, err) < 0) return err->code;
+  if (berth_json_get_string(container, "hostname", "container.hostname", false, &hostname, err) < 0) return err->code;
   /* The kernel takes at most 64 bytes; RFC 1123 labels are safer still. */
   bool host_ok = !hostname || (*hostname && strlen(hostname) <= 63 && isalnum((unsigned char)hostname[0]));
   for (const char *ch = hostname; host_ok && ch && *ch; ch++)
@@ -535,13 +376,13 @@ static int parse_container(json_t *container, const berth_launch_policy *policy,
     return berth_error_set(err, BERTH_EINVAL, "container.hostname: '%.80s' must be 1-63 letters, digits, '-' or '.'",
                            hostname);
   if (hostname) spec->hostname = berth_strdup(hostname);
-  if (get_object(container, "docker", "container.docker", &docker, err) < 0) return err->code;
+  if (berth_json_get_object(container, "docker", "container.docker", &docker, err) < 0) return err->code;
   if (!docker) return berth_error_set(err, BERTH_EINVAL, "container.docker: required");
-  if (get_string(docker, "image", "container.docker.image", true, &image, err) < 0) return err->code;
+  if (berth_json_get_string(docker, "image", "container.docker.image", true, &image, err) < 0) return err->code;
   if (berth_image_ref_validate(image, err) < 0) return err->code;
   spec->image = berth_strdup(image);
-  if (get_bool(docker, "privileged", "container.docker.privileged", &spec->privileged, err) < 0 ||
-      get_bool(docker, "force_pull_image", "container.docker.force_pull_image", &spec->force_pull, err) < 0)
+  if (berth_json_get_bool(docker, "privileged", "container.docker.privileged", &spec->privileged, err) < 0 ||
+      berth_json_get_bool(docker, "force_pull_image", "container.docker.force_pull_image", &spec->force_pull, err) < 0)
     return err->code;
   if (spec->privileged && !policy->allow_privileged)
     return berth_error_set(err, BERTH_EINVAL,
@@ -554,9 +395,9 @@ static int parse_container(json_t *container, const berth_launch_policy *policy,
 
 static int parse_kill_policy(json_t *launch, berth_launch_spec *spec, berth_error *err) {
   json_t *policy, *grace;
-  if (get_object(launch, "kill_policy", "kill_policy", &policy, err) < 0) return err->code;
+  if (berth_json_get_object(launch, "kill_policy", "kill_policy", &policy, err) < 0) return err->code;
   if (!policy) return 0;
-  if (get_object(policy, "grace_period", "kill_policy.grace_period", &grace, err) < 0) return err->code;
+  if (berth_json_get_object(policy, "grace_period", "kill_policy.grace_period", &grace, err) < 0) return err->code;
   if (!grace) return 0;
   json_t *ns = json_object_get(grace, "nanoseconds");
   if (!json_is_integer(ns) || json_integer_value(ns) < 0)
@@ -580,7 +421,7 @@ void berth_spec_kill_policy(json_t *launch, bool *has_grace, int64_t *grace_ns) 
 /* Mesos's TaskInfo.max_completion_time, a DurationInfo. */
 static int parse_max_completion(json_t *launch, berth_launch_spec *spec, berth_error *err) {
   json_t *d;
-  if (get_object(launch, "max_completion_time", "max_completion_time", &d, err) < 0) return err->code;
+  if (berth_json_get_object(launch, "max_completion_time", "max_completion_time", &d, err) < 0) return err->code;
   if (!d) return 0;
   json_t *ns = json_object_get(d, "nanoseconds");
   if (!json_is_integer(ns) || json_integer_value(ns) <= 0)
@@ -599,8 +440,8 @@ int berth_spec_parse(json_t *launch, const berth_launch_policy *policy, berth_la
     return berth_error_set(err, BERTH_EINVAL, "health_check: health checks are not built yet; launch without one");
   if (berth_spec_container_id(launch, spec->id, err) < 0 ||
       parse_command(json_object_get(launch, "command"), spec, err) < 0 ||
-      get_array(launch, "resources", "resources", &resources, err) < 0 ||
-      get_object(launch, "limits", "limits", &limits, err) < 0 ||
+      berth_json_get_array(launch, "resources", "resources", &resources, err) < 0 ||
+      berth_json_get_object(launch, "limits", "limits", &limits, err) < 0 ||
       berth_resources_parse(resources, limits, &spec->res, &spec->pvolumes, &spec->n_pvolumes, err) < 0 ||
       parse_container(json_object_get(launch, "container"), policy, spec, err) < 0 ||
       parse_kill_policy(launch, spec, err) < 0 || parse_max_completion(launch, spec, err) < 0) {

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "containerizer/parameters.h"
+#include "containerizer/resources.h"
 #include "fetcher/fetcher.h"
 #include "util/error.h"
 
@@ -33,12 +34,6 @@ typedef struct berth_volume {
   bool read_only;
 } berth_volume;
 
-typedef struct berth_persistent_volume {
-  char *id;             /* persistence id: a directory under <work_dir>/volumes */
-  char *container_path; /* relative paths are inside the sandbox, as in Mesos */
-  bool read_only;
-} berth_persistent_volume;
-
 typedef struct berth_env_var {
   char *name;
   char *value;
@@ -54,14 +49,6 @@ typedef struct berth_launch_policy {
   const char *const *allowed_host_paths; /* NULL-terminated prefixes */
   bool allow_privileged;
 } berth_launch_policy;
-
-typedef struct berth_resources {
-  bool has_cpus, has_mem;
-  double cpus, mem_mb;
-  bool has_cpus_limit, has_mem_limit;
-  double cpus_limit, mem_limit_mb; /* INFINITY means unlimited */
-  double gpus;
-} berth_resources;
 
 typedef struct berth_launch_spec {
   char id[BERTH_ID_MAX + 1];
@@ -105,6 +92,9 @@ bool berth_container_id_valid(const char *id);
  * not "/srvx"); "/" covers every absolute path. */
 bool berth_path_under(const char *path, const char *prefix);
 
+/* True when path has a ".." component. */
+bool berth_path_has_dotdot(const char *path);
+
 /* Validates a docker image reference (registry[:port]/path[:tag][@digest]). */
 int berth_image_ref_validate(const char *ref, berth_error *err);
 
@@ -114,13 +104,9 @@ int berth_spec_container_id(json_t *obj, char id[BERTH_ID_MAX + 1], berth_error 
 /* Decodes the "launch_container" object.  On error spec is left empty. */
 int berth_spec_parse(json_t *launch, const berth_launch_policy *policy, berth_launch_spec *spec, berth_error *err);
 
-/* Decodes "resources" and "limits" (shared with UPDATE_CONTAINER). */
 /* The grace period of a launch's kill policy, if it has a readable one;
  * for a stored launch that cannot be parsed whole. */
 void berth_spec_kill_policy(json_t *launch, bool *has_grace, int64_t *grace_ns);
-
-int berth_resources_parse(json_t *resources, json_t *limits, berth_resources *res, berth_persistent_volume **pvolumes,
-                          size_t *n_pvolumes, berth_error *err);
 
 void berth_spec_free(berth_launch_spec *spec);
 
