@@ -81,6 +81,9 @@ spawn_daemon() {
       fd=${fd##*/}
       case $fd in 0|1|2|255) ;; *) eval "exec $fd>&-" 2>/dev/null || true ;; esac
     done
+    # From /: a daemon must not hold on to the checkout it was started from
+    # (a removed checkout leaves Slurm's job steps without a working dir).
+    cd /
     exec setsid nohup "$@" </dev/null >>"$log" 2>&1
   ) &
 }
