@@ -280,17 +280,22 @@ static void create_container(container *c) {
   json_decref(config);
 }
 
+/* A create or start docker refused ends the launch: as killed when a KILL
+ * came first (that is how it ended), else as failed naming the step.
+ * Returns true when the launch has ended. */
+static bool step_refused(container *c, int rc, const char *what, const berth_error *err) {
+  if (rc >= 0) return false;
+  if (c->destroy_requested)
+    cz_launch_killed(c);
+  else
+    launch_fail(c, what, err->msg);
+  return true;
+}
+
 static void create_cb(int rc, json_t *answer, const berth_error *err, void *data) {
   container *c = data;
   c->op = NULL;
-  if (rc < 0 && c->destroy_requested) {
-    cz_launch_killed(c); /* a KILL came first: that is how the launch ended */
-    return;
-  }
-  if (rc < 0) {
-    launch_fail(c, "create container for image", err->msg);
-    return;
-  }
+  if (step_refused(c, rc, "create container for image", err)) return;
   berth_crashpoint("after-create");
   c->docker_created = true;
   const char *id = json_string_value(json_object_get(answer, "Id"));
@@ -333,14 +338,7 @@ void cz_start_now(container *c) {
 static void start_cb(int rc, json_t *answer, const berth_error *err, void *data) {
   container *c = data;
   c->op = NULL;
-  if (rc < 0 && c->destroy_requested) {
-    cz_launch_killed(c); /* a KILL came first: that is how the launch ended */
-    return;
-  }
-  if (rc < 0) {
-    launch_fail(c, "start container for image", err->msg);
-    return;
-  }
+  if (step_refused(c, rc, "start container for image", err)) return;
   berth_crashpoint("after-start");
   cz_release_pins(c);
   /* A task berthd could not record as RUNNING would come back after a
