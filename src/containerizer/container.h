@@ -152,8 +152,18 @@ struct berth_containerizer {
   char **real_prefixes;  /* --allowed_host_paths resolved once (volumes.h) */
   uint64_t pin_seq;      /* makes each launch's pin directory its own */
   bool closing, timer_closed;
-  bool stopping; /* berthd is shutting down: its own hang-ups destroy nothing */
+  bool stopping;              /* berthd is shutting down: its own hang-ups destroy nothing */
+  berth_cz_event_cb event_cb; /* SUBSCRIBE's observer (events.c) */
+  void *event_data;
 };
+
+/* Events for the observer (events.c): a stage entered (not TERMINATED,
+ * which is cz_emit_terminated's), a container ended or removed, a health
+ * status that changed (health is borrowed). */
+void cz_emit_stage(container *c);
+void cz_emit_terminated(container *c);
+void cz_emit_removed(berth_containerizer *cz, const char *id);
+void cz_emit_health(container *c, json_t *health);
 
 void berth_cz_metrics_pull(berth_containerizer *cz, double ms);
 void berth_cz_metrics_fetch(berth_containerizer *cz, int rc, const berth_fetch_stats *stats);

@@ -84,6 +84,8 @@ int cz_persist(container *c, berth_error *err) {
 int cz_set_stage(container *c, berth_stage stage, berth_error *err) {
   log_info("container %s: %s -> %s", c->id, stage_names[c->stage], stage_names[stage]);
   c->stage = stage;
+  /* Said before the write: the stage is entered in memory either way. */
+  if (stage != BERTH_STAGE_TERMINATED) cz_emit_stage(c);
   if (cz_persist(c, err) < 0) return err->code;
   char point[64];
   snprintf(point, sizeof(point), "after-%s", stage_names[stage]);
@@ -219,6 +221,7 @@ void cz_terminate(container *c, json_t *termination) {
     uint64_t delay_ms = (uint64_t)(c->cz->config.docker_remove_delay_ns / 1000000);
     uv_timer_start(&c->timer, cz_remove_delay_cb, delay_ms, 0);
   }
+  cz_emit_terminated(c);
   notify_waiters(c);
 }
 

@@ -88,6 +88,13 @@ void berth_cz_stopping(berth_containerizer *cz);
  * cgroup (new reference). */
 json_t *berth_cz_containers(berth_containerizer *cz);
 
+/* SUBSCRIBE's source: cb runs on the loop thread for every event, in the
+ * order they happen, with the stream's record ({"type": "STAGE_CHANGED",
+ * "stage_changed": {...}}; also TERMINATED, REMOVED, HEALTH_CHANGED),
+ * borrowed for the call.  One observer; cb NULL clears it. */
+typedef void (*berth_cz_event_cb)(json_t *event, void *data);
+void berth_cz_observe(berth_containerizer *cz, berth_cz_event_cb cb, void *data);
+
 /* Counters for /metrics (new reference). */
 json_t *berth_cz_metrics(berth_containerizer *cz);
 

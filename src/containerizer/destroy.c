@@ -170,6 +170,7 @@ static void sandbox_removed_cb(uv_work_t *work, int status) {
     berth_error err;
     if (berth_store_delete(cz->store, c->id, &err) < 0) log_error("container %s: %s", c->id, err.msg);
     log_info("container %s: removed", c->id);
+    cz_emit_removed(cz, c->id);
     berth_cz_done_cb cb = c->remove_cb;
     void *data = c->remove_data;
     cz_container_free(c);

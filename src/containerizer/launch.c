@@ -79,6 +79,7 @@ int berth_cz_launch(berth_containerizer *cz, json_t *launch, berth_cz_done_cb cb
     cz_container_free(c);
     return err->code;
   }
+  cz_emit_stage(c);
   berth_crashpoint("after-FETCHING");
   log_info("container %s: launching image %s as %s", c->id, c->spec.image, c->docker_name);
   enter_fetching(c);
