@@ -337,7 +337,10 @@ berth_docker_req *berth_docker_request_with_header(berth_docker *docker, const c
   if (timeout_ms > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
   if (strcmp(method, "HEAD") == 0) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
   if (body) {
-    req->payload = json_dumps(body, JSON_COMPACT);
+    /* Any JSON value, and never NULL (strlen below): a body that cannot
+     * be encoded goes as an empty object, which docker then refuses. */
+    req->payload = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!req->payload) req->payload = berth_strdup("{}");
     req->headers = curl_slist_append(req->headers, "Content-Type: application/json");
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->payload);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(req->payload));

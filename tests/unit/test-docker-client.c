@@ -357,6 +357,21 @@ static void timeout_is_eunavail_and_drops_the_connection(void **state) {
   reset(&r);
 }
 
+/* A body that is not an object is still sent as JSON, never a crash. */
+static void body_of_any_json_type_is_sent(void **state) {
+  env *e = *state;
+  fake_rule_reply(fake_on(e->fake, "POST", "/containers/*/update"), 200, "{}");
+  result r = {0};
+  json_t *body = json_integer(5);
+  berth_docker_request(e->docker, "POST", "/containers/c1/update", body, 0, 0, NULL, done_cb_raw, &r);
+  json_decref(body);
+  run(e, &r);
+  assert_int_equal(r.rc, 200);
+  fake_request *q = request(e, "POST", "/containers/*/update");
+  assert_string_equal(q->body, "5");
+  fake_request_free(q);
+}
+
 static void cancel_runs_no_callback_and_closes_the_connection(void **state) {
   env *e = *state;
   fake_rule *hold = fake_rule_hold(fake_on(e->fake, "POST", "/containers/*/wait"));
@@ -683,6 +698,7 @@ int main(void) {
       T(hangup_without_answer_is_eunavail),
       T(no_dockerd_is_eunavail),
       T(timeout_is_eunavail_and_drops_the_connection),
+      T(body_of_any_json_type_is_sent),
       T(cancel_runs_no_callback_and_closes_the_connection),
       T(free_with_requests_in_flight_runs_no_callback),
       T(many_requests_in_flight_all_complete),
