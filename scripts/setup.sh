@@ -70,23 +70,8 @@ die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "must run as root"
 
-# Start "$@" fully detached: own session (setsid) so it outlives this script
-# and CI's process group, stdin from /dev/null, output to a log, and no
-# inherited descriptors beyond 0-2 (a daemon holding the CI's pipe open
-# would keep the CI step from finishing).
-spawn_daemon() {
-  local log=$1; shift
-  (
-    for fd in /proc/self/fd/*; do
-      fd=${fd##*/}
-      case $fd in 0|1|2|255) ;; *) eval "exec $fd>&-" 2>/dev/null || true ;; esac
-    done
-    # From /: a daemon must not hold on to the checkout it was started from
-    # (a removed checkout leaves Slurm's job steps without a working dir).
-    cd /
-    exec setsid nohup "$@" </dev/null >>"$log" 2>&1
-  ) &
-}
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # ---------------------------------------------------------------- packages
 missing=()

@@ -19,21 +19,8 @@ die() { printf '[slurm] ERROR: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "must run as root"
 
-# As setup.sh's spawn_daemon: own session, no inherited descriptors, so the
-# daemons outlive this script and do not hold a CI step's pipes.
-spawn_daemon() {
-  local log=$1; shift
-  (
-    for fd in /proc/self/fd/*; do
-      fd=${fd##*/}
-      case $fd in 0|1|2|255) ;; *) eval "exec $fd>&-" 2>/dev/null || true ;; esac
-    done
-    # From /: a daemon must not hold on to the checkout it was started from
-    # (a removed checkout leaves Slurm's job steps without a working dir).
-    cd /
-    exec setsid nohup "$@" </dev/null >>"$log" 2>&1
-  ) &
-}
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
