@@ -18,6 +18,7 @@
 #include "client/calls.h"
 #include "client/cli_args.h"
 #include "client/client.h"
+#include "client/events.h"
 #include "client/files.h"
 #include "client/slurm.h"
 #include "client/stats.h"
@@ -49,6 +50,7 @@ static const char main_help[] =
     "  inspect   Print a container's state as JSON\n"
     "  stats     Show containers' cpu, memory, network and process usage\n"
     "  update    Change a running container's cpu and memory settings\n"
+    "  events    Print container events as they happen\n"
     "\n"
     "Global options (before COMMAND):\n"
     "  --addr ADDR        berthd's address: unix:PATH, tcp:HOST:PORT or a socket\n"
@@ -683,6 +685,8 @@ static int cmd_logs(cli *c, cmd_args *a) {
   return 0;
 }
 
+static int cmd_events(cli *c, cmd_args *a) { return berth_events_main(c->client, a->set[OPT_JSON], stdout); }
+
 /* ---- dispatch ---- */
 
 typedef struct command {
@@ -705,6 +709,7 @@ static const command commands[] = {
     {"inspect", NULL, cmd_inspect, help_opts, 1, 1, NULL, inspect_help},
     {"stats", NULL, cmd_stats, stats_opts, 0, -1, NULL, stats_help},
     {"update", NULL, cmd_update, update_opts, 1, 1, check_update, update_help},
+    {"events", NULL, cmd_events, wait_opts /* --json */, 0, 0, NULL, berth_events_help},
 };
 
 static int check_operands(const command *cmd, const cmd_args *a, berth_error *err) {

@@ -8,6 +8,7 @@
 
 #include "api/metrics.h"
 #include "api/server.h"
+#include "api/subscribe.h"
 #include "containerizer/containerizer.h"
 
 typedef struct berth_api {
@@ -21,7 +22,8 @@ typedef struct berth_api {
   bool ready;
   berth_http_request **deferred;
   size_t n_deferred;
-  berth_api_metrics metrics; /* answers by call and status (api/metrics.c) */
+  berth_api_metrics metrics;      /* answers by call and status (api/metrics.c) */
+  berth_subscribers *subscribers; /* SUBSCRIBE's streams (api/subscribe.c) */
 } berth_api;
 
 /* Recovery is done: answer the requests that waited for it. */

@@ -92,6 +92,13 @@ void berth_api_call(berth_api *api, berth_http_request *req) {
   } else if (!strcmp(type, "GET_CONTAINERS")) {
     json_t *list = berth_cz_containers(api->cz);
     berth_http_respond_json(req, 200, json_pack("{s:s,s:{s:o}}", "type", type, "get_containers", "containers", list));
+  } else if (!strcmp(type, "SUBSCRIBE")) {
+    /* Answered with a stream that stays open; never abandoned as a WAIT is
+     * (the stream notices a client that leaves by itself). */
+    if (api->subscribers)
+      berth_subscribers_add(api->subscribers, req);
+    else
+      rc = berth_error_set(&err, BERTH_EUNAVAIL, "SUBSCRIBE is not served here");
   } else if (!(obj = call_object(body, type, &err)) &&
              (!strcmp(type, "LAUNCH_CONTAINER") || !strcmp(type, "WAIT_CONTAINER") || !strcmp(type, "KILL_CONTAINER") ||
               !strcmp(type, "REMOVE_CONTAINER") || !strcmp(type, "UPDATE_CONTAINER"))) {

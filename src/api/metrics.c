@@ -11,8 +11,8 @@
 static const char *const paths[] = {"/api/v1",           "/health",  "/version",    "/flags",       "/containers",
                                     "/metrics/snapshot", "/metrics", "/files/read", "/files/browse"};
 
-static const char *const calls[] = {"LAUNCH_CONTAINER", "WAIT_CONTAINER",   "KILL_CONTAINER",
-                                    "REMOVE_CONTAINER", "UPDATE_CONTAINER", "GET_CONTAINERS"};
+static const char *const calls[] = {"LAUNCH_CONTAINER", "WAIT_CONTAINER", "KILL_CONTAINER", "REMOVE_CONTAINER",
+                                    "UPDATE_CONTAINER", "GET_CONTAINERS", "SUBSCRIBE"};
 
 const char *berth_api_path_tag(const char *path) {
   for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
@@ -52,6 +52,20 @@ static void visit_api(berth_api *api, berth_metric_cb cb, void *data) {
                      .snapshot_key = "berthd/docker_up",
                      .value = api->docker_ok ? 1 : 0};
   cb(&up, data);
+  berth_metric subs = {.family = "berth_subscribers",
+                       .type = BERTH_METRIC_GAUGE,
+                       .help = "SUBSCRIBE event streams open now.",
+                       .suffix = "",
+                       .snapshot_key = "berthd/subscribers",
+                       .value = (double)berth_subscribers_count(api->subscribers)};
+  cb(&subs, data);
+  berth_metric dropped = {.family = "berth_subscribers_dropped_total",
+                          .type = BERTH_METRIC_COUNTER,
+                          .help = "SUBSCRIBE streams closed by berthd because their reader fell a whole queue behind.",
+                          .suffix = "",
+                          .snapshot_key = "berthd/subscribers_dropped",
+                          .value = (double)berth_subscribers_dropped(api->subscribers)};
+  cb(&dropped, data);
   for (size_t i = 0; i < api->metrics.n; i++) {
     char status[16], key[128];
     snprintf(status, sizeof(status), "%d", api->metrics.kinds[i].status);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "api/guard.h"
+#include "api/stream.h"
 #include "containerizer/sandbox.h"
 #include "util/alloc.h"
 #include "util/log.h"
@@ -60,8 +61,9 @@ struct berth_http_server {
   berth_http_abandon_cb abandon;
   berth_http_respond_cb on_respond;
   int open_handles;
-  bool stopping;   /* guarded by lock: no request is suspended any more */
-  size_t buffered; /* bytes reserved for bodies; atomic (one MHD thread per listener) */
+  berth_stream_list streams; /* open event streams, loop thread only */
+  bool stopping;             /* guarded by lock: no request is suspended any more */
+  size_t buffered;           /* bytes reserved for bodies; atomic (one MHD thread per listener) */
 };
 
 struct berth_http_request {
@@ -111,10 +113,9 @@ static void pending_remove(berth_http_server *s, berth_http_request *req) {
   req->pending_next = req->pending_prev = NULL;
 }
 
-void berth_http_respond(berth_http_request *req, int status, const char *content_type, const char *body, size_t len) {
+/* Takes response: it answers req, unless req was answered already. */
+static void give_response(berth_http_request *req, int status, struct MHD_Response *response) {
   berth_http_server *s = req->l->server;
-  struct MHD_Response *response = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-  MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
   pending_remove(s, req);
   uv_mutex_lock(&s->lock);
   bool first = req->response == NULL;
@@ -130,6 +131,21 @@ void berth_http_respond(berth_http_request *req, int status, const char *content
   if (s->on_respond) s->on_respond(req, status, s->data);
   /* req may be freed by MHD's thread from here on. */
   MHD_resume_connection(req->conn);
+}
+
+void berth_http_respond(berth_http_request *req, int status, const char *content_type, const char *body, size_t len) {
+  struct MHD_Response *response = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+  MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+  give_response(req, status, response);
+}
+
+berth_http_stream *berth_http_respond_stream(berth_http_request *req, const berth_http_stream_opts *opts) {
+  berth_http_server *s = req->l->server;
+  /* The connection is still suspended (unanswered): its socket is set up
+   * before MHD sees it again. */
+  berth_http_stream *stream = berth_stream_new(s->loop, req->conn, opts, &s->streams);
+  give_response(req, 200, berth_stream_response(stream, opts->content_type));
+  return stream;
 }
 
 void berth_http_respond_json(berth_http_request *req, int status, json_t *j) {
@@ -201,6 +217,7 @@ static void async_cb(uv_async_t *handle) {
 static void hangup_check_cb(uv_timer_t *timer) {
   berth_http_server *s = timer->data;
   for (listener *l = s->listeners; l; l = l->next) berth_guard_sweep(l->guard);
+  berth_stream_list_poll(&s->streams);
   size_t n = s->n_pending, i = 0;
   if (n == 0 || !s->abandon) return;
   struct pollfd *fds = berth_calloc(n, sizeof(*fds));
@@ -610,6 +627,8 @@ void berth_http_server_free(berth_http_server *server) {
     req->abandonable = false;
     berth_http_respond_error(req, 503, "berthd is shutting down");
   }
+  /* A stream waiting for events is a suspended connection too. */
+  berth_stream_list_stop(&server->streams);
   while (server->listeners) {
     listener *l = server->listeners;
     server->listeners = l->next;

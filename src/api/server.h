@@ -56,6 +56,40 @@ void berth_http_server_on_respond(berth_http_server *server, berth_http_respond_
 void berth_http_set_tag(berth_http_request *req, const char *tag);
 const char *berth_http_tag(const berth_http_request *req);
 
+/* A response that stays open (SUBSCRIBE's event stream): 200 with a body
+ * of unknown length (chunked), written piece by piece from the loop
+ * thread.  What is written waits in the stream's bounded queue until
+ * libmicrohttpd's thread sends it; the loop never blocks on the client.
+ *
+ * A stream connection has no idle timeout (a quiet stream is not a dead
+ * client: its owner sends heartbeats) and is never cut by the guard's
+ * request deadlines; a client that hangs up is noticed within a second,
+ * and when berthd stops, every stream ends. */
+typedef struct berth_http_stream berth_http_stream;
+/* The connection ended (the client left, or the stream was aborted):
+ * loop thread; the owner must let go with berth_http_stream_close. */
+typedef void (*berth_http_stream_closed_cb)(berth_http_stream *stream, void *data);
+
+typedef struct berth_http_stream_opts {
+  const char *content_type;
+  size_t queue_limit; /* bytes waiting, past the exempt ones (api/outq.h) */
+  int sndbuf;         /* SO_SNDBUF for the connection; 0 keeps the kernel's */
+  berth_http_stream_closed_cb closed_cb;
+  void *data;
+} berth_http_stream_opts;
+
+/* Answers req with the stream (req is the server's from here); the
+ * stream is the caller's until berth_http_stream_close. */
+berth_http_stream *berth_http_respond_stream(berth_http_request *req, const berth_http_stream_opts *opts);
+/* Queues a copy of len bytes.  0; BERTH_ETOOBIG when they would take the
+ * queue past its limit (nothing queued); BERTH_ECANCELED when the
+ * connection is gone or going. */
+int berth_http_stream_write(berth_http_stream *stream, const char *buf, size_t len, bool exempt);
+/* The owner lets go: the stream ends once what was queued is sent, or at
+ * once with the connection shut (abort).  stream is not to be used after;
+ * its closed_cb does not run any more. */
+void berth_http_stream_close(berth_http_stream *stream, bool abort);
+
 /* Stops taking requests, lets the owners of unanswered ones go (the
  * abandon callback) and answers them 503, then stops every listener. */
 void berth_http_server_free(berth_http_server *server);

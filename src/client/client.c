@@ -386,6 +386,70 @@ int berth_client_get_json(berth_client *client, const char *path, long timeout_m
   return parse_reply(&resp, reply, err);
 }
 
+/* ---- streamed replies ---- */
+
+typedef struct stream_ctx {
+  berth_client *client;
+  berth_client_data_cb cb;
+  void *data;
+  struct body refusal; /* a non-2xx reply's body, for its message */
+  int rc;
+  berth_error *err;
+} stream_ctx;
+
+static size_t stream_write_cb(char *ptr, size_t size, size_t nmemb, void *arg) {
+  stream_ctx *s = arg;
+  size_t n = size * nmemb;
+  long status = 0;
+  curl_easy_getinfo(s->client->curl, CURLINFO_RESPONSE_CODE, &status);
+  if (status < 200 || status > 299) {
+    /* One line of text is expected; a little more is kept, never all. */
+    if (s->refusal.len + n > 4096) n = 4096 > s->refusal.len ? 4096 - s->refusal.len : 0;
+    return n ? write_cb(ptr, 1, n, &s->refusal) : size * nmemb;
+  }
+  int rc = s->cb(ptr, n, s->data, s->err);
+  if (rc < 0) {
+    s->rc = rc;
+    return 0; /* curl stops with CURLE_WRITE_ERROR */
+  }
+  return n;
+}
+
+int berth_client_stream(berth_client *client, const char *path, const char *body, berth_client_data_cb cb, void *data,
+                        berth_error *err) {
+  cleanup_free char *url = berth_asprintf("%s%s", client->base_url, path);
+  struct curl_slist *headers = build_headers(client, body != NULL);
+  stream_ctx s = {.client = client, .cb = cb, .data = data, .err = err};
+  struct body unused = {0};
+  setup(client, url, headers, BERTH_NO_TIMEOUT, &unused);
+  curl_easy_setopt(client->curl, CURLOPT_WRITEFUNCTION, stream_write_cb);
+  curl_easy_setopt(client->curl, CURLOPT_WRITEDATA, &s);
+  curl_easy_setopt(client->curl, CURLOPT_POSTFIELDS, body ? body : "");
+  curl_easy_setopt(client->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? strlen(body) : 0));
+  CURLcode rc = curl_easy_perform(client->curl);
+  curl_slist_free_all(headers);
+  if (s.rc < 0) {
+    free(s.refusal.data);
+    return s.rc;
+  }
+  long status = 0;
+  curl_easy_getinfo(client->curl, CURLINFO_RESPONSE_CODE, &status);
+  /* A stream that berthd cut (a dropped reader) ends without its last
+   * chunk: that is its end too, not a transport failure. */
+  bool started = status >= 200 && status <= 299;
+  if (rc != CURLE_OK && !(started && (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR))) {
+    free(s.refusal.data);
+    return transport_error(client, rc, BERTH_NO_TIMEOUT, err);
+  }
+  if (s.refusal.data || (status && (status < 200 || status > 299))) {
+    berth_response resp = {.status = status, .body = s.refusal.data, .len = s.refusal.len};
+    int ret = berth_response_error(&resp, err);
+    berth_response_clear(&resp);
+    return ret;
+  }
+  return 0;
+}
+
 /* ---- cleanup helpers ---- */
 
 void berth_cleanup_json(json_t **json) {

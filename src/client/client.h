@@ -87,6 +87,17 @@ int berth_client_call(berth_client *client, json_t *request, long timeout_ms, lo
 /* GETs path and parses the 2xx reply as JSON, as berth_client_call. */
 int berth_client_get_json(berth_client *client, const char *path, long timeout_ms, json_t **reply, berth_error *err);
 
+/* Bytes of a streamed reply as they arrive; < 0 stops the request, which
+ * then returns that value (err filled by the callback). */
+typedef int (*berth_client_data_cb)(const char *buf, size_t len, void *data, berth_error *err);
+
+/* POSTs body to path and hands a 2xx reply's body to cb piece by piece,
+ * for as long as berthd keeps it open (no timeout; the cancel flag ends
+ * it with BERTH_ECANCELED).  0 once berthd ended the reply; a non-2xx
+ * reply is an error carrying berthd's message. */
+int berth_client_stream(berth_client *client, const char *path, const char *body, berth_client_data_cb cb, void *data,
+                        berth_error *err);
+
 /* Cleanup helpers for __attribute__((cleanup)). */
 void berth_cleanup_json(json_t **json);
 void berth_cleanup_client(berth_client **client);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,10 @@ static void stop_cb(uv_signal_t *s, int signum) {
   daemon_state *d = s->data;
   log_info("signal %d: shutting down; containers keep running", signum);
   berth_cz_stopping(d->cz); /* the waits it drops are not clients leaving */
+  /* Streams end before the server stops and before the containerizer,
+   * whose observer they are, goes. */
+  berth_subscribers_free(d->api.subscribers);
+  d->api.subscribers = NULL;
   berth_http_server_free(d->http);
   d->http = NULL;
   berth_cz_free(d->cz);
@@ -206,6 +211,10 @@ static int start(daemon_state *d, berth_error *err) {
     return berth_error_set(err, BERTH_EINVAL, "--docker_runtime: '%s' is not in --docker_allowed_runtimes",
                            f->docker_runtime ? f->docker_runtime : "");
   if (berth_dns_defaults_parse(f->default_container_dns, &d->dns, err) < 0) return err->code;
+  if (f->subscribe_heartbeat_interval_ns < 1000000)
+    return berth_error_set(err, BERTH_EINVAL, "--subscribe_heartbeat_interval: must be at least 1ms");
+  if (f->subscriber_queue_size < 1024)
+    return berth_error_set(err, BERTH_EINVAL, "--subscriber_queue_size: must be at least 1KB");
   if (prepare_work_dir(f->work_dir, err) < 0 || read_token(d, err) < 0) return err->code;
   cleanup_free char *db = berth_asprintf("%s/meta/berth.db", f->work_dir);
   if (berth_store_open(db, &d->store, err) < 0 || resolve_agent_id(d, err) < 0) return err->code;
@@ -257,6 +266,11 @@ static int start(daemon_state *d, berth_error *err) {
   d->api = (berth_api){
       .cz = d->cz, .work_dir = f->work_dir, .flags = berth_flags_json(f), .docker_version = d->docker_version};
   json_object_set_new(d->api.flags, "agent_id", json_string(d->agent_id));
+  berth_subscribe_config subscribe = {
+      .heartbeat_ms = (uint64_t)(f->subscribe_heartbeat_interval_ns / 1000000),
+      .queue_size = f->subscriber_queue_size > SIZE_MAX ? SIZE_MAX : (size_t)f->subscriber_queue_size,
+  };
+  d->api.subscribers = berth_subscribers_new(d->loop, d->cz, &subscribe);
 
   d->http = berth_http_server_new(d->loop, berth_api_handle, &d->api);
   berth_http_server_on_abandon(d->http, berth_api_abandon);
@@ -293,6 +307,7 @@ int berth_daemon_run(berth_flags *flags) {
   if (start(&d, &err) < 0) {
     fprintf(stderr, "berthd: %s\n", err.msg);
     code = 1;
+    berth_subscribers_free(d.api.subscribers);
     berth_http_server_free(d.http);
     berth_cz_free(d.cz);
     berth_fetcher_free(d.fetcher);

@@ -75,6 +75,10 @@ static const flag_def defs[] = {
      "abort an image pull that runs longer (0secs: never)"},
     {"fetcher_stall_timeout", FLAG_DURATION, F(fetcher_stall_timeout_ns), "1mins", false,
      "abort a download that moves no byte for this long"},
+    {"subscribe_heartbeat_interval", FLAG_DURATION, F(subscribe_heartbeat_interval_ns), "15secs", false,
+     "how often a SUBSCRIBE stream gets a HEARTBEAT record (at least 1ms)"},
+    {"subscriber_queue_size", FLAG_BYTES, F(subscriber_queue_size), "256KB", false,
+     "bytes of events that may wait for one SUBSCRIBE reader; past it the reader is dropped (at least 1KB)"},
 };
 
 int berth_bytes_parse(const char *text, uint64_t *out, berth_error *err) {

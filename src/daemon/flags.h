@@ -42,6 +42,9 @@ typedef struct berth_flags {
   int64_t docker_pull_timeout_ns;
   uint64_t log_max_size; /* bytes; 0: no rotation */
   unsigned log_max_files;
+  /* SUBSCRIBE (API.md §3) */
+  int64_t subscribe_heartbeat_interval_ns;
+  uint64_t subscriber_queue_size;
   bool help;
 } berth_flags;
 

@@ -281,6 +281,20 @@ static void log_rotation_flags(void **state) {
   parse_refused(ARGV("--log_max_files=3x"), NULL, "--log_max_files");
 }
 
+static void subscribe_flags(void **state) {
+  (void)state;
+  parse_ok(NO_ARGS, NULL, &f);
+  assert_int_equal(f.subscribe_heartbeat_interval_ns, 15000000000LL);
+  assert_int_equal(f.subscriber_queue_size, 256u << 10);
+  berth_flags_free(&f);
+  parse_ok(ARGV("--subscribe_heartbeat_interval=200ms", "--subscriber_queue_size=4KB"), NULL, &f);
+  assert_int_equal(f.subscribe_heartbeat_interval_ns, 200000000LL);
+  assert_int_equal(f.subscriber_queue_size, 4096);
+  berth_flags_free(&f);
+  parse_refused(ARGV("--subscriber_queue_size=4"), NULL, "--subscriber_queue_size");
+  parse_refused(ARGV("--subscribe_heartbeat_interval=15"), NULL, "--subscribe_heartbeat_interval");
+}
+
 static void bad_env_value_names_the_variable(void **state) {
   (void)state;
   parse_refused(NO_ARGS, ENV("BERTH_DOCKER_STOP_TIMEOUT=10"), "BERTH_DOCKER_STOP_TIMEOUT");
@@ -331,7 +345,8 @@ static void flags_json_shows_effective_values(void **state) {
                     " \"docker_allowed_runtimes\": [\"runc\"],"
                     " \"docker_runtime\": \"runc\","
                     " \"default_container_dns\": null,"
-                    " \"log_level\": \"info\", \"log_max_files\": 5, \"log_max_size\": \"0B\"}");
+                    " \"log_level\": \"info\", \"log_max_files\": 5, \"log_max_size\": \"0B\","
+                    " \"subscribe_heartbeat_interval\": \"15secs\", \"subscriber_queue_size\": \"256KB\"}");
   json_decref(j);
   berth_flags_free(&f);
 }
@@ -429,6 +444,7 @@ int main(void) {
       cmocka_unit_test_teardown(free_twice_is_safe, free_flags),
       cmocka_unit_test(flags_json_keeps_non_utf8_values),
       cmocka_unit_test_teardown(log_rotation_flags, free_flags),
+      cmocka_unit_test_teardown(subscribe_flags, free_flags),
   };
   return cmocka_run_group_tests_name("flags", tests, NULL, NULL);
 }
