@@ -156,8 +156,8 @@ struct berth_containerizer {
   char **real_prefixes;  /* --allowed_host_paths resolved once (volumes.h) */
   uint64_t pin_seq;      /* makes each launch's pin directory its own */
   bool closing, timer_closed;
-  bool stopping;              /* berthd is shutting down: its own hang-ups destroy nothing */
-  berth_cz_event_cb event_cb; /* SUBSCRIBE's observer (events.c) */
+  bool stopping;                     /* berthd is shutting down: its own hang-ups destroy nothing */
+  berth_cz_event_cb event_cb;        /* SUBSCRIBE's observer (events.c) */
   struct berth_probe_hub *probe_hub; /* HTTP/TCP health probes (health.c); made at the first */
   uint64_t probe_seq;
   void *event_data;

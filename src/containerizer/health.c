@@ -163,8 +163,7 @@ static void finish(container *c, outcome result, const char *msg) {
     } else {
       h->failures++;
       h->status = H_UNHEALTHY;
-      log_info("container %s: health check failed (%d of %d): %s", c->id, h->failures, spec->consecutive_failures,
-               msg);
+      log_info("container %s: health check failed (%d of %d): %s", c->id, h->failures, spec->consecutive_failures, msg);
     }
   } else {
     log_debug("container %s: health check skipped: %s", c->id, msg ? msg : "");
@@ -233,8 +232,11 @@ static void exec_inspect_cb(int rc, json_t *answer, const berth_error *err, void
     finish(c, OUTCOME_HEALTHY, NULL);
     return;
   }
+  /* The task's bytes: control characters become spaces, the trailing
+   * ones go; berth_json_text makes the rest valid UTF-8 when reported. */
   for (size_t i = 0; i < h->out_len; i++)
-    if ((unsigned char)h->out[i] < 0x20) h->out[i] = ' ';
+    if ((unsigned char)h->out[i] < 0x20 || h->out[i] == 0x7f) h->out[i] = ' ';
+  while (h->out_len > 0 && h->out[h->out_len - 1] == ' ') h->out_len--;
   cleanup_free char *msg = berth_asprintf("health check command exited with status %lld%s%.*s", status,
                                           h->out_len ? ": " : "", (int)h->out_len, h->out);
   finish(c, OUTCOME_FAILED, msg);
@@ -324,14 +326,14 @@ static void probe_result_cb(const berth_probe_result *r, void *data) {
   if (!h->running) return; /* timed out; already counted */
   const berth_health_spec *spec = hspec(c);
   if (r->rc < 0) {
-    cleanup_free char *msg = berth_asprintf("%s health check: %s", spec->type == BERTH_HEALTH_HTTP ? "HTTP" : "TCP",
-                                            r->message);
+    cleanup_free char *msg =
+        berth_asprintf("%s health check: %s", spec->type == BERTH_HEALTH_HTTP ? "HTTP" : "TCP", r->message);
     finish(c, OUTCOME_FAILED, msg);
     return;
   }
   if (spec->type == BERTH_HEALTH_HTTP && !berth_health_status_ok(spec, r->http_status)) {
-    cleanup_free char *msg = berth_asprintf("HTTP health check: GET %s on port %d answered %d", spec->path,
-                                            spec->port, r->http_status);
+    cleanup_free char *msg =
+        berth_asprintf("HTTP health check: GET %s on port %d answered %d", spec->path, spec->port, r->http_status);
     finish(c, OUTCOME_FAILED, msg);
     return;
   }

@@ -121,8 +121,7 @@ static int parse_http(json_t *http, berth_health_spec *spec, berth_error *err) {
       berth_json_get_array(http, "statuses", "health_check.http.statuses", &statuses, err) < 0)
     return err->code;
   if (scheme && strcmp(scheme, "http"))
-    return berth_error_set(err, BERTH_EINVAL, "health_check.http.scheme: '%.40s' is not supported (only http)",
-                           scheme);
+    return berth_error_set(err, BERTH_EINVAL, "health_check.http.scheme: '%.40s' is not supported (only http)", scheme);
   if (!path) path = "/";
   if (path[0] != '/') return berth_error_set(err, BERTH_EINVAL, "health_check.http.path: must start with '/'");
   if (strlen(path) > BERTH_HEALTH_MAX_PATH)

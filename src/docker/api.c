@@ -403,8 +403,7 @@ berth_docker_req *berth_docker_exec_start(berth_docker *d, const char *exec_id, 
   return req;
 }
 
-berth_docker_req *berth_docker_exec_inspect(berth_docker *d, const char *exec_id, berth_docker_json_cb cb,
-                                            void *data) {
+berth_docker_req *berth_docker_exec_inspect(berth_docker *d, const char *exec_id, berth_docker_json_cb cb, void *data) {
   cleanup_free char *path = berth_asprintf("/exec/%s/json", exec_id);
   return json_request(d, "GET", path, NULL, CALL_TIMEOUT_MS, 0, cb, data);
 }

@@ -84,8 +84,7 @@ berth_docker_req *berth_docker_exec_create(berth_docker *d, const char *id, json
                                            void *data);
 berth_docker_req *berth_docker_exec_start(berth_docker *d, const char *exec_id, berth_docker_output_cb out,
                                           berth_docker_result_cb done, void *data);
-berth_docker_req *berth_docker_exec_inspect(berth_docker *d, const char *exec_id, berth_docker_json_cb cb,
-                                            void *data);
+berth_docker_req *berth_docker_exec_inspect(berth_docker *d, const char *exec_id, berth_docker_json_cb cb, void *data);
 
 /* Splits an image reference into repository and tag-or-digest for pulls
  * ("reg:5000/a/b:t" → "reg:5000/a/b", "t"; no tag → "latest"). */

@@ -86,13 +86,13 @@ def test_command_check_failing_kills_with_reason_and_message(berthd, client, new
 
 
 def test_command_check_shell_false_runs_argv(berthd, client, new_id):
-    """shell false: value and arguments are the argv, no shell involved
-    (a shell would expand the $ and the test would pass)."""
+    """shell false: [value] + arguments are the argv, no shell involved
+    (joined into a shell line, `test a b = a b` would be an error)."""
     cid = new_id("cmd-argv")
     check = {"type": "COMMAND",
-             "command": {"shell": False, "value": "test", "arguments": ["$HOME", "=", "literal"]}}
+             "command": {"shell": False, "value": "test", "arguments": ["a b", "=", "a b"]}}
     launch_checked(client, cid, "sleep 600", check)
-    killed_by_check(client, cid, "status 1")
+    wait_status(client, cid, "HEALTHY")
 
 
 def test_timed_out_check_does_not_pile_up(berthd, client, new_id):
