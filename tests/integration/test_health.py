@@ -101,7 +101,7 @@ def test_timed_out_check_does_not_pile_up(berthd, client, new_id):
     per interval."""
     cid = new_id("cmd-hang")
     check = {"type": "COMMAND", "command": {"value": "echo run >> /mnt/mesos/sandbox/runs; sleep 60"}}
-    launch_checked(client, cid, "sleep 600", check, timeout_seconds=0.3, consecutive_failures=4)
+    launch_checked(client, cid, "sleep 600", check, timeout_seconds=1, consecutive_failures=4)
     w = killed_by_check(client, cid, "still running|timed out")
     runs = client.files_read("/sandboxes/%s/runs" % cid, 0).json()["data"]
     assert runs == "run\n", (runs, w)
@@ -123,11 +123,12 @@ def test_http_check_passes_inside_network_none(berthd, client, new_id):
 
 def test_http_check_failing_status_kills(berthd, client, new_id):
     """A 404 is not in 200-399: failures, then the destroy naming the
-    status."""
+    status.  (The grace period covers httpd's start: a refusal before it
+    listens would not count, and the message is the last failure's.)"""
     cid = new_id("http-404")
     launch_checked(client, cid, HTTPD,
                    {"type": "HTTP", "http": {"port": 8080, "path": "/missing"}},
-                   grace_period_seconds=0, delay_seconds=0.5)
+                   grace_period_seconds=1, consecutive_failures=3)
     killed_by_check(client, cid, "answered 404")
 
 
