@@ -247,6 +247,15 @@ void berth_container_status(json_t *container, char *buf, size_t len) {
   for (; stage[i] && i + 1 < len; i++) buf[i] = (char)tolower((unsigned char)stage[i]);
   if (len > 0) buf[i] = '\0';
   if (i == 0) snprintf(buf, len, "unknown");
+  /* A health check's verdict, as docker ps shows it: "running (healthy)".
+   * Only the three names berthd sends; anything else is left out. */
+  const char *health = json_string_value(json_object_get(json_object_get(container, "health"), "status"));
+  const char *word = !health                            ? NULL
+                     : strcmp(health, "HEALTHY") == 0   ? "healthy"
+                     : strcmp(health, "UNHEALTHY") == 0 ? "unhealthy"
+                     : strcmp(health, "STARTING") == 0  ? "health: starting"
+                                                        : NULL;
+  if (word && strcmp(stage, "RUNNING") == 0 && i > 0 && i + 1 < len) snprintf(buf + i, len - i, " (%s)", word);
 }
 
 int berth_wait_exit_code(json_t *wait, int *code, berth_error *err) {

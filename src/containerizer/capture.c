@@ -17,6 +17,7 @@
 #include "cgroups/cgroups.h"
 #include "containerizer/container.h"
 #include "containerizer/deadline.h"
+#include "containerizer/health.h"
 #include "containerizer/mapping.h"
 #include "containerizer/sandbox.h"
 #include "containerizer/termination.h"
@@ -107,7 +108,8 @@ static void maybe_finish(container *c) {
       .killed = c->destroy_requested,
       .mem_limit_mb = c->mem_limit_mb,
   };
-  cz_terminate(c, cz_deadline_termination(c, berth_termination_from_exit(&info)));
+  /* A health kill names its cause even if the deadline passed during it. */
+  cz_terminate(c, cz_health_termination(c, cz_deadline_termination(c, berth_termination_from_exit(&info))));
 }
 
 static void drain_timeout_cb(uv_timer_t *timer) {

@@ -55,6 +55,8 @@ typedef struct cz_capture {
   uv_timer_t timer; /* watcher re-arm, log drain, final read */
 } cz_capture;
 
+typedef struct cz_health cz_health;
+
 typedef struct container {
   berth_containerizer *cz;
   char id[BERTH_ID_MAX + 1];
@@ -110,6 +112,7 @@ typedef struct container {
   uv_timer_t kill_timer;     /* grace period */
   uv_timer_t deadline_timer; /* max_completion_time (deadline.c) */
   bool deadline_reached;
+  struct cz_health *health; /* health.c; NULL without a health check */
   int open_handles;
   struct container *next, *prev;
 } container;
@@ -131,6 +134,7 @@ typedef struct berth_cz_metrics_data {
     uint64_t count;
   } ends[BERTH_END_KINDS]; /* terminations by state and reason */
   size_t n_ends;
+  uint64_t health_checks[2]; /* decided checks: healthy, unhealthy */
 } berth_cz_metrics_data;
 
 struct berth_containerizer {
@@ -152,8 +156,10 @@ struct berth_containerizer {
   char **real_prefixes;  /* --allowed_host_paths resolved once (volumes.h) */
   uint64_t pin_seq;      /* makes each launch's pin directory its own */
   bool closing, timer_closed;
-  bool stopping;              /* berthd is shutting down: its own hang-ups destroy nothing */
-  berth_cz_event_cb event_cb; /* SUBSCRIBE's observer (events.c) */
+  bool stopping;                     /* berthd is shutting down: its own hang-ups destroy nothing */
+  berth_cz_event_cb event_cb;        /* SUBSCRIBE's observer (events.c) */
+  struct berth_probe_hub *probe_hub; /* HTTP/TCP health probes (health.c); made at the first */
+  uint64_t probe_seq;
   void *event_data;
 };
 

@@ -16,6 +16,7 @@
 #include "cgroups/cgroups.h"
 #include "containerizer/container.h"
 #include "containerizer/deadline.h"
+#include "containerizer/health.h"
 #include "containerizer/mapping.h"
 #include "containerizer/sandbox.h"
 #include "containerizer/termination.h"
@@ -84,6 +85,7 @@ int cz_persist(container *c, berth_error *err) {
 int cz_set_stage(container *c, berth_stage stage, berth_error *err) {
   log_info("container %s: %s -> %s", c->id, stage_names[c->stage], stage_names[stage]);
   c->stage = stage;
+  if (stage != BERTH_STAGE_RUNNING) cz_health_stop(c);
   /* Said before the write: the stage is entered in memory either way. */
   if (stage != BERTH_STAGE_TERMINATED) cz_emit_stage(c);
   if (cz_persist(c, err) < 0) return err->code;
@@ -114,6 +116,7 @@ void cz_release_pins(container *c) {
 static void container_closed_cb(uv_handle_t *handle) {
   container *c = handle->data;
   if (--c->open_handles > 0) return;
+  cz_health_free(c);
   berth_spec_free(&c->spec);
   json_decref(c->launch);
   json_decref(c->termination);
@@ -147,6 +150,7 @@ void cz_container_free(container *c) {
   if (c->next) c->next->prev = c->prev;
   cz->count--;
   cancel_requests(c);
+  cz_health_stop(c);
   close_outputs(c);
   if (c->pin_job) c->pin_job->c = NULL;
   if (!cz->closing) cz_release_pins(c);
@@ -156,6 +160,7 @@ void cz_container_free(container *c) {
   uv_close((uv_handle_t *)&c->kill_timer, container_closed_cb);
   uv_close((uv_handle_t *)&c->cap.timer, container_closed_cb);
   cz_deadline_close(c, container_closed_cb);
+  cz_health_close(c, container_closed_cb);
 }
 
 container *cz_container_new(berth_containerizer *cz, berth_launch_spec *spec, json_t *launch) {
@@ -174,6 +179,7 @@ container *cz_container_new(berth_containerizer *cz, berth_launch_spec *spec, js
   c->timer.data = c->kill_timer.data = c->cap.timer.data = c;
   c->open_handles = 3;
   cz_deadline_init(c);
+  cz_health_init(c);
   c->next = cz->containers;
   if (cz->containers) cz->containers->prev = c;
   cz->containers = c;
@@ -335,6 +341,8 @@ static json_t *container_json(container *c) {
   if (c->termination) json_object_set(j, "termination", c->termination);
   json_t *pull = c->stage == BERTH_STAGE_PULLING ? cz_pull_progress_json(c) : NULL;
   if (pull) json_object_set_new(j, "pull", pull);
+  json_t *health = cz_health_json(c);
+  if (health) json_object_set_new(j, "health", health);
   json_decref(cid);
   return j;
 }
@@ -389,5 +397,6 @@ void berth_cz_free(berth_containerizer *cz) {
     cz_container_free(c);
   }
   berth_docker_cancel(cz->recover_req);
+  cz_health_shutdown(cz);
   uv_close((uv_handle_t *)&cz->recover_timer, (uv_close_cb)free_cz_cb);
 }

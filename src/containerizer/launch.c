@@ -17,6 +17,7 @@
 #include "cgroups/cgroups.h"
 #include "containerizer/container.h"
 #include "containerizer/deadline.h"
+#include "containerizer/health.h"
 #include "containerizer/mapping.h"
 #include "containerizer/sandbox.h"
 #include "containerizer/termination.h"
@@ -351,6 +352,7 @@ static void start_cb(int rc, json_t *answer, const berth_error *err, void *data)
     return;
   }
   cz_deadline_arm(c);
+  cz_health_arm(c);
   c->cz->metrics.launches++;
   cz_arm_watchers(c);
   c->status_req = berth_docker_container_inspect(c->cz->docker, c->docker_name, cz_status_inspect_cb, c);

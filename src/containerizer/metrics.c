@@ -177,6 +177,19 @@ void berth_cz_metrics_visit(berth_containerizer *cz, berth_metric_cb cb, void *d
   }
   visit_pulls(m, cb, data);
   visit_fetches(m, cb, data);
+  static const char *const results[] = {"healthy", "unhealthy"};
+  static const char *const keys[] = {"containerizer/health_checks/healthy", "containerizer/health_checks/unhealthy"};
+  for (int i = 0; i < 2; i++) {
+    berth_metric h = {.family = "berth_health_checks_total",
+                      .type = BERTH_METRIC_COUNTER,
+                      .help = "Health checks decided, by result (failures in the grace period included).",
+                      .suffix = "",
+                      .label_names = {"result", NULL},
+                      .label_values = {results[i], NULL},
+                      .snapshot_key = keys[i],
+                      .value = (double)m->health_checks[i]};
+    cb(&h, data);
+  }
 }
 
 static void snapshot_cb(const berth_metric *m, void *data) {

@@ -7,6 +7,7 @@
 
 #include "containerizer/container.h"
 #include "containerizer/deadline.h"
+#include "containerizer/health.h"
 #include "containerizer/sandbox.h"
 #include "containerizer/termination.h"
 #include "containerizer/volumes.h"
@@ -128,6 +129,9 @@ static void reconcile_one(berth_containerizer *cz, container *c, json_t *entry) 
       cz_arm_watchers(c);
       /* A deadline that passed while berthd was down fires at once. */
       cz_deadline_arm(c);
+      /* Checks start again as after a launch: STARTING, no failures,
+       * delay and grace counted from the stored running_at. */
+      cz_health_arm(c);
       c->status_req = berth_docker_container_inspect(cz->docker, c->docker_name, cz_status_inspect_cb, c);
       if (c->stage == BERTH_STAGE_DESTROYING) {
         /* Finish the destroy: the grace period starts again. */

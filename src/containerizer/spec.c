@@ -434,17 +434,14 @@ int berth_spec_parse(json_t *launch, const berth_launch_policy *policy, berth_la
   memset(spec, 0, sizeof(*spec));
   if (!json_is_object(launch)) return berth_error_set(err, BERTH_EINVAL, "launch_container: required object");
   json_t *resources, *limits;
-  /* Refused until built: a task that asked for health checks must not run
-   * believing it has them. */
-  if (json_object_get(launch, "health_check"))
-    return berth_error_set(err, BERTH_EINVAL, "health_check: health checks are not built yet; launch without one");
   if (berth_spec_container_id(launch, spec->id, err) < 0 ||
       parse_command(json_object_get(launch, "command"), spec, err) < 0 ||
       berth_json_get_array(launch, "resources", "resources", &resources, err) < 0 ||
       berth_json_get_object(launch, "limits", "limits", &limits, err) < 0 ||
       berth_resources_parse(resources, limits, &spec->res, &spec->pvolumes, &spec->n_pvolumes, err) < 0 ||
       parse_container(json_object_get(launch, "container"), policy, spec, err) < 0 ||
-      parse_kill_policy(launch, spec, err) < 0 || parse_max_completion(launch, spec, err) < 0) {
+      parse_kill_policy(launch, spec, err) < 0 || parse_max_completion(launch, spec, err) < 0 ||
+      berth_health_spec_parse(launch, &spec->health, err) < 0) {
     berth_spec_free(spec);
     return err->code;
   }
@@ -486,5 +483,6 @@ void berth_spec_free(berth_launch_spec *spec) {
     free((char *)spec->uris[i].output_file);
   }
   free(spec->uris);
+  berth_health_spec_free(&spec->health);
   memset(spec, 0, sizeof(*spec));
 }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "containerizer/health_spec.h"
 #include "containerizer/parameters.h"
 #include "containerizer/resources.h"
 #include "fetcher/fetcher.h"
@@ -82,6 +83,7 @@ typedef struct berth_launch_spec {
   int64_t grace_ns;
   berth_fetch_uri *uris;     /* strings owned by the spec */
   int64_t max_completion_ns; /* 0: no limit */
+  berth_health_spec health;  /* type NONE: no health check */
   size_t n_uris;
 } berth_launch_spec;
 

@@ -352,14 +352,14 @@ static void logs_done_cb(int status, const char *body, size_t len, const berth_e
 }
 
 /* The logs and attach streams share the demultiplexing reader. */
-static berth_docker_req *output_stream(berth_docker *d, const char *method, const char *path,
+static berth_docker_req *output_stream(berth_docker *d, const char *method, const char *path, json_t *body,
                                        berth_docker_output_cb out, berth_docker_result_cb done, void *data) {
   logs_call *call = berth_calloc(1, sizeof(*call));
   call->out = out;
   call->cb = done;
   call->data = data;
   berth_demux_init(&call->demux, logs_frame_cb, call);
-  berth_docker_req *req = berth_docker_request(d, method, path, NULL, 0, 0, logs_chunk_cb, logs_done_cb, call);
+  berth_docker_req *req = berth_docker_request(d, method, path, body, 0, 0, logs_chunk_cb, logs_done_cb, call);
   berth_docker_req_set_release(req, free);
   return req;
 }
@@ -372,7 +372,7 @@ static void attach_headers_cb(void *data) {
 berth_docker_req *berth_docker_container_attach(berth_docker *d, const char *id, berth_docker_output_cb out,
                                                 void (*attached)(void *data), berth_docker_result_cb done, void *data) {
   cleanup_free char *path = berth_asprintf("/containers/%s/attach?stream=1&stdout=1&stderr=1", id);
-  berth_docker_req *req = output_stream(d, "POST", path, out, done, data);
+  berth_docker_req *req = output_stream(d, "POST", path, NULL, out, done, data);
   berth_docker_req_set_headers_cb(req, attach_headers_cb);
   ((logs_call *)berth_docker_req_data(req))->attached = attached;
   return req;
@@ -381,5 +381,29 @@ berth_docker_req *berth_docker_container_attach(berth_docker *d, const char *id,
 berth_docker_req *berth_docker_container_logs(berth_docker *d, const char *id, int follow, berth_docker_output_cb out,
                                               berth_docker_result_cb done, void *data) {
   cleanup_free char *path = berth_asprintf("/containers/%s/logs?follow=%d&stdout=1&stderr=1", id, follow ? 1 : 0);
-  return output_stream(d, "GET", path, out, done, data);
+  return output_stream(d, "GET", path, NULL, out, done, data);
+}
+
+berth_docker_req *berth_docker_exec_create(berth_docker *d, const char *id, json_t *config, berth_docker_json_cb cb,
+                                           void *data) {
+  cleanup_free char *path = berth_asprintf("/containers/%s/exec", id);
+  return json_request(d, "POST", path, config, CALL_TIMEOUT_MS, 0, cb, data);
+}
+
+/* Not detached, so dockerd keeps the stream open until the process ends
+ * (and its output is read): the end of the stream is the end of the
+ * command, and no polling is needed.  An exec made without attached
+ * streams would answer at once instead. */
+berth_docker_req *berth_docker_exec_start(berth_docker *d, const char *exec_id, berth_docker_output_cb out,
+                                          berth_docker_result_cb done, void *data) {
+  cleanup_free char *path = berth_asprintf("/exec/%s/start", exec_id);
+  json_t *body = json_pack("{s:b,s:b}", "Detach", 0, "Tty", 0);
+  berth_docker_req *req = output_stream(d, "POST", path, body, out, done, data);
+  json_decref(body);
+  return req;
+}
+
+berth_docker_req *berth_docker_exec_inspect(berth_docker *d, const char *exec_id, berth_docker_json_cb cb, void *data) {
+  cleanup_free char *path = berth_asprintf("/exec/%s/json", exec_id);
+  return json_request(d, "GET", path, NULL, CALL_TIMEOUT_MS, 0, cb, data);
 }

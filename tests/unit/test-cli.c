@@ -539,6 +539,30 @@ static void container_status_shows_pull_progress(void **state) {
   json_decref(list);
 }
 
+static void container_status_shows_health(void **state) {
+  json_t *list = parse(
+      "[{\"container_id\":{\"value\":\"h\"},\"stage\":\"RUNNING\",\"health\":{\"status\":\"HEALTHY\"}},"
+      "{\"container_id\":{\"value\":\"u\"},\"stage\":\"RUNNING\",\"health\":{\"status\":\"UNHEALTHY\"}},"
+      "{\"container_id\":{\"value\":\"s\"},\"stage\":\"RUNNING\",\"health\":{\"status\":\"STARTING\"}},"
+      "{\"container_id\":{\"value\":\"x\"},\"stage\":\"RUNNING\",\"health\":{\"status\":\"%s\\n\"}},"
+      "{\"container_id\":{\"value\":\"d\"},\"stage\":\"DESTROYING\",\"health\":{\"status\":\"UNHEALTHY\"}}]");
+  char buf[64];
+  berth_container_status(berth_containers_find(list, "h"), buf, sizeof(buf));
+  assert_string_equal(buf, "running (healthy)");
+  berth_container_status(berth_containers_find(list, "u"), buf, sizeof(buf));
+  assert_string_equal(buf, "running (unhealthy)");
+  berth_container_status(berth_containers_find(list, "s"), buf, sizeof(buf));
+  assert_string_equal(buf, "running (health: starting)");
+  berth_container_status(berth_containers_find(list, "x"), buf, sizeof(buf));
+  assert_string_equal(buf, "running");
+  berth_container_status(berth_containers_find(list, "d"), buf, sizeof(buf));
+  assert_string_equal(buf, "destroying");
+  char small[12];
+  berth_container_status(berth_containers_find(list, "h"), small, sizeof(small));
+  assert_string_equal(small, "running (he");
+  json_decref(list);
+}
+
 static void containers_reply_missing_list_is_empty(void **state) {
   berth_error err = {0};
   json_t *list = NULL;
@@ -1020,6 +1044,7 @@ int main(void) {
       cmocka_unit_test(wait_without_code_fails_with_the_message),
       cmocka_unit_test(container_status_shows_state_and_code),
       cmocka_unit_test(container_status_shows_pull_progress),
+      cmocka_unit_test(container_status_shows_health),
       cmocka_unit_test(containers_reply_missing_list_is_empty),
       cmocka_unit_test(addr_forms_parse),
       cmocka_unit_test(addr_malformed_forms_are_refused),

@@ -998,7 +998,6 @@ static void cpus_above_kernel_shares_refused(void **state) {
 /* Contract features not built yet are refused, never silently dropped. */
 static void unbuilt_features_refused(void **state) {
   (void)state;
-  refused(launch_with("'health_check': {'type': 'TCP', 'tcp': {'port': 80}}"), "health_check");
   refused(launch_docker("'network': 'BRIDGE', "
                         "'port_mappings': [{'host_port': 8080, 'container_port': 80, 'host_ip': '127.0.0.1'}]"),
           "host_ip");
