@@ -198,6 +198,34 @@ def test_whole_lifecycle_arrives_in_order(berthd, new_id):
         s.close()
 
 
+def test_health_changes_arrive_as_health_changed(berthd, new_id):
+    """A health check's status changes reach the stream: HEALTHY while the
+    check passes, then failures counted and UNHEALTHY, then the kill."""
+    cid = new_id("health")
+    s = Stream.unix(berthd.sock)
+    try:
+        s.next()
+        call = launch_call(cid, shell_cmd("touch /tmp/ok; sleep 300"), network="NONE")
+        call["launch_container"]["health_check"] = {
+            "type": "COMMAND", "command": {"value": "test -f /tmp/ok"}, "delay_seconds": 0,
+            "interval_seconds": 0.2, "timeout_seconds": 5, "consecutive_failures": 2,
+            "grace_period_seconds": 0}
+        berthd.client.launch_ok(call)
+        s.until(lambda r: r["type"] == "HEALTH_CHANGED" and about(cid)(r)
+                and r["health_changed"]["health"]["status"] == "HEALTHY", what="HEALTHY")
+        # The file the check tests goes: two failures, then the health kill.
+        subprocess.run(["/usr/bin/docker", "exec", "berth-%s.%s" % (berthd.agent_id, cid), "rm", "/tmp/ok"],
+                       check=True, timeout=60)
+        recs = [r for r in s.until(lambda r: r["type"] == "TERMINATED" and about(cid)(r), what="TERMINATED")
+                if about(cid)(r)]
+        health = [r["health_changed"]["health"] for r in recs if r["type"] == "HEALTH_CHANGED"]
+        assert [h["consecutive_failures"] for h in health][-2:] == [1, 2], health
+        assert health[-1]["status"] == "UNHEALTHY", health
+        assert recs[-1]["terminated"]["termination"]["reason"] == "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED", recs[-1]
+    finally:
+        s.close()
+
+
 def test_a_failed_launch_ends_terminated_with_its_reason(berthd, new_id):
     cid = new_id("fail")
     s = Stream.unix(berthd.sock)
