@@ -7,16 +7,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
+#include "client/backoff.h"
 #include "client/bound.h"
 #include "client/calls.h"
 #include "client/cli_args.h"
 #include "client/files.h"
 #include "client/slurm.h"
 #include "util/alloc.h"
+#include "util/duration.h"
 
 #define EXIT_BERTH BERTH_EXIT_BERTH
 
@@ -30,11 +33,19 @@ const char berth_run_help[] =
     "Unless -d is given, berth stays attached: it copies the container's stdout\n"
     "and stderr to its own, byte for byte, and exits with the container's exit\n"
     "code.  Signals are not forwarded one by one: the first SIGINT or SIGTERM\n"
-    "destroys the container (SIGTERM, then SIGKILL after the grace period)\n"
-    "while berth keeps streaming to its end; a second one makes berth exit at\n"
-    "once and leaves the destroy to berthd.  Use 'berth kill -s' for signals.\n"
-    "The container is bound to this process: however berth ends, SIGKILL\n"
-    "included, berthd destroys the container (with -d it is not bound).\n"
+    "destroys the container (SIGTERM, then SIGKILL after the grace period;\n"
+    "berth says which and how long) while berth keeps streaming to its end; a\n"
+    "second one makes berth exit at once and leaves the destroy to berthd.  Use\n"
+    "'berth kill -s' for signals.  The container is bound to this process:\n"
+    "however berth ends, SIGKILL included, berthd destroys the container (with\n"
+    "-d it is not bound).\n"
+    "\n"
+    "When berthd goes away (a restart), berth says so on stderr and reconnects,\n"
+    "retrying every 0.1 to 2 seconds for up to 5 minutes: it waits for the\n"
+    "container again, bound as before, and streams on from the byte it had\n"
+    "reached, so no output is lost or repeated.  A berthd that comes back\n"
+    "destroys a container whose berth did not return within its\n"
+    "--bound_client_timeout.\n"
     "\n"
     "Inside a Slurm job (SLURM_JOB_ID set) the container is named\n"
     "slurm-<job>.<step>.<task>, takes cpus from SLURM_CPUS_PER_TASK or\n"
@@ -62,7 +73,8 @@ const char berth_run_help[] =
     "\n"
     "Exit status: the container's exit code; 137 if it was killed before it\n"
     "had one; 125 if the launch failed or berth could not do its part (bad\n"
-    "option, unreachable berthd, an id that already exists); 128+N if berth\n"
+    "option, unreachable berthd, an id that already exists, berthd away for\n"
+    "longer than 5 minutes); 128+N if berth\n"
     "was stopped by signal N before the container ran or twice while attached.\n";
 
 /* SIGINT/SIGTERM while `berth run` is attached: counted, not acted on in
@@ -114,14 +126,87 @@ static int simple_call(cli *c, json_t *request, berth_error *err) {
 
 typedef struct run_ctx {
   cli *cli;
+  const berth_run_opts *o;
   const char *id;
+  bool announced;
 } run_ctx;
 
-static void destroy_cb(void *data) {
-  run_ctx *ctx = data;
+/* The grace period the destroy gives the task: --grace, else berthd's
+ * --docker_stop_timeout (read from /flags).  False when unknown. */
+static bool grace_period(run_ctx *ctx, int64_t *ns) {
+  if (ctx->o->has_grace) {
+    *ns = ctx->o->grace_ns;
+    return true;
+  }
+  cleanup_json json_t *reply = NULL;
   berth_error err = {0};
-  if (simple_call(ctx->cli, berth_request_kill(ctx->id, 0), &err) < 0)
-    fprintf(stderr, "berth: cannot destroy container '%s': %s\n", ctx->id, err.msg);
+  if (berth_client_get_json(ctx->cli->client, "/flags", BERTH_CALL_TIMEOUT_MS, &reply, &err) < 0) return false;
+  const char *text = json_string_value(json_object_get(json_object_get(reply, "flags"), "docker_stop_timeout"));
+  return text && berth_duration_parse(text, ns, &err) == 0;
+}
+
+/* The first SIGINT or SIGTERM may start a long wait (the task's grace
+ * period): say what happens and how long it may take. */
+static void announce_stop(run_ctx *ctx) {
+  int64_t ns = 0;
+  char grace[64];
+  if (!grace_period(ctx, &ns))
+    snprintf(grace, sizeof(grace), "SIGTERM, then SIGKILL after berthd's grace period");
+  else if (ns <= 0)
+    snprintf(grace, sizeof(grace), "SIGKILL, no grace period");
+  else {
+    char d[32];
+    berth_duration_format(ns, d, sizeof(d));
+    snprintf(grace, sizeof(grace), "SIGTERM, then SIGKILL after %s", d);
+  }
+  fprintf(stderr, "berth: stopping %s (%s); Ctrl-C again to detach\n", ctx->id, grace);
+}
+
+/* The follower's on_signal_cb: destroys the container.  False while
+ * berthd is away, so that the next round (after a reconnect) tries again. */
+static bool destroy_cb(void *data) {
+  run_ctx *ctx = data;
+  if (!ctx->announced) announce_stop(ctx);
+  ctx->announced = true;
+  berth_error err = {0};
+  int rc = simple_call(ctx->cli, berth_request_kill(ctx->id, 0), &err);
+  if (rc == BERTH_EUNAVAIL) return false;
+  if (rc < 0) fprintf(stderr, "berth: cannot destroy container '%s': %s\n", ctx->id, err.msg);
+  return true;
+}
+
+static void sleep_ms(int64_t ms) {
+  /* A signal cuts the sleep short (no SA_RESTART): react at once. */
+  nanosleep(&(struct timespec){.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L}, NULL);
+}
+
+/* Copies the container's output until it ended, riding out berthd going
+ * away (a restart): each outage is said once on stderr, and the follow
+ * resumes from the byte it had reached on each stream once berthd is
+ * back.  Gives up after BERTH_RECONNECT_BUDGET_MS without berthd. */
+static int stream(run_ctx *ctx, berth_follow_state *st, berth_error *err) {
+  berth_follow_opts fo = {.out_fd = {STDOUT_FILENO, STDERR_FILENO},
+                          .follow = true,
+                          .signals = &signal_count,
+                          .on_signal_cb = destroy_cb,
+                          .data = ctx};
+  berth_backoff backoff;
+  berth_backoff_init(&backoff, BERTH_RECONNECT_MIN_MS, BERTH_RECONNECT_MAX_MS, BERTH_RECONNECT_BUDGET_MS);
+  for (;;) {
+    unsigned long replies = st->replies;
+    int rc = berth_follow_resume(ctx->cli->client, ctx->id, &fo, st, err);
+    if (rc != BERTH_EUNAVAIL) return rc;
+    if (st->replies != replies) berth_backoff_reset(&backoff);
+    if (!berth_backoff_in_outage(&backoff))
+      fprintf(stderr, "berth: %s; reconnecting for up to %d minutes\n", err->msg, BERTH_RECONNECT_BUDGET_MS / 60000);
+    int64_t delay = berth_backoff_next(&backoff, berth_backoff_now_ms());
+    if (delay < 0)
+      return berth_error_prefix(err,
+                                "gave up after %d minutes without berthd (container '%s' is destroyed once it is back)",
+                                BERTH_RECONNECT_BUDGET_MS / 60000, ctx->id);
+    sleep_ms(delay);
+    if (signal_count > 1) return berth_error_set(err, BERTH_ECANCELED, "interrupted");
+  }
 }
 
 /* Removal for --rm; a failure is reported but does not change the exit
@@ -171,15 +256,17 @@ static int attach(cli *c, const berth_run_opts *o, const char *id) {
     simple_call(c, berth_request_kill(id, 0), &ignored);
     return EXIT_BERTH;
   }
-  run_ctx ctx = {.cli = c, .id = id};
-  berth_follow_opts fo = {.out_fd = {STDOUT_FILENO, STDERR_FILENO},
-                          .follow = true,
-                          .signals = &signal_count,
-                          .on_signal_cb = destroy_cb,
-                          .data = &ctx};
-  if (berth_follow(c->client, id, &fo, &err) < 0) {
-    if (err.code == BERTH_ECANCELED) {
+  run_ctx ctx = {.cli = c, .o = o, .id = id};
+  berth_follow_state st = {0};
+  if (stream(&ctx, &st, &err) < 0) {
+    if (err.code == BERTH_ECANCELED && st.signal_handled) {
       fprintf(stderr, "berth: interrupted again; container '%s' is being destroyed\n", id);
+      return 128 + last_signal;
+    }
+    if (err.code == BERTH_ECANCELED) {
+      /* The bound wait's connection goes with this process: berthd, or
+       * the berthd that comes back, destroys the container. */
+      fprintf(stderr, "berth: interrupted again; berthd destroys container '%s' once it sees berth gone\n", id);
       return 128 + last_signal;
     }
     print_error(&err);
