@@ -160,6 +160,32 @@ def test_run_rides_out_graceful_restart_of_berthd(berthd_factory):
     d.client.cleanup(cid)
 
 
+def test_run_gets_the_end_of_a_task_that_ended_while_berthd_was_down(berthd_factory):
+    """The task prints its last lines and exits while berthd is away: the
+    restarted berthd reads them from docker and reports the real exit, and
+    berth shows them and exits with its code."""
+    d = berthd_factory()
+    cid = "rst-ended"
+    p, out, err = start_run(d, cid, "busybox:local", "sh", "-c", counting_task(lines=30, code=7))
+    try:
+        out.until(lambda l: l == b"line 5\n", what="line 5")
+        d.proc.send_signal(signal.SIGKILL)
+        d.proc.wait(timeout=10)
+        d._log.close()
+        poll(lambda: not docker_running(d, cid), END_TIMEOUT, what="the task's end while berthd is down")
+        d.start()
+        rc = finish(p)
+        lines = [l.decode().rstrip("\n") for l in out.rest()]
+        stderr = b"".join(err.rest()).decode(errors="replace")
+        assert lines == expected_lines(30), (lines[-3:], len(lines), stderr)
+        assert rc == 7, (rc, stderr)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    d.client.cleanup(cid)
+
+
 def test_bound_client_dead_while_berthd_down_is_given_up(berthd_factory):
     """The window nobody watches: the client dies while berthd is down.
     After recovery berthd waits --bound_client_timeout for it, then destroys
