@@ -202,7 +202,8 @@ static int stream(run_ctx *ctx, berth_follow_state *st, berth_error *err) {
     int64_t delay = berth_backoff_next(&backoff, berth_backoff_now_ms());
     if (delay < 0)
       return berth_error_prefix(err,
-                                "gave up after %d minutes without berthd (container '%s' is destroyed once it is back)",
+                                "gave up after %d minutes without berthd (back, it destroys container '%s' "
+                                "after its --bound_client_timeout)",
                                 BERTH_RECONNECT_BUDGET_MS / 60000, ctx->id);
     sleep_ms(delay);
     if (signal_count > 1) return berth_error_set(err, BERTH_ECANCELED, "interrupted");
