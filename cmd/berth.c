@@ -2,6 +2,7 @@
  *
  * Thin on purpose: argument parsing lives in src/client/cli_args.c, the
  * calls in src/client/calls.c, output following in src/client/files.c,
+ * `berth run` in src/client/run.c,
  * stats computations in src/client/stats.c;
  * this file picks the command, prints, and chooses the exit code. */
 #include <signal.h>
@@ -14,13 +15,12 @@
 
 #include <jansson.h>
 
-#include "client/bound.h"
 #include "client/calls.h"
 #include "client/cli_args.h"
 #include "client/client.h"
 #include "client/events.h"
 #include "client/files.h"
-#include "client/slurm.h"
+#include "client/run.h"
 #include "client/stats.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -31,8 +31,8 @@
 
 /* Exit codes: docker's convention, so scripts written for `docker run`
  * read ours the same way. */
-#define EXIT_ERROR 1   /* berthd reported an error, or could not be reached */
-#define EXIT_BERTH 125 /* usage errors; any failure of `berth run` itself */
+#define EXIT_ERROR 1 /* berthd reported an error, or could not be reached */
+#define EXIT_BERTH BERTH_EXIT_BERTH
 #define EXIT_KILLED 137
 
 static const char main_help[] =
@@ -63,51 +63,6 @@ static const char main_help[] =
     "\n"
     "Exit status: 0 on success, 1 when berthd reports an error or cannot be\n"
     "reached, 125 on a usage error; 'berth run' ends with the container's code.\n";
-
-static const char run_help[] =
-    "Usage: berth run [OPTIONS] IMAGE [CMD [ARG...]]\n"
-    "\n"
-    "Launch a Docker container through berthd.  Options stop at IMAGE; what\n"
-    "follows is the command, run with the image's entrypoint as docker run\n"
-    "does.  Without CMD the image's own command runs.\n"
-    "\n"
-    "Unless -d is given, berth stays attached: it copies the container's stdout\n"
-    "and stderr to its own, byte for byte, and exits with the container's exit\n"
-    "code.  Signals are not forwarded one by one: the first SIGINT or SIGTERM\n"
-    "destroys the container (SIGTERM, then SIGKILL after the grace period)\n"
-    "while berth keeps streaming to its end; a second one makes berth exit at\n"
-    "once and leaves the destroy to berthd.  Use 'berth kill -s' for signals.\n"
-    "The container is bound to this process: however berth ends, SIGKILL\n"
-    "included, berthd destroys the container (with -d it is not bound).\n"
-    "\n"
-    "Inside a Slurm job (SLURM_JOB_ID set) the container is named\n"
-    "slurm-<job>.<step>.<task>, takes cpus from SLURM_CPUS_PER_TASK or\n"
-    "SLURM_CPUS_ON_NODE and memory from SLURM_MEM_PER_NODE or\n"
-    "SLURM_MEM_PER_CPU x cpus, and carries the docker label slurm.job_id;\n"
-    "--name, --cpus and --mem win over them.\n"
-    "\n"
-    "Options:\n"
-    "  --name ID              container id (default: run-<8 hex digits>)\n"
-    "  --cpus N               cpus resource (docker CpuShares = 1024 x N)\n"
-    "  --mem MB               memory resource in MB (docker Memory)\n"
-    "  -e, --env K=V          set an environment variable; -e K copies ours\n"
-    "  -v, --volume HOST:CTR[:ro|:rw]\n"
-    "                         mount a host path (berthd must allow it)\n"
-    "  --network MODE         host, bridge or none (bridge when -p is given)\n"
-    "  -p, --publish HOST:CTR[/tcp|/udp]\n"
-    "                         map a host port to a container port\n"
-    "  --force_pull           pull the image even if it is present\n"
-    "  --privileged           run privileged (berthd must allow it)\n"
-    "  --grace DURATION       time from SIGTERM to SIGKILL when destroyed, as\n"
-    "                         3secs or 500ms (default: berthd's)\n"
-    "  -d, --detach           print the container id once it runs, and return\n"
-    "  --rm                   remove the container once it ended (not with -d)\n"
-    "  -h, --help             show this help\n"
-    "\n"
-    "Exit status: the container's exit code; 137 if it was killed before it\n"
-    "had one; 125 if the launch failed or berth could not do its part (bad\n"
-    "option, unreachable berthd, an id that already exists); 128+N if berth\n"
-    "was stopped by signal N before the container ran or twice while attached.\n";
 
 static const char ps_help[] =
     "Usage: berth ps [-a] [--json]\n"
@@ -250,126 +205,11 @@ static int simple_call(cli *c, json_t *request, berth_error *err) {
   return berth_call_simple(c->client, req, err);
 }
 
-/* ---- berth run ---- */
+/* ---- berth run (src/client/run.c) ---- */
 
-typedef struct run_ctx {
-  cli *cli;
-  const char *id;
-} run_ctx;
+static int run_client_cb(void *data, berth_client **out, berth_error *err) { return new_client(data, out, err); }
 
-static void destroy_cb(void *data) {
-  run_ctx *ctx = data;
-  berth_error err = {0};
-  if (simple_call(ctx->cli, berth_request_kill(ctx->id, 0), &err) < 0)
-    fprintf(stderr, "berth: cannot destroy container '%s': %s\n", ctx->id, err.msg);
-}
-
-/* Removal for --rm; a failure is reported but does not change the exit
- * code, which belongs to the container. */
-static void remove_quietly(cli *c, const char *id, bool report) {
-  berth_error err = {0};
-  if (simple_call(c, berth_request_remove(id), &err) < 0 && report)
-    fprintf(stderr, "berth: cannot remove container '%s': %s\n", id, err.msg);
-}
-
-/* LAUNCH_CONTAINER blocks until RUNNING; a signal meanwhile aborts the
- * request (the client's cancel flag). */
-static int launch(cli *c, json_t *request, const char *id, berth_error *err) {
-  long status = 0;
-  cleanup_json json_t *reply = NULL;
-  berth_client_set_cancel(c->client, &signal_count);
-  int ret = berth_client_call(c->client, request, BERTH_NO_TIMEOUT, &status, &reply, err);
-  berth_client_set_cancel(c->client, NULL);
-  if (ret < 0) return ret;
-  /* 202: the id is taken and berthd did nothing (API.md §3). */
-  if (status == 202) return berth_error_set(err, BERTH_ECONFLICT, "container '%s' already exists", id);
-  return 0;
-}
-
-static int launch_failed(cli *c, const berth_run_opts *o, const char *id, const berth_error *err) {
-  if (err->code == BERTH_ECANCELED) {
-    /* The launch may have reached berthd: destroy whatever it started. */
-    fprintf(stderr, "berth: interrupted; destroying container '%s'\n", id);
-    berth_error ignored = {0};
-    simple_call(c, berth_request_kill(id, 0), &ignored); /* 404 if it never arrived */
-    return 128 + last_signal;
-  }
-  print_error(err);
-  /* A failed launch stays known as TERMINATED; an existing id is not ours. */
-  if (o->remove && err->code != BERTH_ECONFLICT) remove_quietly(c, id, false);
-  return EXIT_BERTH;
-}
-
-static int attach(cli *c, const berth_run_opts *o, const char *id) {
-  /* First the bound wait: from here this process's end is the container's. */
-  berth_client *wait_client = NULL;
-  berth_bound_wait *bound = NULL;
-  berth_error err = {0};
-  if (new_client(c, &wait_client, &err) < 0 || berth_bound_wait_start(wait_client, id, &bound, &err) < 0) {
-    print_error(&err);
-    berth_error ignored = {0};
-    simple_call(c, berth_request_kill(id, 0), &ignored);
-    return EXIT_BERTH;
-  }
-  run_ctx ctx = {.cli = c, .id = id};
-  berth_follow_opts fo = {.out_fd = {STDOUT_FILENO, STDERR_FILENO},
-                          .follow = true,
-                          .signals = &signal_count,
-                          .on_signal_cb = destroy_cb,
-                          .data = &ctx};
-  if (berth_follow(c->client, id, &fo, &err) < 0) {
-    if (err.code == BERTH_ECANCELED) {
-      fprintf(stderr, "berth: interrupted again; container '%s' is being destroyed\n", id);
-      return 128 + last_signal;
-    }
-    print_error(&err);
-    return EXIT_BERTH;
-  }
-  cleanup_json json_t *wait = NULL;
-  int code = 0;
-  if (berth_bound_wait_join(bound, &wait, &err) < 0 || berth_wait_exit_code(wait, &code, &err) < 0) {
-    print_error(&err);
-    code = EXIT_BERTH;
-  }
-  if (o->remove) remove_quietly(c, id, true);
-  return code;
-}
-
-static const char *env_lookup(const char *name, void *data) { return getenv(name); }
-
-static int cmd_run(cli *c, int argc, char **argv) {
-  __attribute__((cleanup(berth_run_opts_clear))) berth_run_opts o = {0};
-  berth_error err = {0};
-  if (berth_cli_parse_run(argc, argv, &o, &err) < 0) return usage_error("run", &err);
-  if (o.help) {
-    fputs(run_help, stdout);
-    return 0;
-  }
-  berth_slurm slurm;
-  if (berth_slurm_apply(&o, env_lookup, NULL, &slurm, &err) < 0) return usage_error("run", &err);
-  char generated[16];
-  const char *id = o.name;
-  if (!id) {
-    berth_cli_generate_id(generated, sizeof(generated));
-    id = generated;
-  }
-  cleanup_json json_t *request = berth_request_launch(&o, id);
-  if (!request) {
-    fprintf(stderr, "berth: run: arguments must be valid UTF-8\n");
-    return EXIT_BERTH;
-  }
-  if (open_client(c, &err) < 0) {
-    print_error(&err);
-    return EXIT_BERTH;
-  }
-  install_signal_handlers();
-  if (launch(c, request, id, &err) < 0) return launch_failed(c, &o, id, &err);
-  if (o.detach) {
-    printf("%s\n", id);
-    return 0;
-  }
-  return attach(c, &o, id);
-}
+static int cmd_run(cli *c, int argc, char **argv) { return berth_cmd_run(argc, argv, run_client_cb, c); }
 
 /* ---- the other commands: shared option handling ---- */
 
@@ -700,7 +540,7 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"run", cmd_run, NULL, NULL, 0, 0, NULL, run_help},
+    {"run", cmd_run, NULL, NULL, 0, 0, NULL, berth_run_help},
     {"ps", NULL, cmd_ps, ps_opts, 0, 0, NULL, ps_help},
     {"wait", NULL, cmd_wait, wait_opts, 1, -1, NULL, wait_help},
     {"kill", NULL, cmd_kill, kill_opts, 1, -1, check_kill, kill_help},

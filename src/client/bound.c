@@ -5,12 +5,10 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "client/backoff.h"
 #include "client/calls.h"
 #include "util/alloc.h"
 
-/* A restarting berthd is back within seconds; a poll this often costs
- * nothing beside a wait that lasts as long as the task. */
-#define RETRY_MS 500
 /* How long the start waits for the WAIT to be sent before showing output. */
 #define BOUND_SEND_WAIT_MS 5000
 
@@ -27,12 +25,24 @@ struct berth_bound_wait {
 
 static void *wait_thread(void *data) {
   berth_bound_wait *bw = data;
+  berth_backoff backoff;
+  berth_backoff_init(&backoff, BERTH_RECONNECT_MIN_MS, BERTH_RECONNECT_MAX_MS, BERTH_RECONNECT_BUDGET_MS);
   for (;;) {
     bw->err = (berth_error){0};
     bw->rc = berth_call_wait_bound(bw->client, bw->id, &bw->wait, &bw->err);
-    /* Unreachable or cut off: berthd is restarting, the container runs on. */
-    if (bw->rc != BERTH_EUNAVAIL && bw->rc != BERTH_EIO) break;
-    nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = RETRY_MS * 1000000L}, NULL);
+    /* Unreachable or cut off: berthd is restarting and the container runs
+     * on; the WAIT is sent again, binding it anew, until berthd answers or
+     * the budget is spent.  A WAIT that held for a while was an answer:
+     * the outage starts again at its end. */
+    if (bw->rc != BERTH_EUNAVAIL) break;
+    if (bw->sent) berth_backoff_reset(&backoff);
+    bw->sent = 0;
+    int64_t delay = berth_backoff_next(&backoff, berth_backoff_now_ms());
+    if (delay < 0) {
+      berth_error_prefix(&bw->err, "bound wait: gave up after %d s without berthd", BERTH_RECONNECT_BUDGET_MS / 1000);
+      break;
+    }
+    nanosleep(&(struct timespec){.tv_sec = delay / 1000, .tv_nsec = (delay % 1000) * 1000000L}, NULL);
   }
   bw->done = 1;
   return NULL;

@@ -290,6 +290,13 @@ static int transport_error(berth_client *c, CURLcode rc, long timeout_ms, berth_
     case CURLE_OPERATION_TIMEDOUT:
       return berth_error_set(err, BERTH_EUNAVAIL, "berthd at %s did not answer within %ld s", c->addr_text,
                              timeout_ms / 1000);
+    case CURLE_GOT_NOTHING:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_PARTIAL_FILE:
+      /* The connection closed under the request: berthd stopped or
+       * restarted (a caller may retry, as `berth run` does). */
+      return berth_error_set(err, BERTH_EUNAVAIL, "berthd at %s closed the connection: %s", c->addr_text, detail);
     case CURLE_ABORTED_BY_CALLBACK:
       return berth_error_set(err, BERTH_ECANCELED, "interrupted");
     case CURLE_WRITE_ERROR:

@@ -70,7 +70,9 @@ void berth_response_clear(berth_response *resp);
 
 /* Sends one request (method "GET" or "POST"; body NULL for GET) to path,
  * e.g. "/api/v1".  Fails only when no HTTP reply arrived: any status,
- * including 4xx/5xx, is returned in resp. */
+ * including 4xx/5xx, is returned in resp.  BERTH_EUNAVAIL means berthd
+ * could not be reached, did not answer in time or closed the connection
+ * (stopping, restarting): worth trying again. */
 int berth_client_request(berth_client *client, const char *method, const char *path, const char *body, long timeout_ms,
                          berth_response *resp, berth_error *err);
 

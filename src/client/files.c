@@ -102,44 +102,53 @@ static int write_all(int fd, const unsigned char *buf, size_t len, berth_error *
   return 0;
 }
 
+int berth_follow_advance(berth_follow_state *st, int stream, const berth_chunk *chunk, berth_error *err) {
+  if (stream < 0 || stream > 1) return berth_error_set(err, BERTH_EINTERNAL, "no stream %d to follow", stream);
+  if (chunk->offset != st->offsets[stream])
+    return berth_error_set(err, BERTH_EIO, "berthd answered a read at offset %" PRId64 " with offset %" PRId64,
+                           st->offsets[stream], chunk->offset);
+  st->offsets[stream] += (int64_t)chunk->len;
+  return 0;
+}
+
 /* One read of each followed file.  *got is the number of new bytes. */
-static int read_round(berth_client *client, const char *id, const berth_follow_opts *o, int64_t offsets[2], size_t *got,
-                      berth_error *err) {
+static int read_round(berth_client *client, const char *id, const berth_follow_opts *o, berth_follow_state *st,
+                      size_t *got, berth_error *err) {
   static const char *const files[2] = {"stdout", "stderr"};
   *got = 0;
   for (int i = 0; i < 2; i++) {
     if (o->out_fd[i] < 0) continue;
     __attribute__((cleanup(cleanup_chunk))) berth_chunk chunk = {0};
-    int ret = berth_files_read(client, id, files[i], offsets[i], BERTH_FILES_CHUNK, &chunk, err);
+    int ret = berth_files_read(client, id, files[i], st->offsets[i], BERTH_FILES_CHUNK, &chunk, err);
+    if (ret != BERTH_EUNAVAIL && ret != BERTH_ECANCELED) st->replies++;
     /* While following, a file berthd has not created yet is just empty;
      * the state check notices a container that is gone. */
     if (ret == BERTH_ENOENT && o->follow) continue;
     if (ret < 0) return ret;
     ret = write_all(o->out_fd[i], chunk.data, chunk.len, err);
     if (ret < 0) return ret;
-    offsets[i] = chunk.offset + (int64_t)chunk.len;
+    ret = berth_follow_advance(st, i, &chunk, err);
+    if (ret < 0) return ret;
     *got += chunk.len;
   }
   return 0;
 }
 
-static int check_terminated(berth_client *client, const char *id, bool *terminated, berth_error *err) {
+static int check_terminated(berth_client *client, const char *id, berth_follow_state *st, berth_error *err) {
   cleanup_json json_t *list = NULL;
   int ret = berth_call_get_containers(client, &list, err);
+  if (ret != BERTH_EUNAVAIL && ret != BERTH_ECANCELED) st->replies++;
   if (ret < 0) return ret;
   json_t *container = berth_containers_find(list, id);
   if (!container) return berth_error_set(err, BERTH_ENOENT, "no container '%s' in berthd", id);
-  *terminated = strcmp(berth_container_stage(container), "TERMINATED") == 0;
+  st->terminated = strcmp(berth_container_stage(container), "TERMINATED") == 0;
   return 0;
 }
 
-static int handle_signals(const berth_follow_opts *o, bool *notified, berth_error *err) {
+static int handle_signals(const berth_follow_opts *o, berth_follow_state *st, berth_error *err) {
   if (!o->signals || *o->signals == 0) return 0;
   if (*o->signals > 1) return berth_error_set(err, BERTH_ECANCELED, "interrupted");
-  if (!*notified) {
-    *notified = true;
-    if (o->on_signal_cb) o->on_signal_cb(o->data);
-  }
+  if (!st->signal_handled) st->signal_handled = !o->on_signal_cb || o->on_signal_cb(o->data);
   return 0;
 }
 
@@ -149,21 +158,25 @@ static void sleep_ms(long ms) {
   nanosleep(&ts, NULL);
 }
 
-int berth_follow(berth_client *client, const char *container_id, const berth_follow_opts *o, berth_error *err) {
-  int64_t offsets[2] = {0, 0};
-  bool terminated = false, notified = false;
+int berth_follow_resume(berth_client *client, const char *container_id, const berth_follow_opts *o,
+                        berth_follow_state *st, berth_error *err) {
   for (;;) {
-    int ret = handle_signals(o, &notified, err);
+    int ret = handle_signals(o, st, err);
     if (ret < 0) return ret;
     size_t got = 0;
-    ret = read_round(client, container_id, o, offsets, &got, err);
+    ret = read_round(client, container_id, o, st, &got, err);
     if (ret < 0) return ret;
     if (got > 0) continue;
     /* A round with nothing new after the container was seen terminated
      * means both files are drained: its writer is gone. */
-    if (!o->follow || terminated) return 0;
-    ret = check_terminated(client, container_id, &terminated, err);
+    if (!o->follow || st->terminated) return 0;
+    ret = check_terminated(client, container_id, st, err);
     if (ret < 0) return ret;
-    if (!terminated) sleep_ms(BERTH_FOLLOW_INTERVAL_MS);
+    if (!st->terminated) sleep_ms(BERTH_FOLLOW_INTERVAL_MS);
   }
+}
+
+int berth_follow(berth_client *client, const char *container_id, const berth_follow_opts *o, berth_error *err) {
+  berth_follow_state st = {0};
+  return berth_follow_resume(client, container_id, o, &st, err);
 }

@@ -51,15 +51,37 @@ typedef struct berth_follow_opts {
   /* false: copy what is there now and return.  true: keep polling until
    * the container is TERMINATED, then drain both files and return. */
   bool follow;
-  /* Count of SIGINT/SIGTERM seen by the caller's handler, or NULL.  At the
-   * first, on_signal_cb runs once (`berth run` destroys the container and
-   * keeps streaming to show its end); at the second, berth_follow gives up
-   * with BERTH_ECANCELED. */
+  /* Count of SIGINT/SIGTERM seen by the caller's handler, or NULL.  After
+   * the first, on_signal_cb runs at the start of each round until it
+   * returns true (`berth run` destroys the container, trying again while
+   * berthd is away, and keeps streaming to show its end); at the second,
+   * berth_follow gives up with BERTH_ECANCELED. */
   volatile sig_atomic_t *signals;
-  void (*on_signal_cb)(void *data);
+  bool (*on_signal_cb)(void *data);
   void *data;
 } berth_follow_opts;
 
+/* Where a follow stands, so that one cut short (berthd restarting) goes
+ * on from the byte it had reached on each stream: nothing repeated,
+ * nothing skipped. */
+typedef struct berth_follow_state {
+  int64_t offsets[2];    /* bytes of stdout and stderr copied so far */
+  bool terminated;       /* the container was seen TERMINATED */
+  bool signal_handled;   /* on_signal_cb returned true */
+  unsigned long replies; /* calls berthd answered, for a caller's backoff */
+} berth_follow_state;
+
+/* Takes a chunk read at st->offsets[stream] into account once its bytes
+ * are written: the offset moves by exactly their number.  A chunk at any
+ * other offset is refused (it would repeat or skip output). */
+int berth_follow_advance(berth_follow_state *st, int stream, const berth_chunk *chunk, berth_error *err);
+
+/* Follows from *st (zeroed: from the start).  On any error *st says what
+ * was copied, so calling again with it resumes where this one stopped. */
+int berth_follow_resume(berth_client *client, const char *container_id, const berth_follow_opts *opts,
+                        berth_follow_state *st, berth_error *err);
+
+/* berth_follow_resume from the start. */
 int berth_follow(berth_client *client, const char *container_id, const berth_follow_opts *opts, berth_error *err);
 
 #endif

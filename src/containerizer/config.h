@@ -33,6 +33,7 @@ typedef struct berth_cz_config {
   berth_fetcher *fetcher;                /* owned by the caller */
   const berth_docker_auth *docker_auth;  /* --docker_config; NULL: none */
   int64_t docker_pull_timeout_ns;        /* 0: none */
+  int64_t bound_client_timeout_ns;       /* --bound_client_timeout (rebind.h); 0: none */
   berth_rotation_policy log_rotation;    /* --log_max_size, --log_max_files */
 } berth_cz_config;
 

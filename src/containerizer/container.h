@@ -78,6 +78,7 @@ typedef struct container {
   bool started;             /* the start request was sent */
   bool updating;
   bool recovering; /* restored from the store, not yet reconciled */
+  bool bound;      /* a client bound itself with a WAIT (stored; rebind.h) */
   /* Host volume pins (volumes.h): the directory under docker/volumes, the
    * job making them (cleared if the container goes first). */
   char *pin_dir;
@@ -111,6 +112,7 @@ typedef struct container {
   uv_timer_t timer;          /* start-now hop, remove delay */
   uv_timer_t kill_timer;     /* grace period */
   uv_timer_t deadline_timer; /* max_completion_time (deadline.c) */
+  uv_timer_t rebind_timer;   /* --bound_client_timeout after recovery (rebind.c) */
   bool deadline_reached;
   struct cz_health *health; /* health.c; NULL without a health check */
   int open_handles;

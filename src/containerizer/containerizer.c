@@ -18,6 +18,7 @@
 #include "containerizer/deadline.h"
 #include "containerizer/health.h"
 #include "containerizer/mapping.h"
+#include "containerizer/rebind.h"
 #include "containerizer/sandbox.h"
 #include "containerizer/termination.h"
 #include "containerizer/volumes.h"
@@ -69,6 +70,7 @@ int cz_persist(container *c, berth_error *err) {
       .finished_at = c->finished_at,
       .running_at = c->running_at,
       .outputs = outputs,
+      .bound = c->bound,
   };
   /* Every write is the whole row: a later one that succeeds makes up for
    * this one.  The caller decides whether the step may go on without it. */
@@ -161,6 +163,7 @@ void cz_container_free(container *c) {
   uv_close((uv_handle_t *)&c->cap.timer, container_closed_cb);
   cz_deadline_close(c, container_closed_cb);
   cz_health_close(c, container_closed_cb);
+  cz_rebind_close(c, container_closed_cb);
 }
 
 container *cz_container_new(berth_containerizer *cz, berth_launch_spec *spec, json_t *launch) {
@@ -180,6 +183,7 @@ container *cz_container_new(berth_containerizer *cz, berth_launch_spec *spec, js
   c->open_handles = 3;
   cz_deadline_init(c);
   cz_health_init(c);
+  cz_rebind_init(c);
   c->next = cz->containers;
   if (cz->containers) cz->containers->prev = c;
   cz->containers = c;
@@ -208,6 +212,7 @@ void cz_terminate(container *c, json_t *termination) {
   uv_timer_stop(&c->kill_timer);
   uv_timer_stop(&c->cap.timer);
   cz_deadline_stop(c);
+  cz_rebind_stop(c);
   close_outputs(c);
   cz_release_pins(c);
   /* Freed in memory first; the TERMINATED row below drops them on disk. */
@@ -234,8 +239,10 @@ void cz_terminate(container *c, json_t *termination) {
 void berth_cz_bind_waiter(berth_containerizer *cz, const char *id, void *data) {
   container *c = cz_find(cz, id);
   if (!c) return;
+  bool bound = false;
   for (waiter *w = c->waiters; w; w = w->next)
-    if (w->data == data) w->kill_on_disconnect = true;
+    if (w->data == data) bound = w->kill_on_disconnect = true;
+  if (bound) cz_rebind_bound(c);
 }
 
 void berth_cz_stopping(berth_containerizer *cz) {

@@ -8,6 +8,7 @@
 #include "containerizer/container.h"
 #include "containerizer/deadline.h"
 #include "containerizer/health.h"
+#include "containerizer/rebind.h"
 #include "containerizer/sandbox.h"
 #include "containerizer/termination.h"
 #include "containerizer/volumes.h"
@@ -71,6 +72,7 @@ static void restore_row(const berth_record *rec, void *data) {
   c->created_at = rec->created_at;
   c->finished_at = rec->finished_at;
   c->running_at = rec->running_at;
+  c->bound = rec->bound;
   c->docker_id = rec->docker_id ? berth_strdup(rec->docker_id) : NULL;
   c->termination = rec->termination ? json_incref(rec->termination) : NULL;
   if (c->stage == BERTH_STAGE_TERMINATED && !c->termination)
@@ -138,6 +140,8 @@ static void reconcile_one(berth_containerizer *cz, container *c, json_t *entry) 
         c->stage = BERTH_STAGE_RUNNING;
         cz_begin_destroy(c);
       }
+      /* Its bound client, if it had one, gets a while to come back. */
+      cz_rebind_arm(c);
       return;
     case BERTH_STAGE_TERMINATED:
       c->docker_created = entry != NULL;

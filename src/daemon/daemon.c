@@ -261,6 +261,7 @@ static int start(daemon_state *d, berth_error *err) {
       .fetcher = d->fetcher,
       .docker_auth = f->docker_config ? &d->auth : NULL,
       .docker_pull_timeout_ns = f->docker_pull_timeout_ns,
+      .bound_client_timeout_ns = f->bound_client_timeout_ns,
   };
   d->cz = berth_cz_new(d->loop, d->docker, d->store, &config);
   d->api = (berth_api){

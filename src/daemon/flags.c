@@ -41,6 +41,9 @@ static const flag_def defs[] = {
      "how long a terminated container's docker container is kept"},
     {"docker_stop_timeout", FLAG_DURATION, F(docker_stop_timeout_ns), "0secs", false,
      "grace between SIGTERM and SIGKILL when a task has no kill policy"},
+    {"bound_client_timeout", FLAG_DURATION, F(bound_client_timeout_ns), "1mins", false,
+     "after a restart, destroy a container whose bound client (a foreground berth run) has not come back within "
+     "this time (0secs: never)"},
     {"docker_kill_orphans", FLAG_BOOL, F(docker_kill_orphans), "true", false,
      "kill and remove docker containers of this agent id that berthd does not know"},
     {"docker_config", FLAG_STRING, F(docker_config), NULL, false,

@@ -40,7 +40,8 @@ typedef struct berth_flags {
   int64_t fetcher_timeout_ns;
   int64_t fetcher_stall_timeout_ns;
   int64_t docker_pull_timeout_ns;
-  uint64_t log_max_size; /* bytes; 0: no rotation */
+  int64_t bound_client_timeout_ns; /* 0: recovered bound containers wait forever */
+  uint64_t log_max_size;           /* bytes; 0: no rotation */
   unsigned log_max_files;
   /* SUBSCRIBE (API.md §3) */
   int64_t subscribe_heartbeat_interval_ns;

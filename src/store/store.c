@@ -39,6 +39,10 @@ static const char *const migrations[] = {
     /* 4: output rotation state per stream (bytes rotated out, inode being
      * rotated), so a restart counts every byte already written. */
     "ALTER TABLE containers ADD COLUMN outputs TEXT;",
+    /* 5: a client bound itself to the container (WAIT_CONTAINER with
+     * kill_on_disconnect), so that after a restart berthd gives it
+     * --bound_client_timeout to come back. */
+    "ALTER TABLE containers ADD COLUMN bound INTEGER NOT NULL DEFAULT 0;",
 };
 
 static int exec(berth_store *store, const char *sql, berth_error *err) {
@@ -119,11 +123,12 @@ int berth_store_open(const char *path, berth_store **out, berth_error *err) {
   if (sqlite3_prepare_v2(
           store->db,
           "INSERT INTO containers (id, stage, docker_name, docker_id, image, launch, termination,"
-          " created_at, finished_at, gpus, running_at, outputs, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-          " ?11, ?12,"
+          " created_at, finished_at, gpus, running_at, outputs, bound, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+          " ?9, ?10, ?11, ?12, ?13,"
           " coalesce((SELECT max(seq) FROM containers), 0) + 1)"
           " ON CONFLICT(id) DO UPDATE SET stage=?2, docker_name=?3, docker_id=?4, image=?5,"
-          " launch=?6, termination=?7, created_at=?8, finished_at=?9, gpus=?10, running_at=?11, outputs=?12",
+          " launch=?6, termination=?7, created_at=?8, finished_at=?9, gpus=?10, running_at=?11, outputs=?12,"
+          " bound=?13",
           -1, &store->put, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(store->db, "DELETE FROM containers WHERE id = ?1", -1, &store->del, NULL) != SQLITE_OK) {
     rc = db_error(store, err, "prepare statements");
@@ -169,6 +174,7 @@ int berth_store_put(berth_store *store, const berth_record *rec, berth_error *er
   sqlite3_bind_double(s, 11, rec->running_at);
   cleanup_free char *outputs = rec->outputs ? json_dumps(rec->outputs, JSON_COMPACT) : NULL;
   bind_text(s, 12, outputs);
+  sqlite3_bind_int(s, 13, rec->bound ? 1 : 0);
   int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(store, err, "save container");
   sqlite3_reset(s);
   return rc;
@@ -187,7 +193,7 @@ int berth_store_load(berth_store *store, berth_store_row_cb cb, void *data, bert
   cleanup_stmt sqlite3_stmt *s = NULL;
   if (sqlite3_prepare_v2(store->db,
                          "SELECT id, stage, docker_name, docker_id, image, launch, termination, created_at,"
-                         " finished_at, gpus, running_at, outputs FROM containers ORDER BY seq",
+                         " finished_at, gpus, running_at, outputs, bound FROM containers ORDER BY seq",
                          -1, &s, NULL) != SQLITE_OK)
     return db_error(store, err, "load containers");
   int step;
@@ -202,6 +208,7 @@ int berth_store_load(berth_store *store, berth_store_row_cb cb, void *data, bert
         .finished_at = sqlite3_column_double(s, 8),
         .gpus = (const char *)sqlite3_column_text(s, 9),
         .running_at = sqlite3_column_double(s, 10),
+        .bound = sqlite3_column_int(s, 12) != 0,
     };
     const char *launch = (const char *)sqlite3_column_text(s, 5);
     const char *term = (const char *)sqlite3_column_text(s, 6);

@@ -6,10 +6,11 @@
 #define BERTH_STORE_STORE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "util/error.h"
 
-#define BERTH_STORE_SCHEMA_VERSION 4
+#define BERTH_STORE_SCHEMA_VERSION 5
 
 typedef struct berth_store berth_store;
 
@@ -26,6 +27,7 @@ typedef struct berth_record {
   const char *gpus;   /* allocated GPU minors, "0,1"; "" for none */
   double running_at;  /* when it reached RUNNING; 0 before */
   json_t *outputs;    /* output rotation state, {"stdout": {"rotated": N, "ino": I}, ...}; NULL: none */
+  bool bound;         /* a client bound itself (WAIT with kill_on_disconnect) */
 } berth_record;
 
 /* Opens (creating and migrating) the database at path. */

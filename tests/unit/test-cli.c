@@ -1,7 +1,9 @@
 /* Unit tests for the CLI's pure parts: argument parsing, addresses,
  * request JSON, reply interpretation, base64, file-read paths and the
  * numbers `berth stats` shows. */
+#include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,11 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "client/backoff.h"
 #include "client/base64.h"
 #include "client/calls.h"
 #include "client/cli_args.h"
@@ -1005,6 +1010,208 @@ static void wait_bound_request_asks_kill_on_disconnect(void **state) {
   json_decref(req);
 }
 
+/* ---- reconnecting: backoff and resumed following ---- */
+
+static void backoff_doubles_up_to_its_cap(void **state) {
+  (void)state;
+  berth_backoff b;
+  berth_backoff_init(&b, 100, 1000, 60000);
+  assert_false(berth_backoff_in_outage(&b));
+  int64_t want[] = {100, 200, 400, 800, 1000, 1000};
+  for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+    assert_int_equal(berth_backoff_next(&b, 5000 + (int64_t)i), want[i]);
+  assert_true(berth_backoff_in_outage(&b));
+}
+
+static void backoff_gives_up_once_the_budget_is_spent(void **state) {
+  (void)state;
+  berth_backoff b;
+  berth_backoff_init(&b, 100, 2000, 3000);
+  assert_int_equal(berth_backoff_next(&b, 10000), 100); /* the outage starts here */
+  assert_int_equal(berth_backoff_next(&b, 12500), 200);
+  /* The last delay is cut to end with the budget. */
+  assert_int_equal(berth_backoff_next(&b, 12900), 100);
+  assert_int_equal(berth_backoff_next(&b, 13000), -1);
+  assert_int_equal(berth_backoff_next(&b, 20000), -1);
+}
+
+static void backoff_starts_over_after_a_success(void **state) {
+  (void)state;
+  berth_backoff b;
+  berth_backoff_init(&b, 100, 2000, 3000);
+  berth_backoff_next(&b, 0);
+  berth_backoff_next(&b, 2900);
+  berth_backoff_reset(&b);
+  assert_false(berth_backoff_in_outage(&b));
+  /* A new outage: the first delay and a whole budget again. */
+  assert_int_equal(berth_backoff_next(&b, 50000), 100);
+  assert_int_equal(berth_backoff_next(&b, 52999), 1);
+}
+
+static void follow_advance_moves_by_the_bytes_taken(void **state) {
+  (void)state;
+  berth_follow_state st = {.offsets = {10, 4}};
+  berth_error err = {0};
+  berth_chunk c = {.data = (unsigned char *)"abc", .len = 3, .offset = 10};
+  assert_int_equal(berth_follow_advance(&st, 0, &c, &err), 0);
+  assert_int_equal(st.offsets[0], 13);
+  assert_int_equal(st.offsets[1], 4);
+  c = (berth_chunk){.data = (unsigned char *)"", .len = 0, .offset = 4};
+  assert_int_equal(berth_follow_advance(&st, 1, &c, &err), 0);
+  assert_int_equal(st.offsets[1], 4);
+}
+
+static void follow_advance_refuses_a_chunk_from_elsewhere(void **state) {
+  (void)state;
+  berth_follow_state st = {.offsets = {10, 0}};
+  berth_error err = {0};
+  /* Bytes already shown (a repeat) and bytes past a gap. */
+  berth_chunk c = {.data = (unsigned char *)"abc", .len = 3, .offset = 7};
+  assert_int_equal(berth_follow_advance(&st, 0, &c, &err), BERTH_EIO);
+  c.offset = 11;
+  assert_int_equal(berth_follow_advance(&st, 0, &c, &err), BERTH_EIO);
+  assert_int_equal(st.offsets[0], 10);
+}
+
+/* A scripted berthd on a unix socket: each connection gets one request
+ * and the next reply (NULL: the connection closes unanswered, as when
+ * berthd is killed). */
+typedef struct script_server {
+  char dir[32], path[64];
+  int fd;
+  const char *const *replies;
+  size_t n;
+  char requests[16][256]; /* request lines, in order */
+  pthread_t thread;
+} script_server;
+
+static void read_request(int fd, char *line, size_t len) {
+  char buf[8192];
+  size_t got = 0;
+  char *end = NULL;
+  while (!end && got < sizeof(buf) - 1) {
+    ssize_t n = read(fd, buf + got, sizeof(buf) - 1 - got);
+    if (n <= 0) break;
+    got += (size_t)n;
+    buf[got] = '\0';
+    end = strstr(buf, "\r\n\r\n");
+  }
+  if (!end) return;
+  const char *cl = strstr(buf, "Content-Length: ");
+  size_t body = cl ? (size_t)strtoul(cl + 16, NULL, 10) : 0;
+  size_t have = got - (size_t)(end + 4 - buf);
+  while (have < body) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) break;
+    have += (size_t)n;
+  }
+  snprintf(line, len, "%.*s", (int)strcspn(buf, "\r\n"), buf);
+}
+
+static void *serve(void *data) {
+  script_server *s = data;
+  for (size_t i = 0; i < s->n; i++) {
+    int c = accept(s->fd, NULL, NULL);
+    if (c < 0) return NULL;
+    read_request(c, s->requests[i], sizeof(s->requests[i]));
+    if (s->replies[i]) {
+      char head[256];
+      size_t len = strlen(s->replies[i]);
+      int n = snprintf(head, sizeof(head),
+                       "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                       "Connection: close\r\n\r\n",
+                       len);
+      if (write(c, head, (size_t)n) < 0 || write(c, s->replies[i], len) < 0) fail_msg("write: %s", strerror(errno));
+    }
+    close(c);
+  }
+  return NULL;
+}
+
+static void script_start(script_server *s, const char *const *replies, size_t n) {
+  memset(s, 0, sizeof(*s));
+  snprintf(s->dir, sizeof(s->dir), "/tmp/berth-cli-XXXXXX");
+  assert_non_null(mkdtemp(s->dir));
+  snprintf(s->path, sizeof(s->path), "%s/berthd.sock", s->dir);
+  s->fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", s->path);
+  assert_int_equal(bind(s->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  assert_int_equal(listen(s->fd, 16), 0);
+  s->replies = replies;
+  s->n = n;
+  assert_int_equal(pthread_create(&s->thread, NULL, serve, s), 0);
+}
+
+static void script_finish(script_server *s) {
+  pthread_join(s->thread, NULL);
+  close(s->fd);
+  unlink(s->path);
+  rmdir(s->dir);
+}
+
+static size_t drain(int fd, char *buf, size_t len) {
+  size_t got = 0;
+  ssize_t n;
+  while (got < len - 1 && (n = read(fd, buf + got, len - 1 - got)) > 0) got += (size_t)n;
+  buf[got] = '\0';
+  return got;
+}
+
+static void follow_resumes_at_the_byte_it_reached_after_berthd_goes_away(void **state) {
+  (void)state;
+  static const char *const replies[] = {
+      "{\"data\":\"YWJj\",\"offset\":0}", /* stdout "abc" */
+      NULL,                               /* berthd killed: stderr's read goes unanswered */
+      "{\"data\":\"ZGVm\",\"offset\":3}", /* stdout "def", from the byte reached */
+      "{\"data\":\"eA==\",\"offset\":0}", /* stderr "x" */
+      "{\"data\":\"\",\"offset\":6}",
+      "{\"data\":\"\",\"offset\":1}",
+      "{\"type\":\"GET_CONTAINERS\",\"get_containers\":{\"containers\":[{\"container_id\":{\"value\":\"c1\"},"
+      "\"stage\":\"TERMINATED\"}]}}",
+      "{\"data\":\"\",\"offset\":6}",
+      "{\"data\":\"\",\"offset\":1}",
+  };
+  static const char *const offsets[] = {"stdout&offset=0&", "stderr&offset=0&", "stdout&offset=3&",
+                                        "stderr&offset=0&", "stdout&offset=6&", "stderr&offset=1&",
+                                        "POST /api/v1",     "stdout&offset=6&", "stderr&offset=1&"};
+  size_t n = sizeof(replies) / sizeof(replies[0]);
+  script_server s;
+  script_start(&s, replies, n);
+  int out[2], errp[2];
+  assert_int_equal(pipe(out), 0);
+  assert_int_equal(pipe(errp), 0);
+  berth_addr addr;
+  berth_error err = {0};
+  char text[160];
+  snprintf(text, sizeof(text), "unix:%s", s.path);
+  assert_int_equal(berth_addr_parse(text, &addr, &err), 0);
+  berth_client *client = NULL;
+  assert_int_equal(berth_client_new(&addr, NULL, &client, &err), 0);
+  berth_addr_clear(&addr);
+  berth_follow_opts fo = {.out_fd = {out[1], errp[1]}, .follow = true};
+  berth_follow_state st = {0};
+  assert_int_equal(berth_follow_resume(client, "c1", &fo, &st, &err), BERTH_EUNAVAIL);
+  assert_int_equal(st.offsets[0], 3);
+  assert_int_equal(st.offsets[1], 0);
+  assert_int_equal(st.replies, 1);
+  assert_int_equal(berth_follow_resume(client, "c1", &fo, &st, &err), 0);
+  assert_true(st.terminated);
+  berth_client_free(client);
+  script_finish(&s);
+  close(out[1]);
+  close(errp[1]);
+  char buf[64];
+  drain(out[0], buf, sizeof(buf));
+  assert_string_equal(buf, "abcdef");
+  drain(errp[0], buf, sizeof(buf));
+  assert_string_equal(buf, "x");
+  close(out[0]);
+  close(errp[0]);
+  for (size_t i = 0; i < n; i++)
+    if (!strstr(s.requests[i], offsets[i])) fail_msg("request %zu: '%s' lacks '%s'", i, s.requests[i], offsets[i]);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(signal_names_with_and_without_sig_prefix_in_any_case),
@@ -1062,6 +1269,12 @@ int main(void) {
       cmocka_unit_test(stats_entries_with_ids_follow_their_order),
       cmocka_unit_test(stats_row_formats_every_column),
       cmocka_unit_test(stats_row_marks_absent_limits_and_unknown_values),
+      cmocka_unit_test(backoff_doubles_up_to_its_cap),
+      cmocka_unit_test(backoff_gives_up_once_the_budget_is_spent),
+      cmocka_unit_test(backoff_starts_over_after_a_success),
+      cmocka_unit_test(follow_advance_moves_by_the_bytes_taken),
+      cmocka_unit_test(follow_advance_refuses_a_chunk_from_elsewhere),
+      cmocka_unit_test(follow_resumes_at_the_byte_it_reached_after_berthd_goes_away),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

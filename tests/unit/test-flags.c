@@ -328,6 +328,7 @@ static void flags_json_shows_effective_values(void **state) {
                     " \"docker_socket\": \"/var/run/docker.sock\","
                     " \"docker_remove_delay\": \"6hrs\","
                     " \"docker_stop_timeout\": \"90secs\","
+                    " \"bound_client_timeout\": \"1mins\","
                     " \"docker_kill_orphans\": true,"
                     " \"docker_config\": null,"
                     " \"fetcher_cache_dir\": null,"

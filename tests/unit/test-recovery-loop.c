@@ -21,7 +21,7 @@ static int teardown(void **state) {
 
 /* A row as the launch path writes it; the sandbox exists with stdout
  * holding `out` (what was captured before the restart). */
-static void put_record(czenv *e, const char *id, const char *stage, const char *out) {
+static void put_record_bound(czenv *e, const char *id, const char *stage, const char *out, bool bound) {
   char launch[512];
   snprintf(launch, sizeof(launch),
            "{\"container_id\":{\"value\":\"%s\"},\"container\":{\"type\":\"DOCKER\",\"docker\":{\"image\":"
@@ -43,6 +43,7 @@ static void put_record(czenv *e, const char *id, const char *stage, const char *
       .created_at = 1000.0,
       .finished_at = terminated ? 1001.0 : 0,
       .gpus = "",
+      .bound = bound,
   };
   berth_error err = {0};
   if (berth_store_put(e->store, &rec, &err) < 0) fail_msg("%s", err.msg);
@@ -60,6 +61,10 @@ static void put_record(czenv *e, const char *id, const char *stage, const char *
     if (i == 0) fputs(out, f);
     fclose(f);
   }
+}
+
+static void put_record(czenv *e, const char *id, const char *stage, const char *out) {
+  put_record_bound(e, id, stage, out, false);
 }
 
 /* One entry of docker's container listing. */
@@ -423,6 +428,99 @@ static void odd_entries_in_the_listing_are_skipped(void **state) {
   assert_int_equal(fake_docker_count(e->fake, "DELETE", "*"), 1);
 }
 
+/* --- bound clients across a restart (rebind.h) ------------------------------------------------ */
+
+#define REBIND_TIMEOUT_NS (50 * 1000000LL)
+
+static bool timer_fired(void *data) { return *(bool *)data; }
+
+static void fired_cb(uv_timer_t *t) { *(bool *)t->data = true; }
+
+static void closed_cb(uv_handle_t *h) { *(bool *)h->data = true; }
+
+/* Runs the loop for ms (several times the rebind timeout). */
+static void run_for(czenv *e, int ms) {
+  bool fired = false, closed = false;
+  uv_timer_t t;
+  uv_timer_init(&e->loop, &t);
+  t.data = &fired;
+  uv_timer_start(&t, fired_cb, (uint64_t)ms, 0);
+  fake_run_until(&e->loop, timer_fired, &fired, MAX_MS);
+  t.data = &closed;
+  uv_close((uv_handle_t *)&t, closed_cb);
+  fake_run_until(&e->loop, timer_fired, &closed, MAX_MS);
+}
+
+/* Two running containers, web-1 bound before the restart, web-2 not. */
+static void two_running(czenv *e) {
+  e->config.bound_client_timeout_ns = REBIND_TIMEOUT_NS;
+  put_record_bound(e, "web-1", "RUNNING", "", true);
+  put_record(e, "web-2", "RUNNING", "");
+  char list[1024] = "[";
+  entry(list, sizeof(list), "cid1", AGENT, "web-1", "running");
+  entry(list, sizeof(list), "cid2", AGENT, "web-2", "running");
+  strcat(list, "]");
+  fake_rule_containers(fake_on(e->fake, "GET", "/containers/json"), list);
+}
+
+static void bound_container_whose_client_does_not_return_is_destroyed(void **state) {
+  czenv *e = *state;
+  two_running(e);
+  fake_rule *kill = fake_rule_reply(fake_on(e->fake, "POST", "/containers/" NAME("web-1") "/kill"), 204, NULL);
+  fake_rule_reply(fake_rule_after(fake_on(e->fake, "POST", "/containers/" NAME("web-1") "/wait"), kill), 200,
+                  "{\"StatusCode\":137}");
+  fake_rule_hold(fake_on(e->fake, "POST", "/containers/*/wait"));
+  inspect_exited(e, 137, false);
+  logs(e, "", FAKE_END_CLEAN);
+  fake_rule_reply(fake_on(e->fake, "DELETE", "/containers/*"), 204, NULL);
+  outcome recovered = {0}, ended = {0};
+  recover(e, &recovered);
+  assert_int_equal(recovered.rc, 0);
+  wait_end(e, "web-1", &ended);
+  tu_assert_json_str(ended.termination, "state", "TASK_KILLED");
+  outcome_clear(&ended);
+  /* The never-bound one is left alone. */
+  assert_string_equal(czenv_stage(e, "web-2"), "RUNNING");
+  assert_int_equal(fake_docker_count(e->fake, "POST", "/containers/" NAME("web-2") "/kill"), 0);
+}
+
+static void bound_container_whose_client_returns_is_kept_and_bound_again(void **state) {
+  czenv *e = *state;
+  two_running(e);
+  fake_rule_reply(fake_on(e->fake, "POST", "/containers/*/kill"), 204, NULL);
+  fake_rule_hold(fake_on(e->fake, "POST", "/containers/*/wait"));
+  fake_rule_reply(fake_on(e->fake, "GET", "/containers/*/json"), 200, "{\"State\":{\"Pid\":0}}");
+  logs(e, "", FAKE_END_HOLD);
+  outcome recovered = {0}, waited = {0};
+  recover(e, &recovered);
+  assert_int_equal(recovered.rc, 0);
+  /* The client's WAIT with kill_on_disconnect, before the timeout. */
+  berth_error err = {0};
+  if (berth_cz_wait(e->cz, "web-1", cz_wait_cb, &waited, &err) < 0) fail_msg("wait: %s", err.msg);
+  berth_cz_bind_waiter(e->cz, "web-1", &waited);
+  run_for(e, 4 * (int)(REBIND_TIMEOUT_NS / 1000000));
+  assert_string_equal(czenv_stage(e, "web-1"), "RUNNING");
+  assert_int_equal(fake_docker_count(e->fake, "POST", "/containers/*/kill"), 0);
+  /* Bound again: the client going away now destroys it. */
+  berth_cz_forget(e->cz, &waited);
+  czenv_wait_requests(e, "POST", "/containers/" NAME("web-1") "/kill", 1);
+  assert_int_equal(waited.calls, 0);
+}
+
+static void no_timeout_keeps_bound_containers(void **state) {
+  czenv *e = *state;
+  two_running(e);
+  e->config.bound_client_timeout_ns = 0;
+  fake_rule_hold(fake_on(e->fake, "POST", "/containers/*/wait"));
+  fake_rule_reply(fake_on(e->fake, "GET", "/containers/*/json"), 200, "{\"State\":{\"Pid\":0}}");
+  logs(e, "", FAKE_END_HOLD);
+  outcome recovered = {0};
+  recover(e, &recovered);
+  run_for(e, 4 * (int)(REBIND_TIMEOUT_NS / 1000000));
+  assert_string_equal(czenv_stage(e, "web-1"), "RUNNING");
+  assert_int_equal(fake_docker_count(e->fake, "POST", "/containers/*/kill"), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -442,6 +540,9 @@ int main(void) {
       T(listing_refused_is_retried),
       T(dockerd_down_at_recovery_is_retried),
       T(odd_entries_in_the_listing_are_skipped),
+      T(bound_container_whose_client_does_not_return_is_destroyed),
+      T(bound_container_whose_client_returns_is_kept_and_bound_again),
+      T(no_timeout_keeps_bound_containers),
 #undef T
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -51,6 +51,7 @@ typedef struct row {
   bool has_docker_id;
   char *launch, *termination, *outputs; /* compact JSON or NULL */
   double created_at, finished_at, running_at;
+  bool bound;
 } row;
 
 typedef struct rows {
@@ -75,6 +76,7 @@ static void load_cb(const berth_record *rec, void *data) {
   r->created_at = rec->created_at;
   r->finished_at = rec->finished_at;
   r->running_at = rec->running_at;
+  r->bound = rec->bound;
   r->outputs = rec->outputs ? json_dumps(rec->outputs, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 }
 
@@ -153,6 +155,25 @@ static void outputs_rotation_state_round_trips(void **state) {
   assert_int_equal(rs.n, 1);
   assert_non_null(rs.r[0].outputs);
   assert_string_equal(rs.r[0].outputs, "{\"stdout\":{\"ino\":42,\"rotated\":3145728}}");
+  rows_free(&rs);
+  berth_store_close(store);
+}
+
+static void bound_flag_round_trips(void **state) {
+  fixture *fx = *state;
+  berth_store *store = open_store(fx);
+  berth_record rec = {
+      .id = "web-1", .stage = "RUNNING", .docker_name = "berth-a1.web-1", .image = "busybox:local", .bound = true};
+  berth_error err = {0};
+  if (berth_store_put(store, &rec, &err) != 0) fail_msg("put: %s", err.msg);
+  put(store, "web-2", "RUNNING", "abc", NULL, 2.0);
+  berth_store_close(store);
+  store = open_store(fx);
+  rows rs = {0};
+  load(store, &rs);
+  assert_int_equal(rs.n, 2);
+  assert_true(rs.r[0].bound);
+  assert_false(rs.r[1].bound);
   rows_free(&rs);
   berth_store_close(store);
 }
@@ -435,6 +456,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(schema_version_is_recorded, setup, teardown),
       cmocka_unit_test_setup_teardown(running_at_round_trips, setup, teardown),
       cmocka_unit_test_setup_teardown(outputs_rotation_state_round_trips, setup, teardown),
+      cmocka_unit_test_setup_teardown(bound_flag_round_trips, setup, teardown),
       cmocka_unit_test_setup_teardown(newer_schema_is_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(unopenable_path_is_an_error, setup, teardown),
       cmocka_unit_test_setup_teardown(put_missing_required_field_is_an_error, setup, teardown),
