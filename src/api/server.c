@@ -133,7 +133,7 @@ void berth_http_respond(berth_http_request *req, int status, const char *content
 }
 
 void berth_http_respond_json(berth_http_request *req, int status, json_t *j) {
-  cleanup_free char *text = json_dumps(j, JSON_COMPACT);
+  cleanup_free char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15));
   json_decref(j);
   berth_http_respond(req, status, "application/json", text, strlen(text));
 }

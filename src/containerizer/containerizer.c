@@ -48,7 +48,7 @@ container *cz_lookup(berth_containerizer *cz, const char *id, berth_error *err) 
     return NULL;
   }
   container *c = cz_find(cz, id);
-  if (!c) berth_error_set(err, BERTH_ENOENT, "unknown container '%s'", id);
+  if (!c) berth_error_set(err, BERTH_ENOENT, "no such container: %s", id);
   return c;
 }
 
@@ -329,8 +329,16 @@ static json_t *container_json(container *c) {
     berth_usage usage;
     berth_error err;
     /* A process that just exited has no cgroup to read: no statistics. */
-    if (berth_cgroups_usage(&roots, c->pid, &usage, &err) == 0)
-      json_object_set_new(j, "resource_statistics", berth_usage_json(&usage, cz_now_secs()));
+    if (berth_cgroups_usage(&roots, c->pid, &usage, &err) == 0) {
+      json_t *stats = berth_usage_json(&usage, cz_now_secs());
+      /* On the HOST network /proc/<pid>/net/dev is the node's: those
+       * counters are not the container's, so none are reported. */
+      if (c->spec.network == BERTH_NET_HOST) {
+        json_object_del(stats, "net_rx_bytes");
+        json_object_del(stats, "net_tx_bytes");
+      }
+      json_object_set_new(j, "resource_statistics", stats);
+    }
   }
   if (c->termination) json_object_set(j, "termination", c->termination);
   json_t *pull = c->stage == BERTH_STAGE_PULLING ? cz_pull_progress_json(c) : NULL;
