@@ -128,7 +128,7 @@ static int check_terminated(berth_client *client, const char *id, bool *terminat
   int ret = berth_call_get_containers(client, &list, err);
   if (ret < 0) return ret;
   json_t *container = berth_containers_find(list, id);
-  if (!container) return berth_error_set(err, BERTH_ENOENT, "no container '%s' in berthd", id);
+  if (!container) return berth_error_set(err, BERTH_ENOENT, "no such container: %s", id);
   *terminated = strcmp(berth_container_stage(container), "TERMINATED") == 0;
   return 0;
 }

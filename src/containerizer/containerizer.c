@@ -313,6 +313,15 @@ static json_t *container_json(container *c) {
   json_object_set_new(j, "stage", json_string(stage_names[c->stage]));
   json_object_set_new(j, "docker_name", berth_json_text(c->docker_name));
   json_object_set_new(j, "image", berth_json_text(c->spec.image));
+  if (c->spec.n_labels > 0) {
+    /* The docker labels the task asked for (parameters "label"), in
+     * Mesos's Labels shape: what `berth ps --filter label=` matches. */
+    json_t *labels = json_array();
+    for (size_t i = 0; i < c->spec.n_labels; i++)
+      json_array_append_new(labels, json_pack("{s:o,s:o}", "key", berth_json_text(c->spec.labels[i].key), "value",
+                                              berth_json_text(c->spec.labels[i].value)));
+    json_object_set_new(j, "labels", json_pack("{s:o}", "labels", labels));
+  }
   json_t *status = json_object();
   json_object_set(status, "container_id", cid);
   if (c->pid > 0 && c->stage != BERTH_STAGE_TERMINATED)
