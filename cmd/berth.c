@@ -423,9 +423,12 @@ typedef struct cmd_args {
   json_t *list;             /* the containers operands were resolved in */
 } cmd_args;
 
-static const berth_opt ps_opts[] = {{"help", 'h', false, OPT_HELP},   {"all", 'a', false, OPT_ALL},
-                                    {"json", 0, false, OPT_JSON},     {"quiet", 'q', false, OPT_QUIET},
-                                    {"filter", 'f', true, OPT_FILTER}, {"format", 0, true, OPT_FORMAT},
+static const berth_opt ps_opts[] = {{"help", 'h', false, OPT_HELP},
+                                    {"all", 'a', false, OPT_ALL},
+                                    {"json", 0, false, OPT_JSON},
+                                    {"quiet", 'q', false, OPT_QUIET},
+                                    {"filter", 'f', true, OPT_FILTER},
+                                    {"format", 0, true, OPT_FORMAT},
                                     {NULL, 0, false, 0}};
 static const berth_opt rm_opts[] = {
     {"help", 'h', false, OPT_HELP}, {"force", 'f', false, OPT_FORCE}, {NULL, 0, false, 0}};

@@ -250,13 +250,16 @@ int berth_cli_parse_port(const char *text, berth_port *out, berth_error *err) {
   if (host_colon) {
     const char *ip = text;
     size_t ip_len = (size_t)(host_colon - text);
-    if (ip_len >= 2 && ip[0] == '[' && ip[ip_len - 1] == ']') {
+    bool bracketed = ip_len >= 2 && ip[0] == '[' && ip[ip_len - 1] == ']';
+    if (bracketed) {
       ip++;
       ip_len -= 2;
     }
     unsigned char addr[16];
     char ip_text[sizeof(out->host_ip)];
-    bool ok = ip_len > 0 && ip_len < sizeof(ip_text);
+    /* An IPv6 address without brackets would make "::1:80:80" mean
+     * whatever the reader guesses. */
+    bool ok = ip_len > 0 && ip_len < sizeof(ip_text) && (bracketed || !memchr(ip, ':', ip_len));
     if (ok) {
       memcpy(ip_text, ip, ip_len);
       ip_text[ip_len] = '\0';

@@ -26,8 +26,8 @@ typedef struct berth_opt {
 typedef struct berth_args {
   int argc;
   char **argv;
-  int index;          /* next argument to look at */
-  bool only_operands; /* set after "--" */
+  int index;                /* next argument to look at */
+  bool only_operands;       /* set after "--" */
   const char *bundle;       /* short flags still to read in "-aq", or NULL */
   const char *bundle_whole; /* the argument they came from, for errors */
 } berth_args;
@@ -100,8 +100,8 @@ typedef struct berth_run_opts {
   bool has_cpus, has_mem, has_grace, has_cpus_limit, has_mem_limit;
   double cpus;
   double mem_mb;
-  double cpus_limit;   /* --cpu-limit; INFINITY: none */
-  double mem_limit_mb; /* --mem-limit; INFINITY: none */
+  double cpus_limit;      /* --cpu-limit; INFINITY: none */
+  double mem_limit_mb;    /* --mem-limit; INFINITY: none */
   const char *addr;       /* global --addr given among run's options, or NULL */
   const char *token_file; /* global --token_file given there, or NULL */
   int64_t grace_ns;

@@ -170,7 +170,8 @@ static bool confirmed(void) {
 
 int berth_cmd_prune(berth_client *client, bool force) {
   if (!force && !isatty(STDIN_FILENO)) {
-    fprintf(stderr, "berth: prune asks before removing, and stdin is not a terminal: add -f to remove without asking\n");
+    fprintf(stderr,
+            "berth: prune asks before removing, and stdin is not a terminal: add -f to remove without asking\n");
     return BERTH_EXIT_USAGE;
   }
   if (!force && !confirmed()) return 0;

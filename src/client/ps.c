@@ -86,8 +86,7 @@ static const char *canonical_status(const char *text) {
 
 int berth_filters_add(berth_filters *f, const char *text, berth_error *err) {
   const char *eq = strchr(text, '=');
-  if (!eq)
-    return berth_error_set(err, BERTH_EINVAL, "invalid filter '%s': expected status=, label= or name=", text);
+  if (!eq) return berth_error_set(err, BERTH_EINVAL, "invalid filter '%s': expected status=, label= or name=", text);
   size_t klen = (size_t)(eq - text);
   const char *value = eq + 1;
   berth_filter item = {0};
@@ -177,12 +176,18 @@ static const struct {
   const char *field, *header;
   seg_kind kind;
 } fields[] = {
-    {"ID", "CONTAINER ID", SEG_ID},        {"Image", "IMAGE", SEG_IMAGE},
-    {"Stage", "STAGE", SEG_STAGE},         {"State", "STATE", SEG_STATE},
-    {"Status", "STATUS", SEG_STATUS},      {"Reason", "REASON", SEG_REASON},
-    {"ExitCode", "EXIT CODE", SEG_EXIT_CODE}, {"Message", "MESSAGE", SEG_MESSAGE},
-    {"Name", "DOCKER NAME", SEG_NAME},     {"Names", "NAMES", SEG_NAMES},
-    {"Labels", "LABELS", SEG_LABELS},      {"Label", "LABEL", SEG_LABEL},
+    {"ID", "CONTAINER ID", SEG_ID},
+    {"Image", "IMAGE", SEG_IMAGE},
+    {"Stage", "STAGE", SEG_STAGE},
+    {"State", "STATE", SEG_STATE},
+    {"Status", "STATUS", SEG_STATUS},
+    {"Reason", "REASON", SEG_REASON},
+    {"ExitCode", "EXIT CODE", SEG_EXIT_CODE},
+    {"Message", "MESSAGE", SEG_MESSAGE},
+    {"Name", "DOCKER NAME", SEG_NAME},
+    {"Names", "NAMES", SEG_NAMES},
+    {"Labels", "LABELS", SEG_LABELS},
+    {"Label", "LABEL", SEG_LABEL},
 };
 
 typedef struct segment {
@@ -248,7 +253,8 @@ static int parse_action(berth_format *f, const char *action, size_t len, berth_e
     /* .Label "key" */
     const char *q = name_end;
     while (q < end && isspace((unsigned char)*q)) q++;
-    if (q == name_end || q >= end || *q != '"' || end - q < 2 || end[-1] != '"' || memchr(q + 1, '"', (size_t)(end - q - 2)))
+    if (q == name_end || q >= end || *q != '"' || end - q < 2 || end[-1] != '"' ||
+        memchr(q + 1, '"', (size_t)(end - q - 2)))
       return berth_error_set(err, BERTH_EINVAL, "invalid --format: '{{%.*s}}': write {{.Label \"KEY\"}}",
                              (int)(len > 80 ? 80 : len), action);
     add_segment(f, SEG_LABEL, berth_strndup(q + 1, (size_t)(end - q - 2)));
