@@ -195,6 +195,30 @@ def test_prune_removes_terminated_only(berthd, cli, ids):
     assert berthd.client.container(live)["stage"] == "RUNNING"
 
 
+def test_prune_asks_on_a_terminal(berthd, ids):
+    import pty
+    done = ids("prune-tty")
+    finished(berthd, done)
+    e = dict(os.environ, BERTH_ADDR=berthd.addr)
+    for answer, removed in ((b"n\n", False), (b"y\n", True)):
+        m, s = pty.openpty()
+        try:
+            p = subprocess.Popen([BERTH_CLI, "prune"], stdin=s, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, env=e)
+            os.close(s)
+            s = -1
+            os.write(m, answer)
+            o, er = p.communicate(timeout=60)
+        finally:
+            os.close(m)
+            if s >= 0:
+                os.close(s)
+        assert p.returncode == 0, (o, er)
+        assert b"Are you sure" in er, er
+        assert (done.encode() in o.split()) == removed, o
+        assert (berthd.client.container(done) is None) == removed
+
+
 def test_version_shows_client_server_and_docker_api(berthd, cli):
     v = berthd.client.get("/version").json()
     p = cli("version")
