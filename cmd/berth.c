@@ -25,7 +25,6 @@
 #include "client/ps.h"
 #include "client/slurm.h"
 #include "client/stats.h"
-#include "client/table.h"
 #include "util/alloc.h"
 #include "util/error.h"
 
@@ -532,62 +531,13 @@ static int cmd_inspect(cli *c, cmd_args *a) {
 
 /* ---- stats ---- */
 
-static void print_stats(json_t *entries, bool as_json, bool stream) {
-  if (as_json) {
-    json_dumpf(entries, stdout, JSON_COMPACT | BERTH_JSON_REAL);
-    putchar('\n');
-  } else {
-    size_t n = json_array_size(entries) + 1;
-    cleanup_free char(*cells)[BERTH_STATS_CELL] = berth_calloc(n * BERTH_STATS_COLUMNS, sizeof(*cells));
-    for (int col = 0; col < BERTH_STATS_COLUMNS; col++)
-      snprintf(cells[col], BERTH_STATS_CELL, "%s", berth_stats_headers[col]);
-    size_t i;
-    json_t *entry;
-    json_array_foreach(entries, i, entry) { berth_stats_row(entry, cells + (i + 1) * BERTH_STATS_COLUMNS); }
-    if (stream) fputs("\033[2J\033[H", stdout); /* clear the screen, cursor home */
-    berth_table_print(stdout, cells[0], sizeof(*cells), n, BERTH_STATS_COLUMNS);
-  }
-  fflush(stdout); /* each table or line as it is made, even into a pipe */
-}
-
-/* A signal while streaming is how the user stops it: not an error. */
-static int stats_failed(const berth_error *err) {
-  if (err->code == BERTH_ECANCELED) return 0;
-  print_error(err);
-  return EXIT_ERROR;
-}
-
 static int cmd_stats(cli *c, cmd_args *a) {
   bool stream = !a->set[OPT_NO_STREAM];
   if (stream) {
     install_signal_handlers();
     berth_client_set_cancel(c->client, &signal_count);
   }
-  berth_error err = {0};
-  cleanup_json json_t *prev = NULL;
-  if (berth_call_list_containers(c->client, &prev, &err) < 0) return stats_failed(&err);
-  /* Every unknown id is reported before anything is shown. */
-  int rc = 0;
-  for (int i = 0; i < a->n_operands; i++) {
-    if (berth_containers_find(prev, a->operands[i])) continue;
-    fprintf(stderr, "berth: no such container: %s\n", a->operands[i]);
-    rc = EXIT_ERROR;
-  }
-  if (rc != 0) return rc;
-  for (;;) {
-    /* CPU % is a rate: it needs a second sample.  A signal ends the sleep
-     * early (the handlers have no SA_RESTART); that EINTR is ignored on
-     * purpose, signal_count says why the sleep ended. */
-    nanosleep(&(struct timespec){.tv_sec = 1}, NULL);
-    if (signal_count > 0) return 0;
-    cleanup_json json_t *cur = NULL;
-    if (berth_call_list_containers(c->client, &cur, &err) < 0) return stats_failed(&err);
-    cleanup_json json_t *entries = berth_stats_entries(prev, cur, a->operands, (size_t)a->n_operands);
-    print_stats(entries, a->set[OPT_JSON], stream);
-    if (!stream) return 0;
-    json_decref(prev);
-    prev = json_incref(cur);
-  }
+  return berth_cmd_stats(c->client, a->operands, (size_t)a->n_operands, a->set[OPT_JSON], stream, &signal_count);
 }
 
 /* ---- update ---- */

@@ -1,12 +1,14 @@
 #include "client/commands.h"
 
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
 #include "client/calls.h"
+#include "client/stats.h"
 #include "client/table.h"
 #include "util/alloc.h"
 
@@ -217,6 +219,62 @@ int berth_cmd_version(berth_client *client, const char *client_version, const be
   fflush(stdout);
   fprintf(stderr, "berth: %s\n", err.msg);
   return BERTH_EXIT_ERROR;
+}
+
+/* ---- stats ---- */
+
+static void print_stats(json_t *entries, bool as_json, bool stream) {
+  if (as_json) {
+    json_dumpf(entries, stdout, JSON_COMPACT | BERTH_JSON_REAL);
+    putchar('\n');
+  } else {
+    size_t n = json_array_size(entries) + 1;
+    cleanup_free char(*cells)[BERTH_STATS_CELL] = berth_calloc(n * BERTH_STATS_COLUMNS, sizeof(*cells));
+    for (int col = 0; col < BERTH_STATS_COLUMNS; col++)
+      snprintf(cells[col], BERTH_STATS_CELL, "%s", berth_stats_headers[col]);
+    size_t i;
+    json_t *entry;
+    json_array_foreach(entries, i, entry) { berth_stats_row(entry, cells + (i + 1) * BERTH_STATS_COLUMNS); }
+    if (stream) fputs("\033[2J\033[H", stdout); /* clear the screen, cursor home */
+    berth_table_print(stdout, cells[0], sizeof(*cells), n, BERTH_STATS_COLUMNS);
+  }
+  fflush(stdout); /* each table or line as it is made, even into a pipe */
+}
+
+/* A signal while streaming is how the user stops it: not an error. */
+static int stats_failed(const berth_error *err) {
+  if (err->code == BERTH_ECANCELED) return 0;
+  fprintf(stderr, "berth: %s\n", err->msg);
+  return BERTH_EXIT_ERROR;
+}
+
+int berth_cmd_stats(berth_client *client, char *const *ids, size_t n_ids, bool as_json, bool stream,
+                    volatile sig_atomic_t *signals) {
+  berth_error err = {0};
+  cleanup_json json_t *prev = NULL;
+  if (berth_call_list_containers(client, &prev, &err) < 0) return stats_failed(&err);
+  /* Every unknown id is reported before anything is shown. */
+  int rc = 0;
+  for (size_t i = 0; i < n_ids; i++) {
+    if (berth_containers_find(prev, ids[i])) continue;
+    fprintf(stderr, "berth: no such container: %s\n", ids[i]);
+    rc = BERTH_EXIT_ERROR;
+  }
+  if (rc != 0) return rc;
+  for (;;) {
+    /* CPU % is a rate: it needs a second sample.  A signal ends the sleep
+     * early (the caller's handlers have no SA_RESTART); that EINTR is
+     * ignored on purpose, *signals says why the sleep ended. */
+    nanosleep(&(struct timespec){.tv_sec = 1}, NULL);
+    if (*signals > 0) return 0;
+    cleanup_json json_t *cur = NULL;
+    if (berth_call_list_containers(client, &cur, &err) < 0) return stats_failed(&err);
+    cleanup_json json_t *entries = berth_stats_entries(prev, cur, ids, n_ids);
+    print_stats(entries, as_json, stream);
+    if (!stream) return 0;
+    json_decref(prev);
+    prev = json_incref(cur);
+  }
 }
 
 /* ---- run ---- */

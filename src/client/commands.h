@@ -5,7 +5,9 @@
 #ifndef BERTH_CLIENT_COMMANDS_H
 #define BERTH_CLIENT_COMMANDS_H
 
+#include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <jansson.h>
 
@@ -47,6 +49,12 @@ int berth_cmd_prune(berth_client *client, bool force);
 /* Client version, then berthd's and its dockerd's API version from
  * /version.  client may be NULL (connect_error says why). */
 int berth_cmd_version(berth_client *client, const char *client_version, const berth_error *connect_error);
+
+/* `berth stats`: a table (or JSON) of the RUNNING containers, or of ids
+ * (every unknown one reported first, exit 1), once or every second until
+ * *signals is non-zero (the caller's SIGINT/SIGTERM handler counts). */
+int berth_cmd_stats(berth_client *client, char *const *ids, size_t n_ids, bool as_json, bool stream,
+                    volatile sig_atomic_t *signals);
 
 /* The exit code a failed launch recorded (docker run's 127 or 126 for a
  * command the runtime could not exec), or 0 when it recorded none. */
