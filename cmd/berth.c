@@ -5,6 +5,7 @@
  * `berth run` in src/client/run.c,
  * stats computations in src/client/stats.c;
  * this file picks the command, prints, and chooses the exit code. */
+#include <math.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -18,8 +19,11 @@
 #include "client/calls.h"
 #include "client/cli_args.h"
 #include "client/client.h"
+#include "client/commands.h"
 #include "client/events.h"
 #include "client/files.h"
+#include "client/ids.h"
+#include "client/ps.h"
 #include "client/run.h"
 #include "client/stats.h"
 #include "util/alloc.h"
@@ -33,7 +37,6 @@
  * read ours the same way. */
 #define EXIT_ERROR 1 /* berthd reported an error, or could not be reached */
 #define EXIT_BERTH BERTH_EXIT_BERTH
-#define EXIT_KILLED 137
 
 static const char main_help[] =
     "Usage: berth [--addr ADDR] [--token_file FILE] COMMAND [ARGS...]\n"
@@ -51,8 +54,12 @@ static const char main_help[] =
     "  stats     Show containers' cpu, memory, network and process usage\n"
     "  update    Change a running container's cpu and memory settings\n"
     "  events    Print container events as they happen\n"
+    "  prune     Remove every TERMINATED container\n"
+    "  version   Print the versions of berth, berthd and dockerd's API\n"
     "\n"
-    "Global options (before COMMAND):\n"
+    "A container ID may be given by a unique prefix; an exact ID always wins.\n"
+    "\n"
+    "Global options (before or after COMMAND; for run, before IMAGE):\n"
     "  --addr ADDR        berthd's address: unix:PATH, tcp:HOST:PORT or a socket\n"
     "                     path (env BERTH_ADDR; default " BERTH_DEFAULT_ADDR
     ")\n"
@@ -63,14 +70,6 @@ static const char main_help[] =
     "\n"
     "Exit status: 0 on success, 1 when berthd reports an error or cannot be\n"
     "reached, 125 on a usage error; 'berth run' ends with the container's code.\n";
-
-static const char ps_help[] =
-    "Usage: berth ps [-a] [--json]\n"
-    "\n"
-    "List the containers berthd knows.\n"
-    "\n"
-    "  -a, --all   include TERMINATED containers (kept until 'berth rm')\n"
-    "  --json      print the containers as a JSON array (berthd's objects)\n";
 
 static const char wait_help[] =
     "Usage: berth wait [--json] ID...\n"
@@ -89,13 +88,6 @@ static const char kill_help[] =
     "With -s, deliver that one signal and nothing more.\n"
     "\n"
     "  -s, --signal SIGNAL   a number or a name: TERM, SIGKILL, usr1, HUP...\n";
-
-static const char rm_help[] =
-    "Usage: berth rm ID...\n"
-    "\n"
-    "Forget terminated containers: their record, sandbox and docker\n"
-    "container.  A container that has not terminated is refused\n"
-    "('berth kill' it first).\n";
 
 static const char logs_help[] =
     "Usage: berth logs [-f] [--stderr] ID\n"
@@ -126,10 +118,11 @@ static const char stats_help[] =
     "                \"resource_statistics\"} instead; one line a second when\n"
     "                streaming\n"
     "\n"
-    "CPU LIMIT is the cfs quota in cpus, or the cpu share when there is no\n"
-    "quota.  MEM USAGE leaves the page cache out.  '-' means no limit and\n"
-    "'--' a value not known (yet).  An unknown ID is an error (exit 1) before\n"
-    "anything is shown.\n";
+    "CPU LIMIT is the cfs quota in cpus ('-' with none: a cpus share is a\n"
+    "weight, not a limit).  MEM USAGE leaves the page cache out.  NET I/O is\n"
+    "'-' on the HOST network, where the counters would be the node's.  '-'\n"
+    "means no limit or not known, '--' a value not known yet.  An unknown ID\n"
+    "is an error (exit 1) before anything is shown.\n";
 
 static const char update_help[] =
     "Usage: berth update ID [--cpus N] [--mem MB] [--cpu-limit N|inf]\n"
@@ -137,7 +130,9 @@ static const char update_help[] =
     "\n"
     "Change a running container's cpu and memory settings, mapped to docker\n"
     "as for 'berth run'.  Docker keeps the settings that are not given.\n"
-    "Prints nothing on success.  At least one option is required.\n"
+    "Prints nothing on success.  At least one option is required.  Docker\n"
+    "cannot lift a hard memory limit: --mem-limit inf on a container that has\n"
+    "one is refused, naming the limit.\n"
     "\n"
     "  --cpus N             cpus resource (docker CpuShares = 1024 x N)\n"
     "  --mem MB             memory resource in MB (docker Memory, or\n"
@@ -207,7 +202,12 @@ static int simple_call(cli *c, json_t *request, berth_error *err) {
 
 /* ---- berth run (src/client/run.c) ---- */
 
-static int run_client_cb(void *data, berth_client **out, berth_error *err) { return new_client(data, out, err); }
+static int run_client_cb(void *data, const char *addr, const char *token_file, berth_client **out, berth_error *err) {
+  cli *c = data;
+  if (addr) c->addr = addr;
+  if (token_file) c->token_file = token_file;
+  return new_client(c, out, err);
+}
 
 static int cmd_run(cli *c, int argc, char **argv) { return berth_cmd_run(argc, argv, run_client_cb, c); }
 
@@ -225,6 +225,12 @@ enum {
   OPT_MEM,
   OPT_CPU_LIMIT,
   OPT_MEM_LIMIT,
+  OPT_QUIET,
+  OPT_FILTER,
+  OPT_FORMAT,
+  OPT_FORCE,
+  OPT_ADDR,
+  OPT_TOKEN_FILE,
   OPT_COUNT
 };
 
@@ -235,10 +241,20 @@ typedef struct cmd_args {
   int n_operands;
   int signo;                /* kill -s, parsed; 0: destroy */
   berth_update_opts update; /* update's options, parsed */
+  berth_filters filters;    /* ps --filter, each as given */
+  berth_format *format;     /* ps --format, parsed */
+  json_t *list;             /* the containers operands were resolved in */
 } cmd_args;
 
-static const berth_opt ps_opts[] = {
-    {"help", 'h', false, OPT_HELP}, {"all", 'a', false, OPT_ALL}, {"json", 0, false, OPT_JSON}, {NULL, 0, false, 0}};
+static const berth_opt ps_opts[] = {{"help", 'h', false, OPT_HELP},
+                                    {"all", 'a', false, OPT_ALL},
+                                    {"json", 0, false, OPT_JSON},
+                                    {"quiet", 'q', false, OPT_QUIET},
+                                    {"filter", 'f', true, OPT_FILTER},
+                                    {"format", 0, true, OPT_FORMAT},
+                                    {NULL, 0, false, 0}};
+static const berth_opt rm_opts[] = {
+    {"help", 'h', false, OPT_HELP}, {"force", 'f', false, OPT_FORCE}, {NULL, 0, false, 0}};
 static const berth_opt wait_opts[] = {
     {"help", 'h', false, OPT_HELP}, {"json", 0, false, OPT_JSON}, {NULL, 0, false, 0}};
 static const berth_opt kill_opts[] = {
@@ -256,21 +272,38 @@ static const berth_opt update_opts[] = {
     {"help", 'h', false, OPT_HELP},        {"cpus", 0, true, OPT_CPUS},           {"mem", 0, true, OPT_MEM},
     {"cpu-limit", 0, true, OPT_CPU_LIMIT}, {"mem-limit", 0, true, OPT_MEM_LIMIT}, {NULL, 0, false, 0}};
 
+/* berth's global options, which every command accepts among its own. */
+static const berth_opt global_in_command[] = {{"addr", 0, true, OPT_ADDR}, {"token_file", 0, true, OPT_TOKEN_FILE}};
+
+/* A command's options and the global ones, in one table (caller frees). */
+static berth_opt *with_globals(const berth_opt *opts) {
+  size_t n = 0;
+  while (opts[n].id) n++;
+  size_t n_global = sizeof(global_in_command) / sizeof(global_in_command[0]);
+  berth_opt *all = berth_calloc(n + n_global + 1, sizeof(*all));
+  memcpy(all, opts, n * sizeof(*all));
+  memcpy(all + n, global_in_command, sizeof(global_in_command));
+  return all;
+}
+
 /* Options may come before or after operands here (`berth logs ID -f`):
  * unlike run, these commands have no command line of their own to keep. */
 static int parse_cmd_args(int argc, char **argv, const berth_opt *opts, cmd_args *a, berth_error *err) {
   berth_args args;
   berth_args_init(&args, argc, argv);
   a->operands = berth_calloc((size_t)argc + 1, sizeof(char *));
+  cleanup_free berth_opt *all = with_globals(opts);
   for (;;) {
     int id;
     const char *value;
-    int kind = berth_args_next(&args, opts, &id, &value, err);
+    int kind = berth_args_next(&args, all, &id, &value, err);
     if (kind <= 0) return kind;
     if (kind == BERTH_ARG_OPERAND) {
       a->operands[a->n_operands++] = (char *)value;
       continue;
     }
+    /* Filters add up; any other option repeated keeps its last value. */
+    if (id == OPT_FILTER && berth_filters_add(&a->filters, value, err) < 0) return err->code;
     a->set[id] = true;
     a->value[id] = value;
   }
@@ -279,110 +312,48 @@ static int parse_cmd_args(int argc, char **argv, const berth_opt *opts, cmd_args
 static void cmd_args_clear(cmd_args *a) {
   free(a->operands);
   a->operands = NULL;
+  berth_filters_clear(&a->filters);
+  berth_format_free(a->format);
+  a->format = NULL;
+  json_decref(a->list);
+  a->list = NULL;
 }
 
 /* ---- ps, inspect ---- */
 
-enum { PS_COLUMNS = 5 };
-
-static void ps_row(json_t *container, char cells[PS_COLUMNS][256]) {
-  const char *id = json_string_value(json_object_get(json_object_get(container, "container_id"), "value"));
-  const char *image = json_string_value(json_object_get(container, "image"));
-  const char *name = json_string_value(json_object_get(container, "docker_name"));
-  snprintf(cells[0], 256, "%s", id ? id : "");
-  snprintf(cells[1], 256, "%s", image ? image : "");
-  snprintf(cells[2], 256, "%s", berth_container_stage(container));
-  berth_container_status(container, cells[3], 256);
-  snprintf(cells[4], 256, "%s", name ? name : "");
-}
-
-/* Left-aligned columns three spaces apart.  cells holds n_rows × n_cols
- * NUL-terminated cells of cell_size bytes each, row after row. */
-static void print_table(const char *cells, size_t cell_size, size_t n_rows, size_t n_cols) {
-  cleanup_free size_t *width = berth_calloc(n_cols, sizeof(*width));
-  for (size_t r = 0; r < n_rows; r++)
-    for (size_t col = 0; col < n_cols; col++) {
-      size_t len = strlen(cells + (r * n_cols + col) * cell_size);
-      if (len > width[col]) width[col] = len;
-    }
-  for (size_t r = 0; r < n_rows; r++) {
-    const char *row = cells + r * n_cols * cell_size;
-    for (size_t col = 0; col + 1 < n_cols; col++) printf("%-*s   ", (int)width[col], row + col * cell_size);
-    printf("%s\n", row + (n_cols - 1) * cell_size);
-  }
+static int check_ps(cmd_args *a, berth_error *err) {
+  if (a->set[OPT_FORMAT] && berth_format_parse(a->value[OPT_FORMAT], &a->format, err) < 0) return err->code;
+  return 0;
 }
 
 static int cmd_ps(cli *c, cmd_args *a) {
   berth_error err = {0};
   cleanup_json json_t *list = NULL;
-  if (berth_call_get_containers(c->client, &list, &err) < 0) {
+  if (berth_call_list_containers(c->client, &list, &err) < 0) {
     print_error(&err);
     return EXIT_ERROR;
   }
-  cleanup_json json_t *shown = json_array();
-  size_t i;
-  json_t *container;
-  json_array_foreach(list, i, container) {
-    if (a->set[OPT_ALL] || strcmp(berth_container_stage(container), "TERMINATED") != 0)
-      json_array_append(shown, container);
-  }
-  if (a->set[OPT_JSON]) {
-    json_dumpf(shown, stdout, JSON_COMPACT);
-    putchar('\n');
-    return 0;
-  }
-  size_t n = json_array_size(shown) + 1;
-  cleanup_free char(*cells)[256] = berth_calloc(n * PS_COLUMNS, sizeof(*cells));
-  static const char *const headers[PS_COLUMNS] = {"CONTAINER ID", "IMAGE", "STAGE", "STATUS", "DOCKER NAME"};
-  for (int col = 0; col < PS_COLUMNS; col++) snprintf(cells[col], 256, "%s", headers[col]);
-  json_array_foreach(shown, i, container) ps_row(container, cells + (i + 1) * PS_COLUMNS);
-  print_table(cells[0], sizeof(*cells), n, PS_COLUMNS);
-  return 0;
+  berth_ps_opts o = {.all = a->set[OPT_ALL],
+                     .quiet = a->set[OPT_QUIET],
+                     .json = a->set[OPT_JSON],
+                     .filters = a->filters,
+                     .format = a->format};
+  return berth_cmd_ps(list, &o);
 }
 
 static int cmd_inspect(cli *c, cmd_args *a) {
-  berth_error err = {0};
-  cleanup_json json_t *list = NULL;
-  if (berth_call_get_containers(c->client, &list, &err) < 0) {
-    print_error(&err);
-    return EXIT_ERROR;
-  }
-  json_t *container = berth_containers_find(list, a->operands[0]);
+  /* run_parsed resolved the id in a->list. */
+  json_t *container = berth_containers_find(a->list, a->operands[0]);
   if (!container) {
-    fprintf(stderr, "berth: no container '%s' in berthd\n", a->operands[0]);
+    fprintf(stderr, "berth: no such container: %s\n", a->operands[0]);
     return EXIT_ERROR;
   }
-  json_dumpf(container, stdout, JSON_INDENT(2));
+  json_dumpf(container, stdout, JSON_INDENT(2) | BERTH_JSON_REAL);
   putchar('\n');
   return 0;
 }
 
 /* ---- stats ---- */
-
-static void print_stats(json_t *entries, bool as_json, bool stream) {
-  if (as_json) {
-    json_dumpf(entries, stdout, JSON_COMPACT);
-    putchar('\n');
-  } else {
-    size_t n = json_array_size(entries) + 1;
-    cleanup_free char(*cells)[BERTH_STATS_CELL] = berth_calloc(n * BERTH_STATS_COLUMNS, sizeof(*cells));
-    for (int col = 0; col < BERTH_STATS_COLUMNS; col++)
-      snprintf(cells[col], BERTH_STATS_CELL, "%s", berth_stats_headers[col]);
-    size_t i;
-    json_t *entry;
-    json_array_foreach(entries, i, entry) { berth_stats_row(entry, cells + (i + 1) * BERTH_STATS_COLUMNS); }
-    if (stream) fputs("\033[2J\033[H", stdout); /* clear the screen, cursor home */
-    print_table(cells[0], sizeof(*cells), n, BERTH_STATS_COLUMNS);
-  }
-  fflush(stdout); /* each table or line as it is made, even into a pipe */
-}
-
-/* A signal while streaming is how the user stops it: not an error. */
-static int stats_failed(const berth_error *err) {
-  if (err->code == BERTH_ECANCELED) return 0;
-  print_error(err);
-  return EXIT_ERROR;
-}
 
 static int cmd_stats(cli *c, cmd_args *a) {
   bool stream = !a->set[OPT_NO_STREAM];
@@ -390,31 +361,7 @@ static int cmd_stats(cli *c, cmd_args *a) {
     install_signal_handlers();
     berth_client_set_cancel(c->client, &signal_count);
   }
-  berth_error err = {0};
-  cleanup_json json_t *prev = NULL;
-  if (berth_call_list_containers(c->client, &prev, &err) < 0) return stats_failed(&err);
-  /* Every unknown id is reported before anything is shown. */
-  int rc = 0;
-  for (int i = 0; i < a->n_operands; i++) {
-    if (berth_containers_find(prev, a->operands[i])) continue;
-    fprintf(stderr, "berth: no container '%s' in berthd\n", a->operands[i]);
-    rc = EXIT_ERROR;
-  }
-  if (rc != 0) return rc;
-  for (;;) {
-    /* CPU % is a rate: it needs a second sample.  A signal ends the sleep
-     * early (the handlers have no SA_RESTART); that EINTR is ignored on
-     * purpose, signal_count says why the sleep ended. */
-    nanosleep(&(struct timespec){.tv_sec = 1}, NULL);
-    if (signal_count > 0) return 0;
-    cleanup_json json_t *cur = NULL;
-    if (berth_call_list_containers(c->client, &cur, &err) < 0) return stats_failed(&err);
-    cleanup_json json_t *entries = berth_stats_entries(prev, cur, a->operands, (size_t)a->n_operands);
-    print_stats(entries, a->set[OPT_JSON], stream);
-    if (!stream) return 0;
-    json_decref(prev);
-    prev = json_incref(cur);
-  }
+  return berth_cmd_stats(c->client, a->operands, (size_t)a->n_operands, a->set[OPT_JSON], stream, &signal_count);
 }
 
 /* ---- update ---- */
@@ -445,6 +392,9 @@ static int check_update(cmd_args *a, berth_error *err) {
 
 static int cmd_update(cli *c, cmd_args *a) {
   berth_error err = {0};
+  const berth_update_opts *u = &a->update;
+  berth_print_minimum_notes(u->has_cpus ? u->cpus : NAN, u->has_mem ? u->mem_mb : NAN,
+                            u->has_cpus_limit ? u->cpus_limit : NAN, u->has_mem_limit ? u->mem_limit_mb : NAN);
   if (simple_call(c, berth_request_update(a->operands[0], &a->update), &err) < 0) {
     print_error(&err);
     return EXIT_ERROR;
@@ -458,7 +408,7 @@ static void print_wait(json_t *wait, bool as_json) {
   json_t *code = json_object_get(wait, "exit_code");
   const char *state = json_string_value(json_object_get(wait, "state"));
   if (as_json)
-    json_dumpf(wait, stdout, JSON_COMPACT);
+    json_dumpf(wait, stdout, JSON_COMPACT | BERTH_JSON_REAL);
   else if (json_is_integer(code))
     printf("%lld", (long long)json_integer_value(code));
   else
@@ -507,7 +457,23 @@ static int check_kill(cmd_args *a, berth_error *err) {
 
 static int cmd_kill(cli *c, cmd_args *a) { return for_each_id(c, a, berth_request_kill, a->signo); }
 
-static int cmd_rm(cli *c, cmd_args *a) { return for_each_id(c, a, build_remove, 0); }
+static int cmd_rm(cli *c, cmd_args *a) {
+  if (!a->set[OPT_FORCE]) return for_each_id(c, a, build_remove, 0);
+  int rc = 0;
+  for (int i = 0; i < a->n_operands; i++) {
+    berth_error err = {0};
+    if (berth_cmd_rm_force(c->client, a->operands[i], &err) < 0) {
+      print_error(&err);
+      rc = EXIT_ERROR;
+      continue;
+    }
+    printf("%s\n", a->operands[i]);
+    fflush(stdout);
+  }
+  return rc;
+}
+
+static int cmd_prune(cli *c, cmd_args *a) { return berth_cmd_prune(c->client, a->set[OPT_FORCE]); }
 
 /* ---- logs ---- */
 
@@ -537,19 +503,27 @@ typedef struct command {
   int min_operands, max_operands;              /* -1: any number */
   int (*check)(cmd_args *a, berth_error *err); /* usage checks beyond counts */
   const char *help;
+  /* Operands are container ids, each a unique prefix or an exact id.
+   * IDS_EACH: one that names nothing is reported and the rest go on (as
+   * docker rm does); IDS_ALL: any such ends the command. */
+  enum { IDS_NONE, IDS_EACH, IDS_ALL } ids;
 } command;
 
+static int cmd_version(cli *c, cmd_args *a);
+
 static const command commands[] = {
-    {"run", cmd_run, NULL, NULL, 0, 0, NULL, berth_run_help},
-    {"ps", NULL, cmd_ps, ps_opts, 0, 0, NULL, ps_help},
-    {"wait", NULL, cmd_wait, wait_opts, 1, -1, NULL, wait_help},
-    {"kill", NULL, cmd_kill, kill_opts, 1, -1, check_kill, kill_help},
-    {"rm", NULL, cmd_rm, help_opts, 1, -1, NULL, rm_help},
-    {"logs", NULL, cmd_logs, logs_opts, 1, 1, NULL, logs_help},
-    {"inspect", NULL, cmd_inspect, help_opts, 1, 1, NULL, inspect_help},
-    {"stats", NULL, cmd_stats, stats_opts, 0, -1, NULL, stats_help},
-    {"update", NULL, cmd_update, update_opts, 1, 1, check_update, update_help},
-    {"events", NULL, cmd_events, wait_opts /* --json */, 0, 0, NULL, berth_events_help},
+    {"run", cmd_run, NULL, NULL, 0, 0, NULL, berth_run_help, IDS_NONE},
+    {"ps", NULL, cmd_ps, ps_opts, 0, 0, check_ps, berth_help_ps, IDS_NONE},
+    {"wait", NULL, cmd_wait, wait_opts, 1, -1, NULL, wait_help, IDS_EACH},
+    {"kill", NULL, cmd_kill, kill_opts, 1, -1, check_kill, kill_help, IDS_EACH},
+    {"rm", NULL, cmd_rm, rm_opts, 1, -1, NULL, berth_help_rm, IDS_EACH},
+    {"logs", NULL, cmd_logs, logs_opts, 1, 1, NULL, logs_help, IDS_ALL},
+    {"inspect", NULL, cmd_inspect, help_opts, 1, 1, NULL, inspect_help, IDS_ALL},
+    {"stats", NULL, cmd_stats, stats_opts, 0, -1, NULL, stats_help, IDS_ALL},
+    {"update", NULL, cmd_update, update_opts, 1, 1, check_update, update_help, IDS_ALL},
+    {"prune", NULL, cmd_prune, rm_opts, 0, 0, NULL, berth_help_prune, IDS_NONE},
+    {"version", NULL, cmd_version, help_opts, 0, 0, NULL, berth_help_version, IDS_NONE},
+    {"events", NULL, cmd_events, wait_opts /* --json */, 0, 0, NULL, berth_events_help, IDS_NONE},
 };
 
 static int check_operands(const command *cmd, const cmd_args *a, berth_error *err) {
@@ -559,6 +533,30 @@ static int check_operands(const command *cmd, const cmd_args *a, berth_error *er
     return berth_error_set(err, BERTH_EINVAL, "%s takes %s", cmd->name,
                            cmd->max_operands == 0 ? "no arguments" : "one container ID");
   return 0;
+}
+
+static int cmd_version(cli *c, cmd_args *a) { return berth_cmd_version(c->client, BERTH_VERSION, NULL); }
+
+/* Replaces each operand by the full id it names in berthd's list (kept in
+ * a->list); those that name none or several are reported and dropped. */
+static int resolve_ids(cli *c, cmd_args *a) {
+  berth_error err = {0};
+  if (berth_call_list_containers(c->client, &a->list, &err) < 0) {
+    print_error(&err);
+    return EXIT_ERROR;
+  }
+  int rc = 0, kept = 0;
+  for (int i = 0; i < a->n_operands; i++) {
+    const char *id = NULL;
+    if (berth_ids_resolve_id(a->list, a->operands[i], &id, &err) < 0) {
+      print_error(&err);
+      rc = EXIT_ERROR;
+      continue;
+    }
+    a->operands[kept++] = (char *)id;
+  }
+  a->n_operands = kept;
+  return rc;
 }
 
 static int run_parsed(cli *c, const command *cmd, int argc, char **argv) {
@@ -571,11 +569,24 @@ static int run_parsed(cli *c, const command *cmd, int argc, char **argv) {
   }
   if (check_operands(cmd, &a, &err) < 0) return usage_error(cmd->name, &err);
   if (cmd->check && cmd->check(&a, &err) < 0) return usage_error(cmd->name, &err);
+  if (a.set[OPT_ADDR]) c->addr = a.value[OPT_ADDR];
+  if (a.set[OPT_TOKEN_FILE]) c->token_file = a.value[OPT_TOKEN_FILE];
+  if (cmd->fn == cmd_version) {
+    /* The client's version is printed even when berthd is unreachable. */
+    if (open_client(c, &err) < 0) return berth_cmd_version(NULL, BERTH_VERSION, &err);
+    return cmd_version(c, &a);
+  }
   if (open_client(c, &err) < 0) {
     print_error(&err);
     return EXIT_ERROR;
   }
-  return cmd->fn(c, &a);
+  int rc = 0;
+  if (cmd->ids != IDS_NONE && a.n_operands > 0) {
+    rc = resolve_ids(c, &a);
+    if (rc != 0 && (cmd->ids == IDS_ALL || a.n_operands == 0)) return rc;
+  }
+  int fn_rc = cmd->fn(c, &a);
+  return fn_rc != 0 ? fn_rc : rc;
 }
 
 enum { GLOBAL_ADDR = 1, GLOBAL_TOKEN_FILE, GLOBAL_HELP, GLOBAL_VERSION };

@@ -42,7 +42,7 @@ int berth_files_open(const char *work_dir, const char *path, int *out_fd, berth_
   const char *rel = slash ? slash + 1 : "";
   while (*rel == '/') rel++; /* "/sandboxes/<id>//stdout" names stdout */
   cleanup_close int dfd = berth_sandbox_open(work_dir, id, err);
-  if (dfd < 0) return berth_error_set(err, BERTH_ENOENT, "path: no sandbox for '%s'", id);
+  if (dfd < 0) return berth_error_set(err, BERTH_ENOENT, "no such container: %s", id);
   /* Resolved beneath the sandbox, no symlink followed, and nothing but a
    * regular file or a directory is ever opened (a FIFO or device node the
    * task planted is refused from its O_PATH pin). */

@@ -149,7 +149,7 @@ berth_http_stream *berth_http_respond_stream(berth_http_request *req, const bert
 }
 
 void berth_http_respond_json(berth_http_request *req, int status, json_t *j) {
-  cleanup_free char *text = json_dumps(j, JSON_COMPACT);
+  cleanup_free char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15));
   json_decref(j);
   berth_http_respond(req, status, "application/json", text, strlen(text));
 }

@@ -123,9 +123,10 @@ static int read_v1(const berth_cgroup_roots *roots, const char *text, berth_usag
   cleanup_free char *quota_path = berth_asprintf("%s/cpu.cfs_quota_us", cpu);
   cleanup_free char *quota_text = slurp(quota_path);
   uint64_t period;
-  if (quota_text && atoll(quota_text) > 0 && read_u64(cpu, "cpu.cfs_period_us", &period) && period > 0)
+  if (quota_text && atoll(quota_text) > 0 && read_u64(cpu, "cpu.cfs_period_us", &period) && period > 0) {
     u->cpus_limit = (double)atoll(quota_text) / (double)period;
-  else if (read_u64(cpu, "cpu.shares", &v))
+    u->cpus_quota = true;
+  } else if (read_u64(cpu, "cpu.shares", &v))
     u->cpus_limit = (double)v / 1024.0; /* no quota: the share, as Mesos reports */
   read_u64(mem, "memory.usage_in_bytes", &u->mem_total_bytes);
   cleanup_free char *mstat_path = berth_asprintf("%s/memory.stat", mem);
@@ -160,9 +161,10 @@ static int read_v2(const berth_cgroup_roots *roots, const char *text, berth_usag
   cleanup_free char *max_path = berth_asprintf("%s/cpu.max", dir);
   cleanup_free char *max = slurp(max_path);
   long long quota, cperiod;
-  if (max && sscanf(max, "%lld %lld", &quota, &cperiod) == 2 && quota > 0 && cperiod > 0)
+  if (max && sscanf(max, "%lld %lld", &quota, &cperiod) == 2 && quota > 0 && cperiod > 0) {
     u->cpus_limit = (double)quota / (double)cperiod;
-  else if (read_u64(dir, "cpu.weight", &v) && v > 0)
+    u->cpus_quota = true;
+  } else if (read_u64(dir, "cpu.weight", &v) && v > 0)
     /* The inverse of runc's shares-to-weight conversion. */
     u->cpus_limit = (2.0 + (double)(v - 1) * 262142.0 / 9999.0) / 1024.0;
   read_u64(dir, "memory.current", &u->mem_total_bytes);
@@ -225,13 +227,17 @@ int berth_cgroups_usage(const berth_cgroup_roots *roots, int pid, berth_usage *o
 }
 
 json_t *berth_usage_json(const berth_usage *u, double timestamp) {
-  return json_pack("{s:f,s:I,s:I,s:f,s:f,s:f,s:I,s:I,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "timestamp", timestamp,
-                   "processes", (json_int_t)u->processes, "threads", (json_int_t)u->threads, "cpus_user_time_secs",
-                   u->cpus_user_time_secs, "cpus_system_time_secs", u->cpus_system_time_secs, "cpus_limit",
-                   u->cpus_limit, "cpus_nr_periods", (json_int_t)u->cpus_nr_periods, "cpus_nr_throttled",
-                   (json_int_t)u->cpus_nr_throttled, "cpus_throttled_time_secs", u->cpus_throttled_time_secs,
-                   "mem_total_bytes", (json_int_t)u->mem_total_bytes, "mem_rss_bytes", (json_int_t)u->mem_rss_bytes,
-                   "mem_cache_bytes", (json_int_t)u->mem_cache_bytes, "mem_limit_bytes", (json_int_t)u->mem_limit_bytes,
-                   "mem_soft_limit_bytes", (json_int_t)u->mem_soft_limit_bytes, "net_rx_bytes",
-                   (json_int_t)u->net_rx_bytes, "net_tx_bytes", (json_int_t)u->net_tx_bytes);
+  json_t *j = json_pack(
+      "{s:f,s:I,s:I,s:f,s:f,s:f,s:I,s:I,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "timestamp", timestamp, "processes",
+      (json_int_t)u->processes, "threads", (json_int_t)u->threads, "cpus_user_time_secs", u->cpus_user_time_secs,
+      "cpus_system_time_secs", u->cpus_system_time_secs, "cpus_limit", u->cpus_limit, "cpus_nr_periods",
+      (json_int_t)u->cpus_nr_periods, "cpus_nr_throttled", (json_int_t)u->cpus_nr_throttled, "cpus_throttled_time_secs",
+      u->cpus_throttled_time_secs, "mem_total_bytes", (json_int_t)u->mem_total_bytes, "mem_rss_bytes",
+      (json_int_t)u->mem_rss_bytes, "mem_cache_bytes", (json_int_t)u->mem_cache_bytes, "mem_limit_bytes",
+      (json_int_t)u->mem_limit_bytes, "mem_soft_limit_bytes", (json_int_t)u->mem_soft_limit_bytes, "net_rx_bytes",
+      (json_int_t)u->net_rx_bytes, "net_tx_bytes", (json_int_t)u->net_tx_bytes);
+  /* A berth extension: Mesos's cpus_limit is the quota or, without one,
+   * the share; this says which, so a reader can tell a cap from a weight. */
+  json_object_set_new(j, "cpus_quota", json_boolean(u->cpus_quota));
+  return j;
 }

@@ -15,7 +15,8 @@ typedef struct berth_usage {
   bool v2; /* which hierarchy the numbers came from */
   double cpus_user_time_secs;
   double cpus_system_time_secs;
-  double cpus_limit; /* quota/period, or 0 when unlimited */
+  double cpus_limit; /* quota/period, else the share (Mesos's), else 0 */
+  bool cpus_quota;   /* cpus_limit is a CFS quota, a hard cap */
   uint64_t cpus_nr_periods;
   uint64_t cpus_nr_throttled;
   double cpus_throttled_time_secs;

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "client/ps.h"
+
 /* ---- requests ---- */
 
 /* jansson refuses strings that are not UTF-8; arguments come straight
@@ -84,9 +86,12 @@ static json_t *volumes_json(const berth_run_opts *o, const char **bad) {
 
 static json_t *ports_json(const berth_run_opts *o) {
   json_t *ports = json_array();
-  for (size_t i = 0; i < o->n_ports; i++)
-    json_array_append_new(ports, json_pack("{s:i, s:i, s:s}", "host_port", o->ports[i].host_port, "container_port",
-                                           o->ports[i].container_port, "protocol", o->ports[i].protocol));
+  for (size_t i = 0; i < o->n_ports; i++) {
+    json_t *p = json_pack("{s:i, s:i, s:s}", "host_port", o->ports[i].host_port, "container_port",
+                          o->ports[i].container_port, "protocol", o->ports[i].protocol);
+    if (o->ports[i].host_ip[0]) json_object_set_new(p, "host_ip", json_string(o->ports[i].host_ip));
+    json_array_append_new(ports, p);
+  }
   return ports;
 }
 
@@ -106,12 +111,20 @@ static json_t *container_json(const berth_run_opts *o, const char **bad) {
   return container;
 }
 
+static json_t *limit_json(double value);
+
 json_t *berth_request_launch(const berth_run_opts *o, const char *container_id) {
   const char *bad = NULL;
   json_t *launch = json_object();
   json_object_set_new(launch, "container_id", id_json(container_id, &bad));
   json_object_set_new(launch, "command", command_json(o, &bad));
   if (o->has_cpus || o->has_mem) json_object_set_new(launch, "resources", resources_json(o));
+  if (o->has_cpus_limit || o->has_mem_limit) {
+    json_t *limits = json_object();
+    if (o->has_cpus_limit) json_object_set_new(limits, "cpus", limit_json(o->cpus_limit));
+    if (o->has_mem_limit) json_object_set_new(limits, "mem", limit_json(o->mem_limit_mb));
+    json_object_set_new(launch, "limits", limits);
+  }
   json_object_set_new(launch, "container", container_json(o, &bad));
   if (o->has_grace)
     json_object_set_new(launch, "kill_policy",
@@ -222,9 +235,16 @@ void berth_container_status(json_t *container, char *buf, size_t len) {
     json_t *t = json_object_get(container, "termination");
     const char *state = json_string_value(json_object_get(t, "state"));
     json_t *code = json_object_get(t, "exit_code");
+    char reason[64];
+    berth_reason_short(json_string_value(json_object_get(t, "reason")), reason, sizeof(reason));
     if (!state) state = "terminated";
-    if (json_is_integer(code))
+    /* "TASK_FAILED (137, out of memory)": the code and why, when known. */
+    if (json_is_integer(code) && reason[0])
+      snprintf(buf, len, "%s (%lld, %s)", state, (long long)json_integer_value(code), reason);
+    else if (json_is_integer(code))
       snprintf(buf, len, "%s (%lld)", state, (long long)json_integer_value(code));
+    else if (reason[0])
+      snprintf(buf, len, "%s (%s)", state, reason);
     else
       snprintf(buf, len, "%s", state);
     return;
@@ -338,4 +358,8 @@ int berth_call_simple(berth_client *client, json_t *request, berth_error *err) {
   if (ret < 0) return ret;
   cleanup_json json_t *reply = NULL;
   return berth_client_call(client, request, BERTH_CALL_TIMEOUT_MS, NULL, &reply, err);
+}
+
+int berth_call_version(berth_client *client, json_t **version, berth_error *err) {
+  return berth_client_get_json(client, "/version", BERTH_CALL_TIMEOUT_MS, version, err);
 }

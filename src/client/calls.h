@@ -42,7 +42,9 @@ json_t *berth_containers_find(json_t *containers, const char *container_id);
 const char *berth_container_stage(json_t *container);
 
 /* What `berth ps` shows as STATUS: "TASK_FINISHED (0)" for terminated
- * containers, the stage in lower case otherwise. */
+ * containers, with the short reason when there is one ("TASK_FAILED
+ * (137, out of memory)", "TASK_FAILED (launch failed)"), the stage in
+ * lower case otherwise. */
 void berth_container_status(json_t *container, char *buf, size_t len);
 
 /* The exit code a `berth run` should end with, from a WAIT_CONTAINER
@@ -68,6 +70,9 @@ int berth_call_wait(berth_client *client, const char *container_id, json_t **wai
 /* The same with kill_on_disconnect: the container lives no longer than
  * this call's connection (`berth run` in the foreground). */
 int berth_call_wait_bound(berth_client *client, const char *container_id, json_t **wait, berth_error *err);
+
+/* GET /version: {"version", "docker_api_version"} (new reference). */
+int berth_call_version(berth_client *client, json_t **version, berth_error *err);
 
 /* Sends a request whose reply carries nothing of interest
  * (KILL_CONTAINER, REMOVE_CONTAINER). */

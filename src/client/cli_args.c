@@ -1,5 +1,6 @@
 #include "client/cli_args.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -22,6 +23,7 @@ void berth_args_init(berth_args *args, int argc, char **argv) {
   args->argv = argv;
   args->index = 0;
   args->only_operands = false;
+  args->bundle = NULL;
 }
 
 /* Long names match with '-' and '_' interchangeable: berthd's flags use
@@ -75,22 +77,33 @@ static int parse_long(berth_args *a, const berth_opt *opts, const char *arg, int
   return ret < 0 ? ret : BERTH_ARG_OPTION;
 }
 
-static int parse_short(berth_args *a, const berth_opt *opts, const char *arg, int *id, const char **value,
-                       berth_error *err) {
-  const berth_opt *opt = find_short(opts, arg[1]);
-  /* Flags are not bundled ("-ad"): with so few short flags the clearer
-   * error is worth more than the keystroke. */
-  if (!opt || (!opt->has_arg && arg[2] != '\0')) return berth_error_set(err, BERTH_EINVAL, "unknown option '%s'", arg);
+/* One short option: c, with rest the letters after it in the same
+ * argument.  Flags bundle as getopt's do ("-aq" is -a -q, docker's
+ * `ps -aq`); an option that takes a value takes the rest, or else the
+ * next argument ("-fstatus=running", "-aqf status=running"). */
+static int parse_short(berth_args *a, const berth_opt *opts, const char *whole, char c, const char *rest, int *id,
+                       const char **value, berth_error *err) {
+  a->bundle = NULL;
+  const berth_opt *opt = find_short(opts, c);
+  if (!opt) {
+    if (rest == whole + 2) return berth_error_set(err, BERTH_EINVAL, "unknown option '%s'", whole);
+    return berth_error_set(err, BERTH_EINVAL, "unknown option '-%c' in '%s'", c, whole);
+  }
   *id = opt->id;
-  if (!opt->has_arg) return BERTH_ARG_OPTION;
-  char shown[3] = {'-', arg[1], '\0'};
-  int ret = take_value(a, shown, arg[2] ? arg + 2 : NULL, value, err);
+  if (!opt->has_arg) {
+    if (*rest) a->bundle = rest;
+    a->bundle_whole = whole;
+    return BERTH_ARG_OPTION;
+  }
+  char shown[3] = {'-', c, '\0'};
+  int ret = take_value(a, shown, *rest ? rest : NULL, value, err);
   return ret < 0 ? ret : BERTH_ARG_OPTION;
 }
 
 int berth_args_next(berth_args *a, const berth_opt *opts, int *id, const char **value, berth_error *err) {
   *id = 0;
   *value = NULL;
+  if (a->bundle) return parse_short(a, opts, a->bundle_whole, a->bundle[0], a->bundle + 1, id, value, err);
   if (a->index >= a->argc) return BERTH_ARG_END;
   char *arg = a->argv[a->index++];
   if (!a->only_operands && strcmp(arg, "--") == 0) {
@@ -103,7 +116,7 @@ int berth_args_next(berth_args *a, const berth_opt *opts, int *id, const char **
     return BERTH_ARG_OPERAND;
   }
   if (arg[1] == '-') return parse_long(a, opts, arg, id, value, err);
-  return parse_short(a, opts, arg, id, value, err);
+  return parse_short(a, opts, arg, arg[1], arg + 2, id, value, err);
 }
 
 /* ---- ids ---- */
@@ -224,21 +237,65 @@ static int port_number(const char *text, size_t len, const char *whole, int *out
 }
 
 int berth_cli_parse_port(const char *text, berth_port *out, berth_error *err) {
-  const char *slash = strchr(text, '/');
-  const char *colon = strchr(text, ':');
+  memset(out, 0, sizeof(*out));
+  const char *slash = strrchr(text, '/');
   const char *end = slash ? slash : text + strlen(text);
-  if (!colon || colon > end || memchr(colon + 1, ':', (size_t)(end - colon - 1)))
-    return berth_error_set(err, BERTH_EINVAL, "invalid port mapping '%s': expected HOST:CONTAINER[/tcp|/udp]", text);
+  /* CONTAINER after the last ':', HOST before it, and IP before that. */
+  const char *ctr_colon = memrchr(text, ':', (size_t)(end - text));
+  if (!ctr_colon || ctr_colon == text)
+    return berth_error_set(err, BERTH_EINVAL, "invalid port mapping '%s': expected [IP:]HOST:CONTAINER[/tcp|/udp]",
+                           text);
+  const char *host_colon = memrchr(text, ':', (size_t)(ctr_colon - text));
+  const char *host = host_colon ? host_colon + 1 : text;
+  if (host_colon) {
+    const char *ip = text;
+    size_t ip_len = (size_t)(host_colon - text);
+    bool bracketed = ip_len >= 2 && ip[0] == '[' && ip[ip_len - 1] == ']';
+    if (bracketed) {
+      ip++;
+      ip_len -= 2;
+    }
+    unsigned char addr[16];
+    char ip_text[sizeof(out->host_ip)];
+    /* An IPv6 address without brackets would make "::1:80:80" mean
+     * whatever the reader guesses. */
+    bool ok = ip_len > 0 && ip_len < sizeof(ip_text) && (bracketed || !memchr(ip, ':', ip_len));
+    if (ok) {
+      memcpy(ip_text, ip, ip_len);
+      ip_text[ip_len] = '\0';
+      ok = inet_pton(AF_INET, ip_text, addr) == 1 || inet_pton(AF_INET6, ip_text, addr) == 1;
+    }
+    if (!ok)
+      return berth_error_set(err, BERTH_EINVAL,
+                             "invalid port mapping '%s': '%.*s' is not an IPv4 or IPv6 address (IPv6 in brackets)",
+                             text, (int)(host_colon - text), text);
+    memcpy(out->host_ip, ip_text, ip_len + 1);
+  }
   const char *proto = slash ? slash + 1 : "tcp";
   if (strcasecmp(proto, "tcp") != 0 && strcasecmp(proto, "udp") != 0)
     return berth_error_set(err, BERTH_EINVAL, "invalid port mapping '%s': protocol must be tcp or udp", text);
-  int ret = port_number(text, (size_t)(colon - text), text, &out->host_port, err);
+  int ret = port_number(host, (size_t)(ctr_colon - host), text, &out->host_port, err);
   if (ret < 0) return ret;
-  ret = port_number(colon + 1, (size_t)(end - colon - 1), text, &out->container_port, err);
+  ret = port_number(ctr_colon + 1, (size_t)(end - ctr_colon - 1), text, &out->container_port, err);
   if (ret < 0) return ret;
   for (size_t i = 0; i < 3; i++) out->protocol[i] = (char)tolower((unsigned char)proto[i]);
   out->protocol[3] = '\0';
   return 0;
+}
+
+/* The minimums of API.md §3's mapping: CpuShares 2, CpuQuota 1000 of a
+ * 100000 period, Memory 32 MB. */
+size_t berth_cli_minimum_notes(double cpus, double mem_mb, double cpus_limit, double mem_limit_mb,
+                               char notes[BERTH_MINIMUM_NOTES][128]) {
+  size_t n = 0;
+  if (!isnan(cpus) && cpus * 1024 < 2)
+    snprintf(notes[n++], 128, "cpus %g raised to Docker's minimum CpuShares 2 (%g cpus)", cpus, 2.0 / 1024);
+  if (!isnan(mem_mb) && mem_mb < 32) snprintf(notes[n++], 128, "mem %g MB raised to Docker's minimum 32 MB", mem_mb);
+  if (!isnan(cpus_limit) && isfinite(cpus_limit) && cpus_limit * 100000 < 1000)
+    snprintf(notes[n++], 128, "cpu limit %g raised to Docker's minimum CpuQuota 1000 (0.01 cpus)", cpus_limit);
+  if (!isnan(mem_limit_mb) && isfinite(mem_limit_mb) && mem_limit_mb < 32)
+    snprintf(notes[n++], 128, "mem limit %g MB raised to Docker's minimum 32 MB", mem_limit_mb);
+  return n;
 }
 
 int berth_cli_parse_network(const char *text, const char **out, berth_error *err) {
@@ -290,6 +347,10 @@ enum {
   RUN_DETACH,
   RUN_RM,
   RUN_HELP,
+  RUN_CPU_LIMIT,
+  RUN_MEM_LIMIT,
+  RUN_ADDR,
+  RUN_TOKEN_FILE,
 };
 
 static const berth_opt run_options[] = {
@@ -306,6 +367,11 @@ static const berth_opt run_options[] = {
     {"detach", 'd', false, RUN_DETACH},
     {"rm", 0, false, RUN_RM},
     {"help", 'h', false, RUN_HELP},
+    {"cpu-limit", 0, true, RUN_CPU_LIMIT},
+    {"mem-limit", 0, true, RUN_MEM_LIMIT},
+    /* berth's global options, accepted here too (before IMAGE). */
+    {"addr", 0, true, RUN_ADDR},
+    {"token_file", 0, true, RUN_TOKEN_FILE},
     {NULL, 0, false, 0},
 };
 
@@ -380,6 +446,18 @@ static int apply_run_option(berth_run_opts *o, int id, const char *value, berth_
       return 0;
     case RUN_HELP:
       o->help = true;
+      return 0;
+    case RUN_CPU_LIMIT:
+      o->has_cpus_limit = true;
+      return berth_cli_parse_limit(value, "--cpu-limit", &o->cpus_limit, err);
+    case RUN_MEM_LIMIT:
+      o->has_mem_limit = true;
+      return berth_cli_parse_limit(value, "--mem-limit", &o->mem_limit_mb, err);
+    case RUN_ADDR:
+      o->addr = value;
+      return 0;
+    case RUN_TOKEN_FILE:
+      o->token_file = value;
       return 0;
     default:
       return berth_error_set(err, BERTH_EINTERNAL, "unhandled run option %d", id);

@@ -26,8 +26,10 @@ typedef struct berth_opt {
 typedef struct berth_args {
   int argc;
   char **argv;
-  int index;          /* next argument to look at */
-  bool only_operands; /* set after "--" */
+  int index;                /* next argument to look at */
+  bool only_operands;       /* set after "--" */
+  const char *bundle;       /* short flags still to read in "-aq", or NULL */
+  const char *bundle_whole; /* the argument they came from, for errors */
 } berth_args;
 
 enum { BERTH_ARG_END = 0, BERTH_ARG_OPTION = 1, BERTH_ARG_OPERAND = 2 };
@@ -67,6 +69,7 @@ typedef struct berth_port {
   int host_port;
   int container_port;
   char protocol[4]; /* "tcp" or "udp" */
+  char host_ip[46]; /* "" when not given: berthd's --docker_port_host_ip */
 } berth_port;
 
 /* "K=V" → {K, V}; "K" takes V from our environment as docker does, and
@@ -76,7 +79,8 @@ int berth_cli_parse_env(const char *text, berth_env_var *out, bool *found, berth
 /* "HOST:CONTAINER[:ro|:rw]". */
 int berth_cli_parse_volume(const char *text, berth_volume *out, berth_error *err);
 
-/* "HOST:CONTAINER[/tcp|/udp]". */
+/* "[IP:]HOST:CONTAINER[/tcp|/udp]"; IP is an IPv4 or IPv6 literal, the
+ * latter in brackets ("[::1]:8080:80") as docker writes it. */
 int berth_cli_parse_port(const char *text, berth_port *out, berth_error *err);
 
 /* "host", "bridge", "none" in any case → "HOST", "BRIDGE", "NONE". */
@@ -93,9 +97,13 @@ int berth_cli_parse_limit(const char *text, const char *what, double *out, berth
 
 typedef struct berth_run_opts {
   const char *name; /* --name, or NULL: generate one */
-  bool has_cpus, has_mem, has_grace;
+  bool has_cpus, has_mem, has_grace, has_cpus_limit, has_mem_limit;
   double cpus;
   double mem_mb;
+  double cpus_limit;      /* --cpu-limit; INFINITY: none */
+  double mem_limit_mb;    /* --mem-limit; INFINITY: none */
+  const char *addr;       /* global --addr given among run's options, or NULL */
+  const char *token_file; /* global --token_file given there, or NULL */
   int64_t grace_ns;
   const char *network; /* "HOST", "BRIDGE", "NONE" or NULL (berthd's default) */
   bool force_pull, privileged, detach, remove, help;
@@ -117,6 +125,14 @@ typedef struct berth_run_opts {
  * (also after a failure). */
 int berth_cli_parse_run(int argc, char **argv, berth_run_opts *out, berth_error *err);
 void berth_run_opts_clear(berth_run_opts *opts);
+
+/* Warnings for values berthd raises to Docker's minimums (API.md §3):
+ * "mem 2 MB raised to Docker's minimum 32 MB" and the like, one per
+ * value, for any of cpus, mem, cpus limit, mem limit that is set (NAN:
+ * not set).  Returns how many were written into notes. */
+#define BERTH_MINIMUM_NOTES 4
+size_t berth_cli_minimum_notes(double cpus, double mem_mb, double cpus_limit, double mem_limit_mb,
+                               char notes[BERTH_MINIMUM_NOTES][128]);
 
 /* ---- berth update ---- */
 

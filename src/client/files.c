@@ -140,7 +140,7 @@ static int check_terminated(berth_client *client, const char *id, berth_follow_s
   if (ret != BERTH_EUNAVAIL && ret != BERTH_ECANCELED) st->replies++;
   if (ret < 0) return ret;
   json_t *container = berth_containers_find(list, id);
-  if (!container) return berth_error_set(err, BERTH_ENOENT, "no container '%s' in berthd", id);
+  if (!container) return berth_error_set(err, BERTH_ENOENT, "no such container: %s", id);
   st->terminated = strcmp(berth_container_stage(container), "TERMINATED") == 0;
   return 0;
 }

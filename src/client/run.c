@@ -2,6 +2,7 @@
  * task's code. */
 #include "client/run.h"
 
+#include <math.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "client/bound.h"
 #include "client/calls.h"
 #include "client/cli_args.h"
+#include "client/commands.h"
 #include "client/files.h"
 #include "client/slurm.h"
 #include "util/alloc.h"
@@ -55,14 +57,20 @@ const char berth_run_help[] =
     "\n"
     "Options:\n"
     "  --name ID              container id (default: run-<8 hex digits>)\n"
-    "  --cpus N               cpus resource (docker CpuShares = 1024 x N)\n"
+    "  --cpus N               cpus resource (docker CpuShares = 1024 x N), a\n"
+    "                         share of the cpus, not a cap\n"
     "  --mem MB               memory resource in MB (docker Memory)\n"
+    "  --cpu-limit N|inf      hard cap in cpus (docker CpuQuota)\n"
+    "  --mem-limit MB|inf     hard memory limit in MB (docker Memory; --mem\n"
+    "                         becomes the reservation under a larger limit)\n"
     "  -e, --env K=V          set an environment variable; -e K copies ours\n"
     "  -v, --volume HOST:CTR[:ro|:rw]\n"
     "                         mount a host path (berthd must allow it)\n"
     "  --network MODE         host, bridge or none (bridge when -p is given)\n"
-    "  -p, --publish HOST:CTR[/tcp|/udp]\n"
-    "                         map a host port to a container port\n"
+    "  -p, --publish [IP:]HOST:CTR[/tcp|/udp]\n"
+    "                         map a host port to a container port, on IP only\n"
+    "                         when given (IPv6 in brackets; default: berthd's\n"
+    "                         --docker_port_host_ip, all addresses)\n"
     "  --force_pull           pull the image even if it is present\n"
     "  --privileged           run privileged (berthd must allow it)\n"
     "  --grace DURATION       time from SIGTERM to SIGKILL when destroyed, as\n"
@@ -72,7 +80,8 @@ const char berth_run_help[] =
     "  -h, --help             show this help\n"
     "\n"
     "Exit status: the container's exit code; 137 if it was killed before it\n"
-    "had one; 125 if the launch failed or berth could not do its part (bad\n"
+    "had one; 127 if the command was not found, 126 if it could not be\n"
+    "executed (as docker run); 125 if the launch failed or berth could not do its part (bad\n"
     "option, unreachable berthd, an id that already exists, berthd away for\n"
     "longer than 5 minutes); 128+N if berth\n"
     "was stopped by signal N before the container ran or twice while attached.\n";
@@ -108,10 +117,13 @@ static int usage_error(const berth_error *err) {
 typedef struct cli {
   berth_client_factory factory;
   void *data;
+  const char *addr, *token_file; /* given after "run", before IMAGE */
   berth_client *client;
 } cli;
 
-static int new_client(cli *c, berth_client **out, berth_error *err) { return c->factory(c->data, out, err); }
+static int new_client(cli *c, berth_client **out, berth_error *err) {
+  return c->factory(c->data, c->addr, c->token_file, out, err);
+}
 
 static int open_client(cli *c, berth_error *err) { return new_client(c, &c->client, err); }
 
@@ -241,9 +253,12 @@ static int launch_failed(cli *c, const berth_run_opts *o, const char *id, const 
     return 128 + last_signal;
   }
   print_error(err);
+  /* A command the runtime could not exec: docker run's 127 or 126, as
+   * berthd recorded it in the termination. */
+  int code = err->code == BERTH_ECONFLICT ? 0 : berth_launch_failure_code(c->client, id);
   /* A failed launch stays known as TERMINATED; an existing id is not ours. */
   if (o->remove && err->code != BERTH_ECONFLICT) remove_quietly(c, id, false);
-  return EXIT_BERTH;
+  return code > 0 ? code : EXIT_BERTH;
 }
 
 static int attach(cli *c, const berth_run_opts *o, const char *id) {
@@ -295,6 +310,10 @@ static int run(cli *c, int argc, char **argv) {
   }
   berth_slurm slurm;
   if (berth_slurm_apply(&o, env_lookup, NULL, &slurm, &err) < 0) return usage_error(&err);
+  c->addr = o.addr;
+  c->token_file = o.token_file;
+  berth_print_minimum_notes(o.has_cpus ? o.cpus : NAN, o.has_mem ? o.mem_mb : NAN,
+                            o.has_cpus_limit ? o.cpus_limit : NAN, o.has_mem_limit ? o.mem_limit_mb : NAN);
   char generated[16];
   const char *id = o.name;
   if (!id) {

@@ -14,9 +14,11 @@
 #define BERTH_EXIT_BERTH 125 /* usage errors; any failure of `berth run` itself */
 
 /* Makes a new client to berthd from the global options (--addr,
- * --token_file, the environment).  `berth run` needs several: the bound
- * wait holds a connection of its own. */
-typedef int (*berth_client_factory)(void *data, berth_client **out, berth_error *err);
+ * --token_file, the environment); addr and token_file, when not NULL, are
+ * the ones given among run's own options and win.  `berth run` needs
+ * several: the bound wait holds a connection of its own. */
+typedef int (*berth_client_factory)(void *data, const char *addr, const char *token_file, berth_client **out,
+                                    berth_error *err);
 
 /* `berth run`'s --help text. */
 extern const char berth_run_help[];

@@ -120,8 +120,11 @@ void berth_stats_row(json_t *entry, char cells[BERTH_STATS_COLUMNS][BERTH_STATS_
     return;
   }
 
-  /* berthd reports the cfs quota, or the cpu share when there is none. */
+  /* berthd reports the cfs quota, or the cpu share when there is none;
+   * cpus_quota says which.  A share is a weight, not a limit: "-". */
   double cpus_limit = field(s, "cpus_limit");
+  json_t *quota = json_object_get(s, "cpus_quota");
+  if (json_is_boolean(quota) && !json_is_true(quota)) cpus_limit = 0;
   if (cpus_limit > 0)
     trimmed(cpus_limit, 2, cells[2], BERTH_STATS_CELL);
   else
@@ -146,9 +149,15 @@ void berth_stats_row(json_t *entry, char cells[BERTH_STATS_COLUMNS][BERTH_STATS_
   else
     snprintf(cells[4], BERTH_STATS_CELL, "--");
 
-  berth_stats_format_bytes(field(s, "net_rx_bytes"), BERTH_UNITS_DECIMAL, a, sizeof(a));
-  berth_stats_format_bytes(field(s, "net_tx_bytes"), BERTH_UNITS_DECIMAL, b, sizeof(b));
-  snprintf(cells[5], BERTH_STATS_CELL, "%s / %s", a, b);
+  /* berthd leaves the counters out where they would not be the
+   * container's own (the HOST network): not known, so "-". */
+  if (json_is_number(json_object_get(s, "net_rx_bytes")) && json_is_number(json_object_get(s, "net_tx_bytes"))) {
+    berth_stats_format_bytes(field(s, "net_rx_bytes"), BERTH_UNITS_DECIMAL, a, sizeof(a));
+    berth_stats_format_bytes(field(s, "net_tx_bytes"), BERTH_UNITS_DECIMAL, b, sizeof(b));
+    snprintf(cells[5], BERTH_STATS_CELL, "%s / %s", a, b);
+  } else {
+    snprintf(cells[5], BERTH_STATS_CELL, "-");
+  }
 
   json_t *pids = json_object_get(s, "processes");
   if (json_is_integer(pids))

@@ -29,6 +29,7 @@ typedef struct berth_cz_config {
   berth_gpu_pool *gpus;                  /* owned by the caller */
   const char *const *allowed_runtimes;   /* --docker_allowed_runtimes */
   const char *docker_runtime;            /* --docker_runtime */
+  const char *docker_port_host_ip;       /* --docker_port_host_ip; NULL: all addresses */
   const berth_dns_defaults *default_dns; /* --default_container_dns; owned by the caller */
   berth_fetcher *fetcher;                /* owned by the caller */
   const berth_docker_auth *docker_auth;  /* --docker_config; NULL: none */

@@ -50,7 +50,7 @@ container *cz_lookup(berth_containerizer *cz, const char *id, berth_error *err) 
     return NULL;
   }
   container *c = cz_find(cz, id);
-  if (!c) berth_error_set(err, BERTH_ENOENT, "unknown container '%s'", id);
+  if (!c) berth_error_set(err, BERTH_ENOENT, "no such container: %s", id);
   return c;
 }
 
@@ -326,6 +326,15 @@ static json_t *container_json(container *c) {
   json_object_set_new(j, "stage", json_string(stage_names[c->stage]));
   json_object_set_new(j, "docker_name", berth_json_text(c->docker_name));
   json_object_set_new(j, "image", berth_json_text(c->spec.image));
+  if (c->spec.n_labels > 0) {
+    /* The docker labels the task asked for (parameters "label"), in
+     * Mesos's Labels shape: what `berth ps --filter label=` matches. */
+    json_t *labels = json_array();
+    for (size_t i = 0; i < c->spec.n_labels; i++)
+      json_array_append_new(labels, json_pack("{s:o,s:o}", "key", berth_json_text(c->spec.labels[i].key), "value",
+                                              berth_json_text(c->spec.labels[i].value)));
+    json_object_set_new(j, "labels", json_pack("{s:o}", "labels", labels));
+  }
   json_t *status = json_object();
   json_object_set(status, "container_id", cid);
   if (c->pid > 0 && c->stage != BERTH_STAGE_TERMINATED)
@@ -342,8 +351,16 @@ static json_t *container_json(container *c) {
     berth_usage usage;
     berth_error err;
     /* A process that just exited has no cgroup to read: no statistics. */
-    if (berth_cgroups_usage(&roots, c->pid, &usage, &err) == 0)
-      json_object_set_new(j, "resource_statistics", berth_usage_json(&usage, cz_now_secs()));
+    if (berth_cgroups_usage(&roots, c->pid, &usage, &err) == 0) {
+      json_t *stats = berth_usage_json(&usage, cz_now_secs());
+      /* On the HOST network /proc/<pid>/net/dev is the node's: those
+       * counters are not the container's, so none are reported. */
+      if (c->spec.network == BERTH_NET_HOST) {
+        json_object_del(stats, "net_rx_bytes");
+        json_object_del(stats, "net_tx_bytes");
+      }
+      json_object_set_new(j, "resource_statistics", stats);
+    }
   }
   if (c->termination) json_object_set(j, "termination", c->termination);
   json_t *pull = c->stage == BERTH_STAGE_PULLING ? cz_pull_progress_json(c) : NULL;

@@ -45,7 +45,7 @@ static void attach_ready_cb(void *data);
 static void start_now_cb(uv_timer_t *timer);
 static void start_cb(int rc, json_t *answer, const berth_error *err, void *data);
 static void reply_launch(container *c, int rc, const berth_error *err);
-static void launch_end(container *c, bool killed, const berth_error *err);
+static void launch_end(container *c, bool killed, int exit_code, const berth_error *err);
 static void launch_fail(container *c, const char *what, const char *detail);
 
 int berth_cz_launch(berth_containerizer *cz, json_t *launch, berth_cz_done_cb cb, void *data, berth_error *err) {
@@ -116,7 +116,7 @@ static void fetch_done_cb(int rc, const berth_error *err, const berth_fetch_stat
      * is answered 400 from here (launch_end). */
     berth_error ferr = *err;
     ferr.code = BERTH_EIO;
-    launch_end(c, false, &ferr);
+    launch_end(c, false, 0, &ferr);
     return;
   }
   enter_pulling(c);
@@ -235,7 +235,7 @@ static void pinned_cb(uv_work_t *work, int status) {
     if (c->destroy_requested) {
       cz_launch_killed(c);
     } else if (j->rc < 0) {
-      launch_end(c, false, &j->err);
+      launch_end(c, false, 0, &j->err);
     } else {
       berth_crashpoint("after-pin");
       c->pin_dir = j->pin_dir;
@@ -270,6 +270,7 @@ static void create_container(container *c) {
       .cgroups_enable_cfs = cz->config.cgroups_enable_cfs,
       .runtime = cz->config.docker_runtime,
       .dns = cz->config.default_dns,
+      .port_host_ip = cz->config.docker_port_host_ip,
   };
   char **devices = berth_gpu_devices(cz->config.gpus, c->gpus, c->n_gpus);
   ctx.devices = (const char *const *)devices;
@@ -287,10 +288,16 @@ static void create_container(container *c) {
  * Returns true when the launch has ended. */
 static bool step_refused(container *c, int rc, const char *what, const berth_error *err) {
   if (rc >= 0) return false;
-  if (c->destroy_requested)
+  if (c->destroy_requested) {
     cz_launch_killed(c);
-  else
-    launch_fail(c, what, err->msg);
+    return true;
+  }
+  /* A command the runtime could not exec is refused by start: recorded
+   * with docker run's 127 or 126, so WAIT and `berth run` report it. */
+  int code = strncmp(what, "start", 5) == 0 ? berth_termination_exec_code(err->msg) : 0;
+  berth_error ferr;
+  berth_error_set(&ferr, BERTH_EDOCKER, "Failed to %s '%s': %s", what, c->spec.image, err->msg);
+  launch_end(c, false, code, &ferr);
   return true;
 }
 
@@ -373,12 +380,13 @@ static void reply_launch(container *c, int rc, const berth_error *err) {
 }
 
 /* A launch that did not reach RUNNING: clean up what exists, report. */
-static void launch_end(container *c, bool killed, const berth_error *err) {
+static void launch_end(container *c, bool killed, int exit_code, const berth_error *err) {
   c->cz->metrics.launch_failures += killed ? 0 : 1;
   log_warn("container %s: launch %s: %s", c->id, killed ? "killed" : "failed", err->msg);
   bool created = c->docker_created;
   c->docker_created = false; /* no remove-delay timer: it goes now */
-  cz_terminate(c, berth_termination_launch_failed(err->msg, killed));
+  cz_terminate(c, killed ? berth_termination_launch_failed(err->msg, true)
+                         : berth_termination_launch_failed_code(err->msg, exit_code));
   if (created) {
     c->docker_created = true;
     cz_remove_docker(c);
@@ -391,11 +399,11 @@ static void launch_end(container *c, bool killed, const berth_error *err) {
 static void launch_fail(container *c, const char *what, const char *detail) {
   berth_error err;
   berth_error_set(&err, BERTH_EDOCKER, "Failed to %s '%s': %s", what, c->spec.image, detail);
-  launch_end(c, false, &err);
+  launch_end(c, false, 0, &err);
 }
 
 void cz_launch_killed(container *c) {
   berth_error err;
   berth_error_set(&err, BERTH_ECANCELED, "container '%s' was killed during %s", c->id, berth_stage_name(c->stage));
-  launch_end(c, true, &err);
+  launch_end(c, true, 0, &err);
 }

@@ -90,7 +90,7 @@ static json_t *binds(const berth_launch_spec *spec, const berth_mapping_ctx *ctx
   return b;
 }
 
-static void set_network(const berth_launch_spec *spec, json_t *config, json_t *hc) {
+static void set_network(const berth_launch_spec *spec, const berth_mapping_ctx *ctx, json_t *config, json_t *hc) {
   static const char *modes[] = {[BERTH_NET_BRIDGE] = "bridge", [BERTH_NET_HOST] = "host", [BERTH_NET_NONE] = "none"};
   json_object_set_new(hc, "NetworkMode",
                       json_string(spec->network == BERTH_NET_USER ? spec->network_name : modes[spec->network]));
@@ -107,7 +107,10 @@ static void set_network(const berth_launch_spec *spec, json_t *config, json_t *h
       list = json_array();
       json_object_set_new(bindings, key, list);
     }
-    json_array_append_new(list, json_pack("{s:s,s:s}", "HostIp", "", "HostPort", host));
+    /* The mapping's own address, else the operator's default; "" is
+     * docker's "every address". */
+    const char *ip = spec->ports[i].host_ip[0] ? spec->ports[i].host_ip : ctx->port_host_ip ? ctx->port_host_ip : "";
+    json_array_append_new(list, json_pack("{s:s,s:s}", "HostIp", ip, "HostPort", host));
   }
   json_object_set_new(config, "ExposedPorts", exposed);
   json_object_set_new(hc, "PortBindings", bindings);
@@ -183,7 +186,7 @@ json_t *berth_mapping_create_config(const berth_launch_spec *spec, const berth_m
 
   json_object_set_new(hc, "Binds", binds(spec, ctx));
   berth_mapping_resources(&spec->res, ctx->cgroups_enable_cfs, hc);
-  set_network(spec, config, hc);
+  set_network(spec, ctx, config, hc);
   json_object_set_new(hc, "Privileged", json_boolean(spec->privileged));
   /* The "local" log driver keeps output as raw bytes (json-file mangles
    * invalid UTF-8), so the sandbox copy is byte-exact. */

@@ -28,6 +28,7 @@ typedef struct berth_mapping_ctx {
   const char *const *devices;    /* NULL-terminated host device paths (GPUs) */
   const char *runtime;           /* --docker_runtime: HostConfig.Runtime unless the task picks one */
   const berth_dns_defaults *dns; /* --default_container_dns; may be NULL */
+  const char *port_host_ip;      /* --docker_port_host_ip; NULL or "": all addresses */
 } berth_mapping_ctx;
 
 /* Sets CpuShares, CpuPeriod, CpuQuota, Memory, MemoryReservation and

@@ -1,5 +1,6 @@
 #include "containerizer/spec.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,11 +312,15 @@ static int parse_network(json_t *container, json_t *docker, berth_launch_spec *s
       return berth_error_set(
           err, BERTH_EINVAL,
           "container.docker.port_mappings[%zu]: host_port and container_port must be integers in 1..65535", i);
-    /* A feature that is not built is refused, not silently dropped: docker
-     * would publish on every address the caller meant to keep closed. */
-    if (json_object_get(p, "host_ip"))
+    const char *host_ip;
+    if (berth_json_get_string(p, "host_ip", "container.docker.port_mappings[].host_ip", false, &host_ip, err) < 0)
+      return err->code;
+    /* Docker would take a name or garbage as "bind nothing" or fail late
+     * at start: only an address literal is let through. */
+    if (host_ip && !berth_spec_valid_ip(host_ip))
       return berth_error_set(err, BERTH_EINVAL,
-                             "container.docker.port_mappings[%zu].host_ip: binding to one address is not built yet", i);
+                             "container.docker.port_mappings[%zu].host_ip: '%.64s' is not an IPv4 or IPv6 address", i,
+                             host_ip);
     if (berth_json_get_string(p, "protocol", "container.docker.port_mappings[].protocol", false, &proto, err) < 0)
       return err->code;
     if (proto && strcmp(proto, "tcp") && strcmp(proto, "udp"))
@@ -324,6 +329,7 @@ static int parse_network(json_t *container, json_t *docker, berth_launch_spec *s
     m->host_port = (int)json_integer_value(hp);
     m->container_port = (int)json_integer_value(cp);
     snprintf(m->protocol, sizeof(m->protocol), "%s", proto ? proto : "tcp");
+    snprintf(m->host_ip, sizeof(m->host_ip), "%s", host_ip ? host_ip : "");
   }
   return 0;
 }
@@ -485,4 +491,10 @@ void berth_spec_free(berth_launch_spec *spec) {
   free(spec->uris);
   berth_health_spec_free(&spec->health);
   memset(spec, 0, sizeof(*spec));
+}
+
+bool berth_spec_valid_ip(const char *text) {
+  unsigned char addr[sizeof(struct in6_addr)];
+  if (!text || strlen(text) >= sizeof(((berth_port_mapping *)0)->host_ip)) return false;
+  return inet_pton(AF_INET, text, addr) == 1 || inet_pton(AF_INET6, text, addr) == 1;
 }

@@ -27,6 +27,7 @@ typedef struct berth_port_mapping {
   int host_port;
   int container_port;
   char protocol[4]; /* "tcp" or "udp" */
+  char host_ip[46]; /* an IPv4 or IPv6 literal; "": --docker_port_host_ip */
 } berth_port_mapping;
 
 typedef struct berth_volume {
@@ -96,6 +97,10 @@ bool berth_path_under(const char *path, const char *prefix);
 
 /* True when path has a ".." component. */
 bool berth_path_has_dotdot(const char *path);
+
+/* An IPv4 or IPv6 address literal (inet_pton), as a port mapping's
+ * host_ip or --docker_port_host_ip must be. */
+bool berth_spec_valid_ip(const char *text);
 
 /* Validates a docker image reference (registry[:port]/path[:tag][@digest]). */
 int berth_image_ref_validate(const char *ref, berth_error *err);

@@ -1,6 +1,8 @@
 #include "containerizer/termination.h"
 
 #include <stdio.h>
+#include <string.h>
+#include <strings.h>
 
 #include "util/text.h"
 
@@ -39,6 +41,25 @@ json_t *berth_termination_launch_failed(const char *message, bool killed) {
   json_object_set_new(t, "reason",
                       json_string(killed ? BERTH_REASON_KILLED_DURING_LAUNCH : BERTH_REASON_LAUNCH_FAILED));
   json_object_set_new(t, "message", berth_json_text(message));
+  return t;
+}
+
+int berth_termination_exec_code(const char *start_error) {
+  if (!start_error) return 0;
+  /* The same phrases docker's own CLI looks for (cli/command/container/run.go). */
+  if (strstr(start_error, "executable file not found") || strcasestr(start_error, "no such file or directory") ||
+      (strstr(start_error, "executable file") && strstr(start_error, "not found")))
+    return BERTH_EXIT_NOT_FOUND;
+  if (strcasestr(start_error, "permission denied")) return BERTH_EXIT_NOT_EXECUTABLE;
+  return 0;
+}
+
+json_t *berth_termination_launch_failed_code(const char *message, int exit_code) {
+  json_t *t = berth_termination_launch_failed(message, false);
+  if (exit_code > 0) {
+    json_object_set_new(t, "exit_status", json_integer((json_int_t)(exit_code & 0xff) << 8));
+    json_object_set_new(t, "exit_code", json_integer(exit_code));
+  }
   return t;
 }
 

@@ -25,6 +25,21 @@ json_t *berth_termination_from_exit(const berth_exit_info *info);
  * killed during launch. */
 json_t *berth_termination_launch_failed(const char *message, bool killed);
 
+/* docker run's exit codes for a command the runtime could not exec,
+ * told from the text of the start error dockerd relays (runc: "exec:
+ * \"x\": executable file not found in $PATH", "stat /x: no such file or
+ * directory", "permission denied"; crun: "executable file `x` not found",
+ * "open executable: Permission denied"): 127 not found, 126 not
+ * executable, 0 for any other failure. */
+#define BERTH_EXIT_NOT_FOUND 127
+#define BERTH_EXIT_NOT_EXECUTABLE 126
+int berth_termination_exec_code(const char *start_error);
+
+/* As berth_termination_launch_failed (never killed), with exit_code and
+ * exit_status when exit_code > 0: a start refused by one of the codes
+ * above, so that WAIT reports 127 or 126 as docker run exits. */
+json_t *berth_termination_launch_failed_code(const char *message, int exit_code);
+
 /* The docker container vanished or could not be read. */
 json_t *berth_termination_gone(const char *message);
 

@@ -149,6 +149,13 @@ int berth_cz_update(berth_containerizer *cz, json_t *update, berth_cz_done_cb cb
   if (rc == 0 && c->stage != BERTH_STAGE_RUNNING)
     rc = berth_error_set(err, BERTH_ECONFLICT, "container '%s' is %s, not RUNNING", id, berth_stage_name(c->stage));
   if (rc == 0) rc = check_volumes_unchanged(c, resources, pvolumes, n_pvolumes, err);
+  /* Docker's update reads Memory 0 as "leave it": a hard limit, once set,
+   * cannot be lifted.  Saying so beats a 200 that changed nothing. */
+  if (rc == 0 && res.has_mem_limit && isinf(res.mem_limit_mb) && c->mem_limit_mb > 0)
+    rc = berth_error_set(err, BERTH_ECONFLICT,
+                         "container '%s' has a hard memory limit of %.0f MB, and Docker cannot lift the memory limit "
+                         "of a running container: give limits.mem a number instead of inf",
+                         id, c->mem_limit_mb);
   for (size_t i = 0; i < n_pvolumes; i++) {
     free(pvolumes[i].id);
     free(pvolumes[i].container_path);

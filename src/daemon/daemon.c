@@ -207,6 +207,9 @@ static int start(daemon_state *d, berth_error *err) {
     if (*c) return berth_error_set(err, BERTH_EINVAL, "--docker_allowed_runtimes: '%s' is not a runtime name", *r);
     runtime_allowed |= f->docker_runtime && !strcmp(*r, f->docker_runtime);
   }
+  if (f->docker_port_host_ip && !berth_spec_valid_ip(f->docker_port_host_ip))
+    return berth_error_set(err, BERTH_EINVAL, "--docker_port_host_ip: '%s' is not an IPv4 or IPv6 address",
+                           f->docker_port_host_ip);
   if (!runtime_allowed)
     return berth_error_set(err, BERTH_EINVAL, "--docker_runtime: '%s' is not in --docker_allowed_runtimes",
                            f->docker_runtime ? f->docker_runtime : "");
@@ -256,6 +259,7 @@ static int start(daemon_state *d, berth_error *err) {
       .gpus = &d->gpus,
       .allowed_runtimes = (const char *const *)f->docker_allowed_runtimes,
       .docker_runtime = f->docker_runtime,
+      .docker_port_host_ip = f->docker_port_host_ip,
       .log_rotation = {.max_size = f->log_max_size, .max_files = f->log_max_files},
       .default_dns = &d->dns,
       .fetcher = d->fetcher,

@@ -60,6 +60,8 @@ static const flag_def defs[] = {
      "comma-separated dockerd runtimes a task may pick with the docker parameter runtime"},
     {"docker_runtime", FLAG_STRING, F(docker_runtime), "runc", false,
      "runtime of tasks that pick none; must be in --docker_allowed_runtimes"},
+    {"docker_port_host_ip", FLAG_STRING, F(docker_port_host_ip), NULL, false,
+     "host address of published ports whose mapping names none, an IPv4 or IPv6 literal (default: all addresses)"},
     {"default_container_dns", FLAG_STRING, F(default_container_dns), NULL, false,
      "Mesos's ContainerDNSInfo JSON: DNS per network mode for tasks that set none (default: dockerd's)"},
     {"log_max_size", FLAG_BYTES, F(log_max_size), "0B", false,

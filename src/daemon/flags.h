@@ -31,6 +31,7 @@ typedef struct berth_flags {
   bool allow_privileged;
   char **docker_allowed_runtimes; /* NULL-terminated */
   char *docker_runtime;
+  char *docker_port_host_ip; /* NULL: all addresses */
   char *default_container_dns;
   char *log_level;
   /* the fetcher (API.md §6) */

@@ -267,8 +267,11 @@ static void args_unknown_options_and_missing_values_fail(void **state) {
   berth_args_init(&a, 1, ARGV("--name"));
   assert_int_equal(berth_args_next(&a, test_opts, &id, &v, &err), BERTH_EINVAL);
   assert_string_equal(err.msg, "option '--name' needs a value");
+  /* Bundled flags are read one by one: -d, then the unknown -x. */
   berth_args_init(&a, 1, ARGV("-dx"));
+  assert_int_equal(berth_args_next(&a, test_opts, &id, &v, &err), BERTH_ARG_OPTION);
   assert_int_equal(berth_args_next(&a, test_opts, &id, &v, &err), BERTH_EINVAL);
+  assert_string_equal(err.msg, "unknown option '-x' in '-dx'");
   berth_args_init(&a, 1, ARGV("--detach=yes"));
   assert_int_equal(berth_args_next(&a, test_opts, &id, &v, &err), BERTH_EINVAL);
 }

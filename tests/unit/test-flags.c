@@ -344,7 +344,7 @@ static void flags_json_shows_effective_values(void **state) {
                     " \"allowed_host_paths\": [\"/srv\"],"
                     " \"allow_privileged\": false,"
                     " \"docker_allowed_runtimes\": [\"runc\"],"
-                    " \"docker_runtime\": \"runc\","
+                    " \"docker_runtime\": \"runc\", \"docker_port_host_ip\": null,"
                     " \"default_container_dns\": null,"
                     " \"log_level\": \"info\", \"log_max_files\": 5, \"log_max_size\": \"0B\","
                     " \"subscribe_heartbeat_interval\": \"15secs\", \"subscriber_queue_size\": \"256KB\"}");

@@ -401,7 +401,7 @@ static void user_network_uses_its_name(void **state) {
 
 static void port_mappings_become_port_bindings(void **state) {
   (void)state;
-  berth_port_mapping ports[] = {{31000, 80, "tcp"}, {31001, 53, "udp"}, {31002, 80, "tcp"}};
+  berth_port_mapping ports[] = {{31000, 80, "tcp", ""}, {31001, 53, "udp", ""}, {31002, 80, "tcp", ""}};
   berth_launch_spec spec = base_spec();
   spec.network = BERTH_NET_BRIDGE;
   spec.ports = ports;
@@ -414,6 +414,29 @@ static void port_mappings_become_port_bindings(void **state) {
                     "              {\"HostIp\": \"\", \"HostPort\": \"31002\"}],"
                     " \"53/udp\": [{\"HostIp\": \"\", \"HostPort\": \"31001\"}]}");
   tu_assert_json_eq(json_object_get(c, "ExposedPorts"), "{\"80/tcp\": {}, \"53/udp\": {}}");
+  json_decref(c);
+}
+
+static void port_host_ip_is_the_mappings_else_the_flags(void **state) {
+  (void)state;
+  berth_port_mapping ports[] = {{31000, 80, "tcp", "127.0.0.1"}, {31001, 81, "tcp", ""}, {31002, 82, "udp", "::1"}};
+  berth_launch_spec spec = base_spec();
+  spec.network = BERTH_NET_BRIDGE;
+  spec.ports = ports;
+  spec.n_ports = 3;
+  json_t *c = berth_mapping_create_config(&spec, &ctx);
+  tu_assert_json_eq(json_object_get(json_object_get(c, "HostConfig"), "PortBindings"),
+                    "{\"80/tcp\": [{\"HostIp\": \"127.0.0.1\", \"HostPort\": \"31000\"}],"
+                    " \"81/tcp\": [{\"HostIp\": \"\", \"HostPort\": \"31001\"}],"
+                    " \"82/udp\": [{\"HostIp\": \"::1\", \"HostPort\": \"31002\"}]}");
+  json_decref(c);
+  berth_mapping_ctx with_default = ctx;
+  with_default.port_host_ip = "10.1.2.3";
+  c = berth_mapping_create_config(&spec, &with_default);
+  tu_assert_json_eq(json_object_get(json_object_get(c, "HostConfig"), "PortBindings"),
+                    "{\"80/tcp\": [{\"HostIp\": \"127.0.0.1\", \"HostPort\": \"31000\"}],"
+                    " \"81/tcp\": [{\"HostIp\": \"10.1.2.3\", \"HostPort\": \"31001\"}],"
+                    " \"82/udp\": [{\"HostIp\": \"::1\", \"HostPort\": \"31002\"}]}");
   json_decref(c);
 }
 
@@ -483,7 +506,7 @@ static void contract_example_matches_fixture(void **state) {
   berth_env_var env[] = {{(char *)"K", (char *)"V"}};
   berth_volume vols[] = {{(char *)"/srv/app", (char *)"/etc/app", true}};
   berth_persistent_volume pv[] = {{(char *)"pv-1", (char *)"data", false}};
-  berth_port_mapping ports[] = {{31000, 80, "tcp"}};
+  berth_port_mapping ports[] = {{31000, 80, "tcp", ""}};
   berth_label labels[] = {{(char *)"team", (char *)"web"}};
   berth_launch_spec spec = base_spec();
   spec.shell = true;
@@ -719,6 +742,7 @@ int main(void) {
       cmocka_unit_test(network_modes_map_to_docker_names),
       cmocka_unit_test(user_network_uses_its_name),
       cmocka_unit_test(port_mappings_become_port_bindings),
+      cmocka_unit_test(port_host_ip_is_the_mappings_else_the_flags),
       cmocka_unit_test(log_config_is_local),
       cmocka_unit_test(privileged_passed_through),
       cmocka_unit_test(resources_land_in_host_config),

@@ -995,12 +995,29 @@ static void cpus_above_kernel_shares_refused(void **state) {
   berth_spec_free(&out);
 }
 
-/* Contract features not built yet are refused, never silently dropped. */
-static void unbuilt_features_refused(void **state) {
+/* host_ip: an address literal, kept; anything else names the field. */
+static void port_host_ip_checked(void **state) {
   (void)state;
-  refused(launch_docker("'network': 'BRIDGE', "
-                        "'port_mappings': [{'host_port': 8080, 'container_port': 80, 'host_ip': '127.0.0.1'}]"),
-          "host_ip");
+  berth_launch_spec out;
+  accepted(launch_docker("'network': 'BRIDGE', "
+                         "'port_mappings': [{'host_port': 8080, 'container_port': 80, 'host_ip': '127.0.0.1'},"
+                         "                  {'host_port': 8081, 'container_port': 81, 'host_ip': '::1'},"
+                         "                  {'host_port': 8082, 'container_port': 82}]"),
+           &out);
+  assert_string_equal(out.ports[0].host_ip, "127.0.0.1");
+  assert_string_equal(out.ports[1].host_ip, "::1");
+  assert_string_equal(out.ports[2].host_ip, "");
+  berth_spec_free(&out);
+  static const char *const bad[] = {"'localhost'", "'127.0.0.1:80'", "'1.2.3'", "''", "'[::1]'", "5", "'::1%lo'"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    char docker[256];
+    snprintf(docker, sizeof(docker),
+             "'network': 'BRIDGE', 'port_mappings': [{'host_port': 8080, 'container_port': 80, 'host_ip': %s}]",
+             bad[i]);
+    refused(launch_docker(docker), "host_ip");
+  }
+  assert_true(berth_spec_valid_ip("0.0.0.0"));
+  assert_false(berth_spec_valid_ip(NULL));
 }
 
 /* What recovery keeps of a launch it cannot parse whole. */
@@ -1088,7 +1105,7 @@ int main(void) {
       cmocka_unit_test_teardown(resources_parse_accepts_absent_inputs, free_spec),
       cmocka_unit_test_teardown(container_id_reader, free_spec),
       cmocka_unit_test(cpus_above_kernel_shares_refused),
-      cmocka_unit_test(unbuilt_features_refused),
+      cmocka_unit_test(port_host_ip_checked),
       cmocka_unit_test(kill_policy_read_alone),
       cmocka_unit_test_teardown(parse_max_completion_time, free_spec),
       cmocka_unit_test_teardown(parse_max_completion_time_refuses_bad_values, free_spec),

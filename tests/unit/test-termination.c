@@ -121,6 +121,32 @@ static void killed_during_launch_reason(void **state) {
   json_decref(t);
 }
 
+/* The start errors of runc and crun, as dockerd relays them. */
+static void exec_failures_get_docker_runs_codes(void **state) {
+  (void)state;
+  assert_int_equal(berth_termination_exec_code("OCI runtime create failed: runc create failed: unable to start "
+                                               "container process: exec: \"nope\": executable file not found in "
+                                               "$PATH: unknown"),
+                   127);
+  assert_int_equal(berth_termination_exec_code("exec: \"/nope\": stat /nope: no such file or directory: unknown"), 127);
+  assert_int_equal(berth_termination_exec_code("OCI runtime create failed: executable file `nope` not found in $PATH: "
+                                               "No such file or directory: unknown"),
+                   127);
+  assert_int_equal(berth_termination_exec_code("exec: \"/etc/passwd\": permission denied: unknown"), 126);
+  assert_int_equal(berth_termination_exec_code("OCI runtime create failed: open executable: Permission denied"), 126);
+  assert_int_equal(berth_termination_exec_code("driver failed programming external connectivity"), 0);
+  assert_int_equal(berth_termination_exec_code(NULL), 0);
+  json_t *t = berth_termination_launch_failed_code("Failed to start container for image 'x': exec failed", 127);
+  tu_assert_json_eq(t,
+                    "{\"state\": \"TASK_FAILED\", \"reason\": \"REASON_CONTAINER_LAUNCH_FAILED\","
+                    " \"message\": \"Failed to start container for image 'x': exec failed\","
+                    " \"exit_code\": 127, \"exit_status\": 32512}");
+  json_decref(t);
+  t = berth_termination_launch_failed_code("m", 0);
+  assert_null(json_object_get(t, "exit_code"));
+  json_decref(t);
+}
+
 static void gone_is_executor_terminated(void **state) {
   (void)state;
   json_t *t = berth_termination_gone("docker container vanished");
@@ -138,6 +164,7 @@ int main(void) {
       cmocka_unit_test(killed_is_task_killed),
       cmocka_unit_test(killed_with_exit_0_is_still_killed),
       cmocka_unit_test(oom_is_failed_with_memory_limitation),
+      cmocka_unit_test(exec_failures_get_docker_runs_codes),
       cmocka_unit_test(oom_without_known_limit),
       cmocka_unit_test(oom_during_kill_is_failed_not_killed),
       cmocka_unit_test(exit_137_without_oom_is_not_oom),
