@@ -42,6 +42,11 @@ typedef struct berth_flags {
   int64_t docker_pull_timeout_ns;
   uint64_t log_max_size; /* bytes; 0: no rotation */
   unsigned log_max_files;
+  /* image collection (API.md §5) */
+  int64_t image_gc_interval_ns; /* 0: no automatic collection */
+  double image_gc_threshold;    /* percent of the disk in use, 0..100 */
+  int64_t image_gc_min_age_ns;
+  char **image_gc_excluded_images; /* NULL-terminated */
   bool help;
 } berth_flags;
 

@@ -8,16 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store/internal.h"
 #include "util/alloc.h"
-
-struct berth_store {
-  sqlite3 *db;
-  sqlite3_stmt *put;
-  sqlite3_stmt *del;
-};
-
-static void finalize_stmt(sqlite3_stmt **s) { sqlite3_finalize(*s); }
-#define cleanup_stmt __attribute__((cleanup(finalize_stmt)))
 
 static int db_error(berth_store *store, berth_error *err, const char *what) {
   return berth_error_set(err, BERTH_ESTORE, "%s: %s", what, sqlite3_errmsg(store->db));
@@ -39,6 +31,10 @@ static const char *const migrations[] = {
     /* 4: output rotation state per stream (bytes rotated out, inode being
      * rotated), so a restart counts every byte already written. */
     "ALTER TABLE containers ADD COLUMN outputs TEXT;",
+    /* 5: the images berthd itself pulled (store/images.h), so image
+     * collection never touches one it did not bring onto the node. */
+    "CREATE TABLE images (name TEXT PRIMARY KEY, docker_id TEXT NOT NULL DEFAULT '',"
+    "  pulled_at REAL NOT NULL, last_used REAL NOT NULL);",
 };
 
 static int exec(berth_store *store, const char *sql, berth_error *err) {

@@ -9,7 +9,7 @@
 
 #include "util/error.h"
 
-#define BERTH_STORE_SCHEMA_VERSION 4
+#define BERTH_STORE_SCHEMA_VERSION 5
 
 typedef struct berth_store berth_store;
 
