@@ -19,6 +19,7 @@
 #include "client/cli_args.h"
 #include "client/client.h"
 #include "client/files.h"
+#include "client/image.h"
 #include "client/slurm.h"
 #include "client/stats.h"
 #include "util/alloc.h"
@@ -49,6 +50,7 @@ static const char main_help[] =
     "  inspect   Print a container's state as JSON\n"
     "  stats     Show containers' cpu, memory, network and process usage\n"
     "  update    Change a running container's cpu and memory settings\n"
+    "  image     Prune or list the images berthd pulled\n"
     "\n"
     "Global options (before COMMAND):\n"
     "  --addr ADDR        berthd's address: unix:PATH, tcp:HOST:PORT or a socket\n"
@@ -683,6 +685,17 @@ static int cmd_logs(cli *c, cmd_args *a) {
   return 0;
 }
 
+/* ---- image (src/client/image.c) ---- */
+
+static int open_for_image(void *ctx, berth_client **client, berth_error *err) {
+  cli *c = ctx;
+  if (open_client(c, err) < 0) return err->code;
+  *client = c->client;
+  return 0;
+}
+
+static int cmd_image(cli *c, int argc, char **argv) { return berth_cli_image(argc, argv, open_for_image, c); }
+
 /* ---- dispatch ---- */
 
 typedef struct command {
@@ -705,6 +718,7 @@ static const command commands[] = {
     {"inspect", NULL, cmd_inspect, help_opts, 1, 1, NULL, inspect_help},
     {"stats", NULL, cmd_stats, stats_opts, 0, -1, NULL, stats_help},
     {"update", NULL, cmd_update, update_opts, 1, 1, check_update, update_help},
+    {"image", cmd_image, NULL, NULL, 0, 0, NULL, NULL},
 };
 
 static int check_operands(const command *cmd, const cmd_args *a, berth_error *err) {
