@@ -78,7 +78,10 @@ static void pruned_cb(int rc, json_t *result, const berth_error *err, void *data
 
 /* PRUNE_IMAGES, shaped as Mesos's: {"excluded_images": [{"type":
  * "DOCKER", "docker": {"name": "..."}}]}; the object may be left out. */
-static int prune_call(berth_api *api, json_t *obj, berth_http_request *req, berth_error *err) {
+static int prune_call(berth_api *api, json_t *body, berth_http_request *req, berth_error *err) {
+  json_t *obj = json_object_get(body, "prune_images");
+  if (obj && !json_is_object(obj) && !json_is_null(obj))
+    return berth_error_set(err, BERTH_EINVAL, "prune_images: must be an object");
   json_t *list = json_object_get(obj, "excluded_images");
   if (list && !json_is_array(list) && !json_is_null(list))
     return berth_error_set(err, BERTH_EINVAL, "prune_images.excluded_images: must be an array");
@@ -158,7 +161,7 @@ void berth_api_call(berth_api *api, berth_http_request *req) {
   } else if (!strcmp(type, "PRUNE_IMAGES")) {
     /* Not abandonable, as LAUNCH: the removals go on, and a client that
      * only half-closed still gets what was removed. */
-    rc = prune_call(api, obj, req, &err);
+    rc = prune_call(api, body, req, &err);
   } else {
     rc = berth_error_set(&err, BERTH_EINVAL, "type: unknown call '%.64s'", type);
   }

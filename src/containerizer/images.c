@@ -23,6 +23,7 @@
 #include "store/images.h"
 #include "util/alloc.h"
 #include "util/log.h"
+#include "util/text.h"
 
 typedef struct gc_run {
   bool automatic;
@@ -235,9 +236,13 @@ static void forget(cz_images *im, const char *name) {
   if (berth_store_image_forget(im->cz->store, name, &err) < 0) log_warn("image %s: %s", name, err.msg);
 }
 
+/* why is docker's message: any bytes, made valid text for the reply. */
 static void keep(gc_run *r, const char *name, const char *why) {
   log_info("image gc: kept %s: %s", name, why);
-  json_array_append_new(r->kept, json_pack("{s:s,s:s}", "name", name, "reason", why));
+  json_t *entry = json_object();
+  json_object_set_new(entry, "name", berth_json_text(name));
+  json_object_set_new(entry, "reason", berth_json_text(why));
+  json_array_append_new(r->kept, entry);
 }
 
 /* The image is gone or no longer berthd's: after each, the automatic
@@ -264,7 +269,7 @@ static void removed_cb(int rc, json_t *answer, const berth_error *err, void *dat
     json_array_foreach(answer, i, entry) deleted |= json_object_get(entry, "Deleted") != NULL;
     uint64_t freed = deleted ? r->size : 0;
     log_info("image gc: removed %s (%llu bytes)", name, (unsigned long long)freed);
-    json_array_append_new(r->removed, json_string(name));
+    json_array_append_new(r->removed, berth_json_text(name));
     r->bytes += freed;
     im->cz->metrics.images_removed++;
     im->cz->metrics.image_bytes_freed += freed;
@@ -484,9 +489,14 @@ typedef struct list_ctx {
 
 static void list_row_cb(const berth_image_record *rec, void *data) {
   list_ctx *l = data;
-  json_array_append_new(
-      l->list, json_pack("{s:s,s:s,s:f,s:f,s:b}", "name", rec->name, "docker_id", rec->docker_id, "pulled_at",
-                         rec->pulled_at, "last_used", rec->last_used, "in_use", image_in_use(l->cz, rec->name)));
+  /* The id came from docker: each string goes through berth_json_text. */
+  json_t *j = json_object();
+  json_object_set_new(j, "name", berth_json_text(rec->name));
+  json_object_set_new(j, "docker_id", berth_json_text(rec->docker_id));
+  json_object_set_new(j, "pulled_at", json_real(rec->pulled_at));
+  json_object_set_new(j, "last_used", json_real(rec->last_used));
+  json_object_set_new(j, "in_use", json_boolean(image_in_use(l->cz, rec->name)));
+  json_array_append_new(l->list, j);
 }
 
 int berth_cz_images(berth_containerizer *cz, json_t **out, berth_error *err) {

@@ -211,6 +211,9 @@ def test_prune_errors_are_400(berthd_factory):
         r = c.post_call({"type": "PRUNE_IMAGES", "prune_images": body})
         berthlib.assert_text_error(r, 400)
         assert "prune_images.excluded_images" in r.text, r.text
+    r = c.post_call({"type": "PRUNE_IMAGES", "prune_images": 5})
+    berthlib.assert_text_error(r, 400)
+    assert "prune_images" in r.text, r.text
     # With nothing berthd pulled, there is nothing to do.
     r = c.post_call({"type": "PRUNE_IMAGES"})
     assert r.status == 200 and r.json()["removed"] == [], r.text
