@@ -685,15 +685,12 @@ static int cmd_logs(cli *c, cmd_args *a) {
   return 0;
 }
 
-/* ---- image (src/client/image.c) ---- */
-
+/* `berth image` lives in src/client/image.c. */
 static int open_for_image(void *ctx, berth_client **client, berth_error *err) {
-  cli *c = ctx;
-  if (open_client(c, err) < 0) return err->code;
-  *client = c->client;
+  if (open_client(ctx, err) < 0) return err->code;
+  *client = ((cli *)ctx)->client;
   return 0;
 }
-
 static int cmd_image(cli *c, int argc, char **argv) { return berth_cli_image(argc, argv, open_for_image, c); }
 
 /* ---- dispatch ---- */
