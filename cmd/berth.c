@@ -23,6 +23,7 @@
 #include "client/events.h"
 #include "client/files.h"
 #include "client/ids.h"
+#include "client/image.h"
 #include "client/ps.h"
 #include "client/run.h"
 #include "client/stats.h"
@@ -56,6 +57,7 @@ static const char main_help[] =
     "  events    Print container events as they happen\n"
     "  prune     Remove every TERMINATED container\n"
     "  version   Print the versions of berth, berthd and dockerd's API\n"
+    "  image     Prune or list the images berthd pulled\n"
     "\n"
     "A container ID may be given by a unique prefix; an exact ID always wins.\n"
     "\n"
@@ -493,6 +495,14 @@ static int cmd_logs(cli *c, cmd_args *a) {
 
 static int cmd_events(cli *c, cmd_args *a) { return berth_events_main(c->client, a->set[OPT_JSON], stdout); }
 
+/* `berth image` lives in src/client/image.c. */
+static int open_for_image(void *ctx, berth_client **client, berth_error *err) {
+  if (open_client(ctx, err) < 0) return err->code;
+  *client = ((cli *)ctx)->client;
+  return 0;
+}
+static int cmd_image(cli *c, int argc, char **argv) { return berth_cli_image(argc, argv, open_for_image, c); }
+
 /* ---- dispatch ---- */
 
 typedef struct command {
@@ -524,6 +534,7 @@ static const command commands[] = {
     {"prune", NULL, cmd_prune, rm_opts, 0, 0, NULL, berth_help_prune, IDS_NONE},
     {"version", NULL, cmd_version, help_opts, 0, 0, NULL, berth_help_version, IDS_NONE},
     {"events", NULL, cmd_events, wait_opts /* --json */, 0, 0, NULL, berth_events_help, IDS_NONE},
+    {"image", cmd_image, NULL, NULL, 0, 0, NULL, NULL, IDS_NONE},
 };
 
 static int check_operands(const command *cmd, const cmd_args *a, berth_error *err) {

@@ -62,6 +62,13 @@ void berth_api_handle(berth_http_request *req, void *data) {
     berth_api_metrics_snapshot(api, req);
   } else if (!strcmp(path, "/metrics")) {
     berth_api_metrics_prometheus(api, req);
+  } else if (!strcmp(path, "/images")) {
+    json_t *images = NULL;
+    berth_error err;
+    if (berth_cz_images(api->cz, &images, &err) < 0)
+      berth_http_respond_error(req, 500, err.msg);
+    else
+      berth_http_respond_json(req, 200, json_pack("{s:o}", "images", images));
   } else if (!strcmp(path, "/files/read")) {
     berth_api_files_read(api, req);
   } else if (!strcmp(path, "/files/browse")) {

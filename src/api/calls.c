@@ -68,6 +68,46 @@ static int wait_call(berth_api *api, json_t *obj, berth_http_request *req, berth
   return 0;
 }
 
+static void pruned_cb(int rc, json_t *result, const berth_error *err, void *data) {
+  if (rc < 0) {
+    respond_code(data, rc, err);
+    return;
+  }
+  berth_http_respond_json(data, 200, json_incref(result));
+}
+
+/* PRUNE_IMAGES, shaped as Mesos's: {"excluded_images": [{"type":
+ * "DOCKER", "docker": {"name": "..."}}]}; the object may be left out. */
+static int prune_call(berth_api *api, json_t *body, berth_http_request *req, berth_error *err) {
+  json_t *obj = json_object_get(body, "prune_images");
+  if (obj && !json_is_object(obj) && !json_is_null(obj))
+    return berth_error_set(err, BERTH_EINVAL, "prune_images: must be an object");
+  json_t *list = json_object_get(obj, "excluded_images");
+  if (list && !json_is_array(list) && !json_is_null(list))
+    return berth_error_set(err, BERTH_EINVAL, "prune_images.excluded_images: must be an array");
+  size_t n = json_array_size(list);
+  if (n > 1024) return berth_error_set(err, BERTH_EINVAL, "prune_images.excluded_images: more than 1024 images");
+  cleanup_free const char **names = berth_calloc(n + 1, sizeof(char *));
+  for (size_t i = 0; i < n; i++) {
+    json_t *image = json_array_get(list, i);
+    if (!json_is_object(image))
+      return berth_error_set(err, BERTH_EINVAL, "prune_images.excluded_images[%zu]: must be an object", i);
+    json_t *type = json_object_get(image, "type");
+    if (type && !json_is_null(type) && (!json_is_string(type) || strcmp(json_string_value(type), "DOCKER")))
+      return berth_error_set(err, BERTH_EINVAL, "prune_images.excluded_images[%zu].type: only DOCKER images exist here",
+                             i);
+    const char *name = json_string_value(json_object_get(json_object_get(image, "docker"), "name"));
+    if (!name)
+      return berth_error_set(err, BERTH_EINVAL, "prune_images.excluded_images[%zu].docker.name: required string", i);
+    if (berth_image_ref_validate(name, err) < 0)
+      return berth_error_set(err, BERTH_EINVAL,
+                             "prune_images.excluded_images[%zu].docker.name: '%.80s' is not a valid image reference", i,
+                             name);
+    names[i] = name;
+  }
+  return berth_cz_prune_images(api->cz, names, pruned_cb, req, err);
+}
+
 void berth_api_call(berth_api *api, berth_http_request *req) {
   size_t len;
   const char *text = berth_http_body(req, &len);
@@ -125,6 +165,10 @@ void berth_api_call(berth_api *api, berth_http_request *req) {
     if ((rc = call_container_id(obj, id, &err)) == 0) rc = berth_cz_remove(api->cz, id, done_cb, req, &err);
   } else if (!strcmp(type, "UPDATE_CONTAINER")) {
     rc = berth_cz_update(api->cz, obj, done_cb, req, &err);
+  } else if (!strcmp(type, "PRUNE_IMAGES")) {
+    /* Not abandonable, as LAUNCH: the removals go on, and a client that
+     * only half-closed still gets what was removed. */
+    rc = prune_call(api, body, req, &err);
   } else {
     rc = berth_error_set(&err, BERTH_EINVAL, "type: unknown call '%.64s'", type);
   }

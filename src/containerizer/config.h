@@ -36,6 +36,11 @@ typedef struct berth_cz_config {
   int64_t docker_pull_timeout_ns;        /* 0: none */
   int64_t bound_client_timeout_ns;       /* --bound_client_timeout (rebind.h); 0: none */
   berth_rotation_policy log_rotation;    /* --log_max_size, --log_max_files */
+  /* image collection (images.c) */
+  int64_t image_gc_interval_ns;         /* 0: no automatic collection */
+  double image_gc_threshold;            /* percent of the disk used, 0..100 */
+  int64_t image_gc_min_age_ns;          /* spared when used more recently */
+  const char *const *image_gc_excluded; /* NULL-ended; NULL: none */
 } berth_cz_config;
 
 #endif

@@ -97,6 +97,8 @@ typedef struct container {
   berth_fetch *fetch;           /* FETCHING's fetch, cleared by its callback */
   struct cz_pull *pull;         /* the pull this launch waits for (pull.c) */
   struct container *pull_next;  /* in that pull's waiters */
+  bool image_held;              /* waits for its image's removal (images.c) */
+  struct container *held_next;
 
   /* Output capture, indexed by docker stream (1 stdout, 2 stderr): the
    * sandbox files (rotation.c); the rest is capture.c's. */
@@ -131,6 +133,9 @@ typedef struct berth_cz_metrics_data {
   double fetch_ms_total, fetch_ms_last;
   uint64_t pull_buckets[BERTH_PULL_BUCKETS + 1]; /* per bucket, not cumulative; last is +Inf */
   double pull_sum_secs;
+  /* image collection (images.c) */
+  uint64_t images_removed, image_bytes_freed, image_gc_runs, image_prunes;
+  double image_disk_used; /* ratio at the last check; 0 before */
   struct {
     char state[24], reason[64];
     uint64_t count;
@@ -162,6 +167,7 @@ struct berth_containerizer {
   berth_cz_event_cb event_cb;        /* SUBSCRIBE's observer (events.c) */
   struct berth_probe_hub *probe_hub; /* HTTP/TCP health probes (health.c); made at the first */
   uint64_t probe_seq;
+  struct cz_images *images;          /* image collection (images.c) */
   void *event_data;
 };
 
@@ -180,12 +186,29 @@ void berth_cz_metrics_fetch(berth_containerizer *cz, int rc, const berth_fetch_s
  * starts or joins the pull of c's image; cz_pull_done (launch.c)
  * then runs for c once, unless it leaves first; the last to leave aborts
  * the pull. */
-void cz_pull_join(container *c);
+void cz_pull_join(container *c, bool image_absent);
 void cz_pull_leave(container *c);
 void cz_pull_done(container *c, int rc, const berth_error *err);
 /* {"layers_done", ...} while c waits for a pull, else NULL (new ref). */
 json_t *cz_pull_progress_json(container *c);
 void berth_cz_metrics_terminated(berth_containerizer *cz, const char *state, const char *reason);
+
+/* Image collection (images.c).  The records: a launch used an image that
+ * was there, or berthd's pull brought one (was_absent: it was not there
+ * before; a forced pull of a present image berthd did not pull is not
+ * recorded).  hold: c's image is being removed; c waits and
+ * cz_inspect_image (launch.c) resumes it once the removal is over. */
+typedef struct cz_images cz_images;
+void cz_images_used(berth_containerizer *cz, const char *name);
+void cz_images_pulled(berth_containerizer *cz, const char *name, const char *docker_id, bool was_absent);
+bool cz_images_hold(container *c);
+void cz_images_unhold(container *c);
+void cz_inspect_image(container *c);
+/* The timer starts after the store is loaded (recovery); close at free. */
+void cz_images_start(berth_containerizer *cz);
+void cz_images_close(berth_containerizer *cz);
+/* Drops the PRUNE_IMAGES callbacks registered with data. */
+void cz_images_forget(berth_containerizer *cz, void *data);
 
 /* Shared by the launch path and recovery (containerizer.c). */
 container *cz_container_new(berth_containerizer *cz, berth_launch_spec *spec, json_t *launch);

@@ -140,6 +140,7 @@ static void cancel_requests(container *c) {
   berth_fetch_cancel(c->fetch); /* its downloads end now, partial files go */
   c->fetch = NULL;
   cz_pull_leave(c); /* the last launch waiting for a pull aborts it */
+  cz_images_unhold(c);
 }
 
 /* Unlinks and frees; handles close asynchronously. */
@@ -250,6 +251,7 @@ void berth_cz_stopping(berth_containerizer *cz) {
 }
 
 void berth_cz_forget(berth_containerizer *cz, void *data) {
+  cz_images_forget(cz, data);
   for (container *c = cz->containers; c; c = c->next) {
     if (c->launch_data == data) c->launch_cb = NULL;
     bool bound = false;
@@ -420,6 +422,7 @@ void berth_cz_free(berth_containerizer *cz) {
     }
     cz_container_free(c);
   }
+  cz_images_close(cz);
   berth_docker_cancel(cz->recover_req);
   cz_health_shutdown(cz);
   uv_close((uv_handle_t *)&cz->recover_timer, (uv_close_cb)free_cz_cb);

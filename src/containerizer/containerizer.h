@@ -95,6 +95,20 @@ json_t *berth_cz_containers(berth_containerizer *cz);
 typedef void (*berth_cz_event_cb)(json_t *event, void *data);
 void berth_cz_observe(berth_containerizer *cz, berth_cz_event_cb cb, void *data);
 
+/* PRUNE_IMAGES: removes the images berthd itself pulled that no known
+ * container uses (any stage, TERMINATED included), except those named in
+ * excluded (NULL-ended, copied) or in --image_gc_excluded_images.  cb gets
+ * {"removed": [names], "kept": [{"name", "reason"}], "bytes_freed": N}
+ * (borrowed) once the removals are over; one collection runs at a time,
+ * so a call may first wait for the one under way. */
+typedef void (*berth_cz_pruned_cb)(int rc, json_t *result, const berth_error *err, void *data);
+int berth_cz_prune_images(berth_containerizer *cz, const char *const *excluded, berth_cz_pruned_cb cb, void *data,
+                          berth_error *err);
+
+/* berthd's image records, least recently used first: [{"name",
+ * "docker_id", "pulled_at", "last_used", "in_use"}] (new reference). */
+int berth_cz_images(berth_containerizer *cz, json_t **out, berth_error *err);
+
 /* Counters for /metrics (new reference). */
 json_t *berth_cz_metrics(berth_containerizer *cz);
 

@@ -128,6 +128,11 @@ static void enter_pulling(container *c) {
     launch_fail(c, "record the launch of image", serr.msg);
     return;
   }
+  if (cz_images_hold(c)) return;
+  cz_inspect_image(c);
+}
+
+void cz_inspect_image(container *c) {
   c->op = berth_docker_image_inspect(c->cz->docker, c->spec.image, image_inspect_cb, c);
 }
 
@@ -135,6 +140,7 @@ static void image_inspect_cb(int rc, json_t *answer, const berth_error *err, voi
   container *c = data;
   c->op = NULL;
   if (rc == 0 && !c->spec.force_pull) {
+    cz_images_used(c->cz, c->spec.image);
     enter_mounting(c);
     return;
   }
@@ -142,7 +148,7 @@ static void image_inspect_cb(int rc, json_t *answer, const berth_error *err, voi
     launch_fail(c, "inspect image", err->msg);
     return;
   }
-  cz_pull_join(c);
+  cz_pull_join(c, rc == BERTH_ENOENT);
 }
 
 /* The end of the pull c waited for (pull.c), shared or not. */

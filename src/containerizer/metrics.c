@@ -135,6 +135,35 @@ static void visit_fetches(const berth_cz_metrics_data *m, berth_metric_cb cb, vo
        m->fetch_ms_total / 1000.0);
 }
 
+/* Image collection (images.c): what it removed and how often it ran. */
+static void visit_images(const berth_cz_metrics_data *m, berth_metric_cb cb, void *data) {
+  emit(cb, data, "berth_images_removed_total", BERTH_METRIC_COUNTER,
+       "Images berthd pulled and then removed (PRUNE_IMAGES and the automatic collection).",
+       "containerizer/docker/image_gc/removed", (double)m->images_removed);
+  emit(cb, data, "berth_image_freed_bytes_total", BERTH_METRIC_COUNTER,
+       "Bytes freed by image removals, from each image's size before its removal.",
+       "containerizer/docker/image_gc/freed_bytes", (double)m->image_bytes_freed);
+  static const char *help =
+      "Image collections that ran: \"disk\" when the disk was over --image_gc_threshold, "
+      "\"prune\" for PRUNE_IMAGES.";
+  berth_metric r = {.family = "berth_image_gc_runs_total",
+                    .type = BERTH_METRIC_COUNTER,
+                    .help = help,
+                    .suffix = "",
+                    .label_names = {"trigger", NULL},
+                    .label_values = {"disk", NULL},
+                    .snapshot_key = "containerizer/docker/image_gc/runs/disk",
+                    .value = (double)m->image_gc_runs};
+  cb(&r, data);
+  r.label_values[0] = "prune";
+  r.snapshot_key = "containerizer/docker/image_gc/runs/prune";
+  r.value = (double)m->image_prunes;
+  cb(&r, data);
+  emit(cb, data, "berth_image_disk_used_ratio", BERTH_METRIC_GAUGE,
+       "Share of the filesystem holding docker's data in use at the last automatic check (0 before one).",
+       "containerizer/docker/image_gc/disk_used_ratio", m->image_disk_used);
+}
+
 void berth_cz_metrics_visit(berth_containerizer *cz, berth_metric_cb cb, void *data) {
   berth_cz_metrics_data *m = &cz->metrics;
   size_t by_stage[BERTH_STAGE_COUNT] = {0};
@@ -190,6 +219,7 @@ void berth_cz_metrics_visit(berth_containerizer *cz, berth_metric_cb cb, void *d
                       .value = (double)m->health_checks[i]};
     cb(&h, data);
   }
+  visit_images(m, cb, data);
 }
 
 static void snapshot_cb(const berth_metric *m, void *data) {

@@ -16,6 +16,7 @@ typedef struct cz_pull {
   container *waiters;
   berth_pull_progress progress;
   uint64_t started_ms;
+  bool absent; /* a launch found the image missing: the pull brings it */
   struct cz_pull *next;
 } cz_pull;
 
@@ -37,11 +38,7 @@ static void progress_cb(const berth_pull_progress *progress, void *data) {
   p->progress = *progress;
 }
 
-static void pull_end_cb(int rc, const berth_error *err, void *data) {
-  cz_pull *p = data;
-  berth_containerizer *cz = p->cz;
-  p->req = NULL;
-  berth_cz_metrics_pull(cz, (double)(uv_now(cz->loop) - p->started_ms));
+static void finish(cz_pull *p, int rc, const berth_error *err) {
   unlink_pull(p);
   /* Detach every waiter first: finishing one launch may end others. */
   container *waiters = p->waiters;
@@ -55,7 +52,30 @@ static void pull_end_cb(int rc, const berth_error *err, void *data) {
   pull_free(p);
 }
 
-void cz_pull_join(container *c) {
+/* The pulled image's id goes into berthd's record of the images it
+ * pulled (images.c), which image collection checks before a removal. */
+static void pulled_inspect_cb(int rc, json_t *answer, const berth_error *err, void *data) {
+  cz_pull *p = data;
+  p->req = NULL;
+  const char *id = rc == 0 ? json_string_value(json_object_get(answer, "Id")) : NULL;
+  if (rc < 0) log_warn("image %s: inspect after the pull: %s", p->image, err->msg);
+  cz_images_pulled(p->cz, p->image, id ? id : "", p->absent);
+  finish(p, 0, NULL);
+}
+
+static void pull_end_cb(int rc, const berth_error *err, void *data) {
+  cz_pull *p = data;
+  berth_containerizer *cz = p->cz;
+  p->req = NULL;
+  berth_cz_metrics_pull(cz, (double)(uv_now(cz->loop) - p->started_ms));
+  if (rc < 0) {
+    finish(p, rc, err);
+    return;
+  }
+  p->req = berth_docker_image_inspect(cz->docker, p->image, pulled_inspect_cb, p);
+}
+
+void cz_pull_join(container *c, bool image_absent) {
   berth_containerizer *cz = c->cz;
   cz_pull *p = cz->pulls;
   while (p && strcmp(p->image, c->spec.image)) p = p->next;
@@ -73,6 +93,7 @@ void cz_pull_join(container *c) {
     log_info("container %s: pulling %s%s", c->id, c->spec.image, auth ? " with registry credentials" : "");
     p->req = berth_docker_image_pull(cz->docker, c->spec.image, auth, timeout_ms, progress_cb, pull_end_cb, p);
   }
+  p->absent |= image_absent;
   c->pull = p;
   c->pull_next = p->waiters;
   p->waiters = c;

@@ -271,6 +271,8 @@ int berth_cz_recover(berth_containerizer *cz, berth_cz_done_cb cb, void *data, b
   else if (pins > 0)
     log_info("recovery: removed %d host volume pin directories left by a crash", pins);
   if (berth_store_load(cz->store, restore_row, cz, err) < 0) return berth_error_prefix(err, "recovery");
+  /* Image collection knows every container from here. */
+  cz_images_start(cz);
   for (container *c = cz->containers; c; c = c->next) c->recovering = true;
   cz->recovered_cb = cb;
   cz->recovered_data = data;

@@ -218,6 +218,9 @@ static int start(daemon_state *d, berth_error *err) {
     return berth_error_set(err, BERTH_EINVAL, "--subscribe_heartbeat_interval: must be at least 1ms");
   if (f->subscriber_queue_size < 1024)
     return berth_error_set(err, BERTH_EINVAL, "--subscriber_queue_size: must be at least 1KB");
+  for (char **p = f->image_gc_excluded_images; p && *p; p++)
+    if (berth_image_ref_validate(*p, err) < 0)
+      return berth_error_set(err, BERTH_EINVAL, "--image_gc_excluded_images: '%s' is not a valid image reference", *p);
   if (prepare_work_dir(f->work_dir, err) < 0 || read_token(d, err) < 0) return err->code;
   cleanup_free char *db = berth_asprintf("%s/meta/berth.db", f->work_dir);
   if (berth_store_open(db, &d->store, err) < 0 || resolve_agent_id(d, err) < 0) return err->code;
@@ -266,6 +269,10 @@ static int start(daemon_state *d, berth_error *err) {
       .docker_auth = f->docker_config ? &d->auth : NULL,
       .docker_pull_timeout_ns = f->docker_pull_timeout_ns,
       .bound_client_timeout_ns = f->bound_client_timeout_ns,
+      .image_gc_interval_ns = f->image_gc_interval_ns,
+      .image_gc_threshold = f->image_gc_threshold,
+      .image_gc_min_age_ns = f->image_gc_min_age_ns,
+      .image_gc_excluded = (const char *const *)f->image_gc_excluded_images,
   };
   d->cz = berth_cz_new(d->loop, d->docker, d->store, &config);
   d->api = (berth_api){

@@ -12,7 +12,7 @@
 #include "util/duration.h"
 #include "util/text.h"
 
-typedef enum { FLAG_STRING, FLAG_BOOL, FLAG_DURATION, FLAG_LIST, FLAG_BYTES, FLAG_COUNT } flag_type;
+typedef enum { FLAG_STRING, FLAG_BOOL, FLAG_DURATION, FLAG_LIST, FLAG_BYTES, FLAG_COUNT, FLAG_PERCENT } flag_type;
 
 typedef struct flag_def {
   const char *name;
@@ -84,6 +84,18 @@ static const flag_def defs[] = {
      "how often a SUBSCRIBE stream gets a HEARTBEAT record (at least 1ms)"},
     {"subscriber_queue_size", FLAG_BYTES, F(subscriber_queue_size), "256KB", false,
      "bytes of events that may wait for one SUBSCRIBE reader; past it the reader is dropped (at least 1KB)"},
+    /* Mesos checks its agent's disk every --disk_watch_interval (1mins)
+     * and its image GC example keeps a headroom of 0.1, i.e. acts above
+     * 90% used; Mesos has no minimum age, so 1hrs spares the images of
+     * tasks that come and go. */
+    {"image_gc_interval", FLAG_DURATION, F(image_gc_interval_ns), "1mins", false,
+     "how often the disk holding docker's data is checked for image collection (0secs: never)"},
+    {"image_gc_threshold", FLAG_PERCENT, F(image_gc_threshold), "90", false,
+     "percent of that disk in use (0-100) above which berthd removes images it pulled, least recently used first"},
+    {"image_gc_min_age", FLAG_DURATION, F(image_gc_min_age_ns), "1hrs", false,
+     "images used by a launch more recently than this are spared by the automatic collection"},
+    {"image_gc_excluded_images", FLAG_LIST, F(image_gc_excluded_images), NULL, false,
+     "comma-separated images that image collection never removes (default: none)"},
 };
 
 int berth_bytes_parse(const char *text, uint64_t *out, berth_error *err) {
@@ -176,6 +188,16 @@ static int set_flag(berth_flags *flags, const flag_def *def, const char *value, 
       *(unsigned *)field = (unsigned)n;
       return 0;
     }
+    case FLAG_PERCENT: {
+      char *end = NULL;
+      errno = 0;
+      double v = strtod(value, &end);
+      if (end != value && *end == '%') end++;
+      if (end == value || *end || errno || !(v >= 0 && v <= 100))
+        return berth_error_set(err, BERTH_EINVAL, "--%s: '%.64s' is not a percentage from 0 to 100", def->name, value);
+      *(double *)field = v;
+      return 0;
+    }
   }
   return 0;
 }
@@ -265,6 +287,9 @@ json_t *berth_flags_json(const berth_flags *flags) {
         break;
       case FLAG_COUNT:
         v = json_integer(*(const unsigned *)field);
+        break;
+      case FLAG_PERCENT:
+        v = json_real(*(const double *)field);
         break;
       case FLAG_LIST:
         v = json_array();

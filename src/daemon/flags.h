@@ -47,6 +47,11 @@ typedef struct berth_flags {
   /* SUBSCRIBE (API.md §3) */
   int64_t subscribe_heartbeat_interval_ns;
   uint64_t subscriber_queue_size;
+  /* image collection (API.md §5) */
+  int64_t image_gc_interval_ns; /* 0: no automatic collection */
+  double image_gc_threshold;    /* percent of the disk in use, 0..100 */
+  int64_t image_gc_min_age_ns;
+  char **image_gc_excluded_images; /* NULL-terminated */
   bool help;
 } berth_flags;
 

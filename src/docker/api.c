@@ -111,6 +111,15 @@ berth_docker_req *berth_docker_image_inspect(berth_docker *d, const char *ref, b
   return json_request(d, "GET", path, NULL, CALL_TIMEOUT_MS, 0, cb, data);
 }
 
+berth_docker_req *berth_docker_image_remove(berth_docker *d, const char *ref, berth_docker_json_cb cb, void *data) {
+  cleanup_free char *path = berth_asprintf("/images/%s", ref);
+  return json_request(d, "DELETE", path, NULL, CALL_TIMEOUT_MS, 0, cb, data);
+}
+
+berth_docker_req *berth_docker_info(berth_docker *d, berth_docker_json_cb cb, void *data) {
+  return json_request(d, "GET", "/info", NULL, CALL_TIMEOUT_MS, 0, cb, data);
+}
+
 void berth_docker_split_ref(const char *ref, char **repo, char **tag) {
   const char *at = strchr(ref, '@');
   if (at) {

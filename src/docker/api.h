@@ -35,6 +35,15 @@ int berth_docker_negotiate(const char *daemon_version, char *out, size_t len, be
 
 berth_docker_req *berth_docker_image_inspect(berth_docker *d, const char *ref, berth_docker_json_cb cb, void *data);
 
+/* DELETE /images/{ref} without force and with pruning of untagged
+ * parents: an image a container uses (running or stopped) is refused with
+ * BERTH_ECONFLICT, one that is gone is BERTH_ENOENT.  The answer is
+ * docker's list of {"Untagged": ...} and {"Deleted": ...}. */
+berth_docker_req *berth_docker_image_remove(berth_docker *d, const char *ref, berth_docker_json_cb cb, void *data);
+
+/* GET /info: DockerRootDir, the directory holding docker's images. */
+berth_docker_req *berth_docker_info(berth_docker *d, berth_docker_json_cb cb, void *data);
+
 /* Where a pull stands, summed over the layers dockerd reported so far. */
 typedef struct berth_pull_progress {
   uint64_t layers_done, layers_total, bytes_done, bytes_total;

@@ -8,16 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store/internal.h"
 #include "util/alloc.h"
-
-struct berth_store {
-  sqlite3 *db;
-  sqlite3_stmt *put;
-  sqlite3_stmt *del;
-};
-
-static void finalize_stmt(sqlite3_stmt **s) { sqlite3_finalize(*s); }
-#define cleanup_stmt __attribute__((cleanup(finalize_stmt)))
 
 static int db_error(berth_store *store, berth_error *err, const char *what) {
   return berth_error_set(err, BERTH_ESTORE, "%s: %s", what, sqlite3_errmsg(store->db));
@@ -43,6 +35,10 @@ static const char *const migrations[] = {
      * kill_on_disconnect), so that after a restart berthd gives it
      * --bound_client_timeout to come back. */
     "ALTER TABLE containers ADD COLUMN bound INTEGER NOT NULL DEFAULT 0;",
+    /* 6: the images berthd itself pulled (store/images.h), so image
+     * collection never touches one it did not bring onto the node. */
+    "CREATE TABLE images (name TEXT PRIMARY KEY, docker_id TEXT NOT NULL DEFAULT '',"
+    "  pulled_at REAL NOT NULL, last_used REAL NOT NULL);",
 };
 
 static int exec(berth_store *store, const char *sql, berth_error *err) {

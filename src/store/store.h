@@ -10,7 +10,7 @@
 
 #include "util/error.h"
 
-#define BERTH_STORE_SCHEMA_VERSION 5
+#define BERTH_STORE_SCHEMA_VERSION 6
 
 typedef struct berth_store berth_store;
 

@@ -295,6 +295,35 @@ static void subscribe_flags(void **state) {
   parse_refused(ARGV("--subscribe_heartbeat_interval=15"), NULL, "--subscribe_heartbeat_interval");
 }
 
+static void image_gc_flags(void **state) {
+  (void)state;
+  parse_ok(NO_ARGS, NULL, &f);
+  assert_int_equal(f.image_gc_interval_ns, 60ll * 1000000000);
+  assert_true(f.image_gc_threshold == 90);
+  assert_int_equal(f.image_gc_min_age_ns, 3600ll * 1000000000);
+  assert_null(f.image_gc_excluded_images);
+  berth_flags_free(&f);
+  parse_ok(ARGV("--image_gc_interval=0secs", "--image_gc_threshold=12.5%", "--image_gc_min_age=500ms",
+                "--image_gc_excluded_images=a:1,127.0.0.1:5000/b:2"),
+           NULL, &f);
+  assert_int_equal(f.image_gc_interval_ns, 0);
+  assert_true(f.image_gc_threshold == 12.5);
+  assert_int_equal(f.image_gc_min_age_ns, 500ll * 1000000);
+  assert_string_equal(f.image_gc_excluded_images[0], "a:1");
+  assert_string_equal(f.image_gc_excluded_images[1], "127.0.0.1:5000/b:2");
+  assert_null(f.image_gc_excluded_images[2]);
+  berth_flags_free(&f);
+  parse_ok(ARGV("--image_gc_threshold=0"), ENV("BERTH_IMAGE_GC_THRESHOLD=100"), &f);
+  assert_true(f.image_gc_threshold == 0);
+  berth_flags_free(&f);
+  parse_refused(ARGV("--image_gc_threshold=101"), NULL, "--image_gc_threshold");
+  parse_refused(ARGV("--image_gc_threshold=-1"), NULL, "--image_gc_threshold");
+  parse_refused(ARGV("--image_gc_threshold=0.9x"), NULL, "--image_gc_threshold");
+  parse_refused(ARGV("--image_gc_threshold=nan"), NULL, "--image_gc_threshold");
+  parse_refused(ARGV("--image_gc_threshold="), NULL, "--image_gc_threshold");
+  parse_refused(ARGV("--image_gc_min_age=1"), NULL, "--image_gc_min_age");
+}
+
 static void bad_env_value_names_the_variable(void **state) {
   (void)state;
   parse_refused(NO_ARGS, ENV("BERTH_DOCKER_STOP_TIMEOUT=10"), "BERTH_DOCKER_STOP_TIMEOUT");
@@ -347,7 +376,9 @@ static void flags_json_shows_effective_values(void **state) {
                     " \"docker_runtime\": \"runc\", \"docker_port_host_ip\": null,"
                     " \"default_container_dns\": null,"
                     " \"log_level\": \"info\", \"log_max_files\": 5, \"log_max_size\": \"0B\","
-                    " \"subscribe_heartbeat_interval\": \"15secs\", \"subscriber_queue_size\": \"256KB\"}");
+                    " \"subscribe_heartbeat_interval\": \"15secs\", \"subscriber_queue_size\": \"256KB\","
+                    " \"image_gc_interval\": \"1mins\", \"image_gc_threshold\": 90.0,"
+                    " \"image_gc_min_age\": \"1hrs\", \"image_gc_excluded_images\": []}");
   json_decref(j);
   berth_flags_free(&f);
 }
@@ -446,6 +477,7 @@ int main(void) {
       cmocka_unit_test(flags_json_keeps_non_utf8_values),
       cmocka_unit_test_teardown(log_rotation_flags, free_flags),
       cmocka_unit_test_teardown(subscribe_flags, free_flags),
+      cmocka_unit_test_teardown(image_gc_flags, free_flags),
   };
   return cmocka_run_group_tests_name("flags", tests, NULL, NULL);
 }

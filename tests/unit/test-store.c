@@ -7,6 +7,7 @@
 
 #include "testutil.h"
 
+#include "store/images.h"
 #include "store/store.h"
 
 typedef struct fixture {
@@ -436,6 +437,152 @@ static void put_missing_required_field_is_an_error(void **state) {
   berth_store_close(store);
 }
 
+/* ---- image records (store/images.h) ---- */
+
+typedef struct image_rows {
+  char name[8][128], id[8][80];
+  double pulled_at[8], last_used[8];
+  int n;
+} image_rows;
+
+static void image_cb(const berth_image_record *rec, void *data) {
+  image_rows *rs = data;
+  assert_true(rs->n < 8);
+  copy(rs->name[rs->n], sizeof(rs->name[0]), rec->name);
+  copy(rs->id[rs->n], sizeof(rs->id[0]), rec->docker_id);
+  rs->pulled_at[rs->n] = rec->pulled_at;
+  rs->last_used[rs->n] = rec->last_used;
+  rs->n++;
+}
+
+static image_rows load_images(berth_store *store) {
+  image_rows rs = {0};
+  berth_error err = {0};
+  if (berth_store_images_load(store, image_cb, &rs, &err) != 0) fail_msg("load images: %s", err.msg);
+  return rs;
+}
+
+static void pulled(berth_store *store, const char *name, const char *id, double now) {
+  berth_error err = {0};
+  if (berth_store_image_pulled(store, name, id, now, &err) != 0) fail_msg("pulled %s: %s", name, err.msg);
+}
+
+static bool used(berth_store *store, const char *name, double now) {
+  berth_error err = {0};
+  bool recorded = true;
+  if (berth_store_image_used(store, name, now, &recorded, &err) != 0) fail_msg("used %s: %s", name, err.msg);
+  return recorded;
+}
+
+static void image_pull_is_recorded_and_survives_reopen(void **state) {
+  fixture *fx = *state;
+  berth_store *store = open_store(fx);
+  pulled(store, "127.0.0.1:5000/app:1", "sha256:aa", 1000.5);
+  berth_store_close(store);
+  store = open_store(fx);
+  image_rows rs = load_images(store);
+  assert_int_equal(rs.n, 1);
+  assert_string_equal(rs.name[0], "127.0.0.1:5000/app:1");
+  assert_string_equal(rs.id[0], "sha256:aa");
+  tu_assert_double_eq(rs.pulled_at[0], 1000.5);
+  tu_assert_double_eq(rs.last_used[0], 1000.5);
+  berth_store_close(store);
+}
+
+static void image_use_moves_last_used_of_recorded_images_only(void **state) {
+  fixture *fx = *state;
+  berth_store *store = open_store(fx);
+  pulled(store, "a:1", "sha256:aa", 1000);
+  assert_true(used(store, "a:1", 2000));
+  /* An image berthd did not pull gets no row from a launch using it. */
+  assert_false(used(store, "busybox:local", 2000));
+  image_rows rs = load_images(store);
+  assert_int_equal(rs.n, 1);
+  tu_assert_double_eq(rs.pulled_at[0], 1000);
+  tu_assert_double_eq(rs.last_used[0], 2000);
+  berth_store_close(store);
+}
+
+static void image_pulled_again_replaces_its_row(void **state) {
+  fixture *fx = *state;
+  berth_store *store = open_store(fx);
+  pulled(store, "a:1", "sha256:aa", 1000);
+  pulled(store, "a:1", "sha256:bb", 3000);
+  image_rows rs = load_images(store);
+  assert_int_equal(rs.n, 1);
+  assert_string_equal(rs.id[0], "sha256:bb");
+  tu_assert_double_eq(rs.pulled_at[0], 3000);
+  tu_assert_double_eq(rs.last_used[0], 3000);
+  berth_store_close(store);
+}
+
+static void images_load_least_recently_used_first(void **state) {
+  fixture *fx = *state;
+  berth_store *store = open_store(fx);
+  pulled(store, "new:1", "", 3000);
+  pulled(store, "old:1", "", 1000);
+  pulled(store, "mid:1", "", 2000);
+  pulled(store, "also-mid:1", "", 2000);
+  assert_true(used(store, "old:1", 4000)); /* now the most recent */
+  image_rows rs = load_images(store);
+  assert_int_equal(rs.n, 4);
+  assert_string_equal(rs.name[0], "also-mid:1"); /* ties by name */
+  assert_string_equal(rs.name[1], "mid:1");
+  assert_string_equal(rs.name[2], "new:1");
+  assert_string_equal(rs.name[3], "old:1");
+  assert_string_equal(rs.id[0], "");
+  berth_store_close(store);
+}
+
+static void image_forget_drops_only_that_row(void **state) {
+  fixture *fx = *state;
+  berth_store *store = open_store(fx);
+  pulled(store, "a:1", "sha256:aa", 1000);
+  pulled(store, "b:1", "sha256:bb", 1000);
+  berth_error err = {0};
+  assert_int_equal(berth_store_image_forget(store, "a:1", &err), 0);
+  assert_int_equal(berth_store_image_forget(store, "never:1", &err), 0);
+  image_rows rs = load_images(store);
+  assert_int_equal(rs.n, 1);
+  assert_string_equal(rs.name[0], "b:1");
+  assert_false(used(store, "a:1", 2000));
+  berth_store_close(store);
+}
+
+/* A database written by a berthd of schema 4 (the first four migrations,
+ * as they were) gains the images table and keeps its containers. */
+static void schema_4_database_upgrades(void **state) {
+  fixture *fx = *state;
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open_v2(fx->db, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL), SQLITE_OK);
+  const char *v4 =
+      "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+      "CREATE TABLE containers ("
+      "  id TEXT PRIMARY KEY, stage TEXT NOT NULL, docker_name TEXT NOT NULL,"
+      "  docker_id TEXT, image TEXT NOT NULL, launch TEXT NOT NULL, termination TEXT,"
+      "  created_at REAL NOT NULL, finished_at REAL NOT NULL DEFAULT 0,"
+      "  seq INTEGER NOT NULL);"
+      "ALTER TABLE containers ADD COLUMN gpus TEXT NOT NULL DEFAULT '';"
+      "ALTER TABLE containers ADD COLUMN running_at REAL NOT NULL DEFAULT 0;"
+      "ALTER TABLE containers ADD COLUMN outputs TEXT;"
+      "INSERT INTO containers (id, stage, docker_name, image, launch, created_at, seq)"
+      "  VALUES ('old-1', 'RUNNING', 'berth-a1.old-1', 'busybox:local', '{}', 1, 1);"
+      "PRAGMA user_version = 4;";
+  assert_int_equal(sqlite3_exec(db, v4, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  berth_store *store = open_store(fx);
+  assert_int_equal(user_version(fx->db), BERTH_STORE_SCHEMA_VERSION);
+  rows rs = {0};
+  load(store, &rs);
+  assert_int_equal(rs.n, 1);
+  assert_string_equal(rs.r[0].id, "old-1");
+  rows_free(&rs);
+  assert_int_equal(load_images(store).n, 0);
+  pulled(store, "a:1", "sha256:aa", 1000);
+  assert_int_equal(load_images(store).n, 1);
+  berth_store_close(store);
+}
+
 static void close_null_is_safe(void **state) {
   (void)state;
   berth_store_close(NULL);
@@ -460,6 +607,12 @@ int main(void) {
       cmocka_unit_test_setup_teardown(newer_schema_is_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(unopenable_path_is_an_error, setup, teardown),
       cmocka_unit_test_setup_teardown(put_missing_required_field_is_an_error, setup, teardown),
+      cmocka_unit_test_setup_teardown(image_pull_is_recorded_and_survives_reopen, setup, teardown),
+      cmocka_unit_test_setup_teardown(image_use_moves_last_used_of_recorded_images_only, setup, teardown),
+      cmocka_unit_test_setup_teardown(image_pulled_again_replaces_its_row, setup, teardown),
+      cmocka_unit_test_setup_teardown(images_load_least_recently_used_first, setup, teardown),
+      cmocka_unit_test_setup_teardown(image_forget_drops_only_that_row, setup, teardown),
+      cmocka_unit_test_setup_teardown(schema_4_database_upgrades, setup, teardown),
       cmocka_unit_test(close_null_is_safe),
   };
   return cmocka_run_group_tests_name("store", tests, NULL, NULL);
