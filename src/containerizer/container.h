@@ -167,7 +167,7 @@ struct berth_containerizer {
   berth_cz_event_cb event_cb;        /* SUBSCRIBE's observer (events.c) */
   struct berth_probe_hub *probe_hub; /* HTTP/TCP health probes (health.c); made at the first */
   uint64_t probe_seq;
-  struct cz_images *images;          /* image collection (images.c) */
+  struct cz_images *images; /* image collection (images.c) */
   void *event_data;
 };
 
