@@ -19,6 +19,7 @@
 #include "client/cli_args.h"
 #include "client/client.h"
 #include "client/files.h"
+#include "client/logs.h"
 #include "client/slurm.h"
 #include "client/stats.h"
 #include "util/alloc.h"
@@ -139,14 +140,6 @@ static const char rm_help[] =
     "Forget terminated containers: their record, sandbox and docker\n"
     "container.  A container that has not terminated is refused\n"
     "('berth kill' it first).\n";
-
-static const char logs_help[] =
-    "Usage: berth logs [-f] [--stderr] ID\n"
-    "\n"
-    "Print the container's stdout, as written to its sandbox, on stdout.\n"
-    "\n"
-    "  -f, --follow   keep printing new output until the container terminated\n"
-    "  --stderr       print the container's stderr instead (still on stdout)\n";
 
 static const char inspect_help[] =
     "Usage: berth inspect ID\n"
@@ -402,10 +395,6 @@ static const berth_opt wait_opts[] = {
 static const berth_opt kill_opts[] = {
     {"help", 'h', false, OPT_HELP}, {"signal", 's', true, OPT_SIGNAL}, {NULL, 0, false, 0}};
 static const berth_opt help_opts[] = {{"help", 'h', false, OPT_HELP}, {NULL, 0, false, 0}};
-static const berth_opt logs_opts[] = {{"help", 'h', false, OPT_HELP},
-                                      {"follow", 'f', false, OPT_FOLLOW},
-                                      {"stderr", 0, false, OPT_STDERR},
-                                      {NULL, 0, false, 0}};
 static const berth_opt stats_opts[] = {{"help", 'h', false, OPT_HELP},
                                        {"no-stream", 0, false, OPT_NO_STREAM},
                                        {"json", 0, false, OPT_JSON},
@@ -669,14 +658,16 @@ static int cmd_rm(cli *c, cmd_args *a) { return for_each_id(c, a, build_remove, 
 
 /* ---- logs ---- */
 
-static int cmd_logs(cli *c, cmd_args *a) {
-  bool err_file = a->set[OPT_STDERR];
-  berth_follow_opts fo = {
-      .out_fd = {err_file ? -1 : STDOUT_FILENO, err_file ? STDOUT_FILENO : -1},
-      .follow = a->set[OPT_FOLLOW],
-  };
+/* Parses its own options (client/logs.c). */
+static int cmd_logs(cli *c, int argc, char **argv) {
+  berth_logs_opts o;
   berth_error err = {0};
-  if (berth_follow(c->client, a->operands[0], &fo, &err) < 0) {
+  if (berth_logs_parse_args(argc, argv, &o, &err) < 0) return usage_error("logs", &err);
+  if (o.help) {
+    fputs(berth_logs_help, stdout);
+    return 0;
+  }
+  if (open_client(c, &err) < 0 || berth_logs_run(c->client, &o, &err) < 0) {
     print_error(&err);
     return EXIT_ERROR;
   }
@@ -701,7 +692,7 @@ static const command commands[] = {
     {"wait", NULL, cmd_wait, wait_opts, 1, -1, NULL, wait_help},
     {"kill", NULL, cmd_kill, kill_opts, 1, -1, check_kill, kill_help},
     {"rm", NULL, cmd_rm, help_opts, 1, -1, NULL, rm_help},
-    {"logs", NULL, cmd_logs, logs_opts, 1, 1, NULL, logs_help},
+    {"logs", cmd_logs, NULL, NULL, 0, 0, NULL, berth_logs_help},
     {"inspect", NULL, cmd_inspect, help_opts, 1, 1, NULL, inspect_help},
     {"stats", NULL, cmd_stats, stats_opts, 0, -1, NULL, stats_help},
     {"update", NULL, cmd_update, update_opts, 1, 1, check_update, update_help},

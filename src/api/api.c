@@ -64,6 +64,8 @@ void berth_api_handle(berth_http_request *req, void *data) {
     berth_api_metrics_prometheus(api, req);
   } else if (!strcmp(path, "/files/read")) {
     berth_api_files_read(api, req);
+  } else if (!strcmp(path, "/logs")) {
+    berth_api_logs(api, req);
   } else if (!strcmp(path, "/files/browse")) {
     berth_api_files_browse(api, req);
   } else {

@@ -8,8 +8,8 @@
 #include "containerizer/metrics.h"
 #include "util/alloc.h"
 
-static const char *const paths[] = {"/api/v1",           "/health",  "/version",    "/flags",       "/containers",
-                                    "/metrics/snapshot", "/metrics", "/files/read", "/files/browse"};
+static const char *const paths[] = {"/api/v1",           "/health",  "/version",    "/flags",        "/containers",
+                                    "/metrics/snapshot", "/metrics", "/files/read", "/files/browse", "/logs"};
 
 static const char *const calls[] = {"LAUNCH_CONTAINER", "WAIT_CONTAINER",   "KILL_CONTAINER",
                                     "REMOVE_CONTAINER", "UPDATE_CONTAINER", "GET_CONTAINERS"};
