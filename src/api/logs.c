@@ -167,7 +167,8 @@ static long read_cb(void *data, int stream, uint64_t offset, char *buf, size_t l
 static int run_scan(logs_reply *r, size_t from, bool final) {
   size_t n;
   const berth_logrec *recs = berth_logsource_records(r->src, &n);
-  berth_logmerge_opts opts = {r->q->streams, final};
+  berth_logmerge_opts opts = {
+      r->q->streams, final, {0, berth_logsource_first(r->src, 1), berth_logsource_first(r->src, 2)}};
   return berth_logmerge_scan(recs, n, from, &opts, read_cb, line_cb, r);
 }
 

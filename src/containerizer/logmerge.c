@@ -78,7 +78,8 @@ static int emit(scan *sc) {
 
 static size_t held_total(const scan *sc) { return sc->st[1].count + sc->st[2].count; }
 
-static int feed(scan *sc, const berth_logrec *r, size_t seq, berth_logmerge_read_fn read_fn, char *buf) {
+static int feed(scan *sc, const berth_logrec *r, size_t seq, berth_logmerge_read_fn read_fn, char *buf,
+                uint64_t first) {
   stream_state *st = &sc->st[r->stream];
   if (!st->seen) {
     st->seen = true;
@@ -97,6 +98,12 @@ static int feed(scan *sc, const berth_logrec *r, size_t seq, berth_logmerge_read
     st->pos = r->offset;
   }
   uint64_t rem = r->len;
+  if (st->pos < first) { /* the head of this record was rotated away */
+    uint64_t gone = first - st->pos < rem ? first - st->pos : rem;
+    cut_open(st);
+    st->pos += gone;
+    rem -= gone;
+  }
   while (rem > 0) {
     size_t want = rem < PIECE ? (size_t)rem : PIECE;
     long got = read_fn(sc->data, r->stream, st->pos, buf, want);
@@ -136,7 +143,7 @@ int berth_logmerge_scan(const berth_logrec *recs, size_t n, size_t from, const b
   for (size_t i = from; i < n && rc == 0; i++) {
     const berth_logrec *r = &recs[i];
     if (r->stream < 1 || r->stream > 2 || !(opts->streams & (1u << (r->stream - 1))) || r->len == 0) continue;
-    if (feed(&sc, r, i, read_fn, buf) < 0) {
+    if (feed(&sc, r, i, read_fn, buf, opts->first[r->stream]) < 0) {
       rc = -1;
       break;
     }

@@ -44,6 +44,9 @@ typedef int (*berth_logmerge_line_fn)(void *data, const berth_logline *line);
 typedef struct berth_logmerge_opts {
   unsigned streams; /* bit 1: stdout, bit 2: stderr */
   bool final;       /* give an unfinished last line */
+  /* Per stream, the first byte still held (those before were rotated
+   * away); 0 when all are. */
+  uint64_t first[3];
 } berth_logmerge_opts;
 
 /* Scans recs[from..n) and calls line_fn for each line.  Returns 0, 1 when

@@ -203,6 +203,11 @@ const berth_logrec *berth_logsource_records(const berth_logsource *src, size_t *
   return src->recs;
 }
 
+uint64_t berth_logsource_first(const berth_logsource *src, int stream) {
+  if (stream < 1 || stream > 2 || src->n_segs[stream] == 0) return UINT64_MAX;
+  return src->segs[stream][src->n_segs[stream] - 1].start;
+}
+
 bool berth_logsource_final(const berth_logsource *src) { return src->final; }
 
 long berth_logsource_read(void *data, int stream, uint64_t offset, char *buf, size_t len) {

@@ -28,6 +28,8 @@ const berth_logrec *berth_logsource_records(const berth_logsource *src, size_t *
 /* The container was TERMINATED when the snapshot was taken: nothing more
  * will be written. */
 bool berth_logsource_final(const berth_logsource *src);
+/* The first byte of stream still in a file (UINT64_MAX: none is). */
+uint64_t berth_logsource_first(const berth_logsource *src, int stream);
 /* A berth_logmerge_read_fn (data is the source). */
 long berth_logsource_read(void *src, int stream, uint64_t offset, char *buf, size_t len);
 void berth_logsource_free(berth_logsource *src);
