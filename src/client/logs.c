@@ -243,31 +243,37 @@ static int write_all(int fd, const char *buf, size_t len, berth_error *err) {
   return 0;
 }
 
-static int print_lines(json_t *lines, bool timestamps, berth_error *err) {
+/* mid_line[s]: the last bytes printed for stream s did not end a line, so
+ * the next ones continue it and take no timestamp. */
+static int print_lines(json_t *lines, bool timestamps, bool mid_line[3], berth_error *err) {
   size_t i;
   json_t *l;
   json_array_foreach(lines, i, l) {
     const char *stream = json_string_value(json_object_get(l, "stream"));
     json_t *data = json_object_get(l, "data");
     if (!stream || !json_is_string(data)) return berth_error_set(err, BERTH_EIO, "unexpected /logs reply from berthd");
-    int fd = !strcmp(stream, "stderr") ? STDERR_FILENO : STDOUT_FILENO;
+    int s = !strcmp(stream, "stderr") ? 2 : 1;
+    int fd = s == 2 ? STDERR_FILENO : STDOUT_FILENO;
     cleanup_free unsigned char *bytes = NULL;
     size_t len = 0;
     if (berth_base64_decode(json_string_value(data), json_string_length(data), &bytes, &len, err) < 0)
       return berth_error_prefix(err, "/logs reply from berthd");
-    if (timestamps && !json_is_true(json_object_get(l, "cont"))) {
+    if (len == 0) continue;
+    if (timestamps && !mid_line[s]) {
       char ts[48];
       berth_logs_format_time((int64_t)json_integer_value(json_object_get(l, "time_ns")), ts, sizeof(ts));
       strcat(ts, " ");
       if (write_all(fd, ts, strlen(ts), err) < 0) return err->code;
     }
     if (write_all(fd, (const char *)bytes, len, err) < 0) return err->code;
+    mid_line[s] = bytes[len - 1] != '\n';
   }
   return 0;
 }
 
 int berth_logs_run(berth_client *client, const berth_logs_opts *o, berth_error *err) {
   uint64_t next[3] = {0, 0, 0};
+  bool mid_line[3] = {false, false, false};
   bool first = true;
   char since[64] = "";
   if (o->since) {
@@ -288,7 +294,7 @@ int berth_logs_run(berth_client *client, const berth_logs_opts *o, berth_error *
     json_t *lines = json_object_get(reply, "lines"), *nx = json_object_get(reply, "next");
     if (!json_is_array(lines) || !json_is_object(nx))
       return berth_error_set(err, BERTH_EIO, "unexpected /logs reply from berthd");
-    if (print_lines(lines, o->timestamps, err) < 0) return err->code;
+    if (print_lines(lines, o->timestamps, mid_line, err) < 0) return err->code;
     next[1] = (uint64_t)json_integer_value(json_object_get(nx, "stdout"));
     next[2] = (uint64_t)json_integer_value(json_object_get(nx, "stderr"));
     if (json_is_true(json_object_get(reply, "more"))) continue;

@@ -101,6 +101,7 @@ static int feed(scan *sc, const berth_logrec *r, size_t seq, berth_logmerge_read
   if (st->pos < first) { /* the head of this record was rotated away */
     uint64_t gone = first - st->pos < rem ? first - st->pos : rem;
     cut_open(st);
+    st->pending_cont = true;
     st->pos += gone;
     rem -= gone;
   }
