@@ -14,7 +14,8 @@
 #include "client/files.h"
 #include "util/alloc.h"
 
-/* A follower asks again this long after an answer that brought nothing. */
+/* A follower asks again this long after an answer that was not cut short
+ * (`more`): each request reads the container's whole index. */
 #define LOGS_POLL_MS 200
 
 const char berth_logs_help[] =
@@ -299,6 +300,6 @@ int berth_logs_run(berth_client *client, const berth_logs_opts *o, berth_error *
     next[2] = (uint64_t)json_integer_value(json_object_get(nx, "stderr"));
     if (json_is_true(json_object_get(reply, "more"))) continue;
     if (!o->follow || json_is_true(json_object_get(reply, "ended"))) return 0;
-    if (json_array_size(lines) == 0) usleep(LOGS_POLL_MS * 1000);
+    usleep(LOGS_POLL_MS * 1000);
   }
 }

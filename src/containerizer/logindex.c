@@ -70,7 +70,7 @@ int berth_logindex_read(int fd, berth_logrec **out, size_t *n, berth_error *err)
     got += (size_t)r;
   }
   if (got < BERTH_LOGINDEX_MAGIC_LEN || memcmp(raw, BERTH_LOGINDEX_MAGIC, BERTH_LOGINDEX_MAGIC_LEN) != 0)
-    return berth_error_set(err, BERTH_EIO, "log index: bad magic");
+    return berth_error_set(err, BERTH_EINVAL, "log index: bad magic");
   size_t count = (got - BERTH_LOGINDEX_MAGIC_LEN) / BERTH_LOGINDEX_REC_SIZE;
   berth_logrec *recs = berth_calloc(count ? count : 1, sizeof(*recs));
   for (size_t i = 0; i < count; i++)
@@ -102,6 +102,7 @@ int berth_logindex_open(berth_logindex *ix, int dirfd, const char *name, berth_e
   berth_logrec *recs = NULL;
   size_t n = 0;
   if (st.st_size > 0 && berth_logindex_read(fd, &recs, &n, err) < 0) {
+    if (err->code != BERTH_EINVAL) return err->code;
     /* Not ours to make sense of (or the magic was torn): start anew. */
     if (ftruncate(fd, 0) < 0) return berth_error_errno(err, errno, "truncate log index '%s'", name);
     st.st_size = 0;

@@ -82,7 +82,8 @@ int berth_logindex_compact(berth_logindex *ix, int dirfd, const char *name, cons
 void berth_logindex_close(berth_logindex *ix);
 
 /* Reads every record of an index file (fd at any position); *out is
- * caller-freed.  A torn last record is ignored; a bad magic is an error. */
+ * caller-freed.  A torn last record is ignored; a bad magic is
+ * BERTH_EINVAL. */
 int berth_logindex_read(int fd, berth_logrec **out, size_t *n, berth_error *err);
 
 /* Encoding of one record (exposed for tests). */

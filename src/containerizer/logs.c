@@ -116,7 +116,7 @@ static int open_live(container *c, int dfd, int stream, uint64_t *size) {
     snprintf(path, sizeof(path), "/proc/self/fd/%d", c->out[stream].fd);
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   } else if (dfd >= 0) {
-    berth_error err;
+    berth_error err; /* a link, FIFO or missing file: no live bytes */
     fd = berth_safefs_open(dfd, stream_names[stream], O_RDONLY, &err);
   }
   struct stat st;
@@ -140,7 +140,7 @@ static void open_stream(berth_logsource *src, container *c, int dfd, int stream)
   for (unsigned i = 1; i <= max && end > 0; i++) {
     char name[32];
     snprintf(name, sizeof(name), "%s.%u", stream_names[stream], i);
-    berth_error err;
+    berth_error err; /* as for the live file: the older bytes are gone */
     fd = berth_safefs_open(dfd, name, O_RDONLY, &err);
     struct stat st;
     if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
@@ -171,6 +171,8 @@ int berth_cz_logs_open(berth_containerizer *cz, const char *id, berth_logsource 
   if (!c) return err->code;
   berth_logsource *src = berth_calloc(1, sizeof(*src));
   src->final = c->stage == BERTH_STAGE_TERMINATED;
+  /* No sandbox (being removed) or no index directory: the files read as
+   * missing bytes and the index as empty, never an error for the reader. */
   berth_error ignored;
   cleanup_close int dfd = berth_sandbox_open(cz->config.work_dir, c->id, &ignored);
   for (int s = 1; s <= 2; s++) open_stream(src, c, dfd, s);

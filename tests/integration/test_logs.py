@@ -159,6 +159,30 @@ def test_across_rotation(daemons):
     assert b"".join(l[2] for l in lines) == got
 
 
+def test_index_stays_bounded_with_rotation(daemons):
+    """15 MB through 64 KiB files: the index is rewritten without the
+    records of rotated-away bytes, and logs still reads the kept tail."""
+    d = daemons(extra_flags=["--log_max_size=64KB", "--log_max_files=2"])
+    cid = "lg-bound"
+    w = d.client.run(launch_call(cid, "seq 1 2000000"), timeout=180)
+    assert w["state"] == "TASK_FINISHED", w
+    idx = os.path.join(d.work_dir, "logs", cid + ".idx")
+    # 24 bytes a record; unbounded, 15 MB in chunks of at most 64 KiB would
+    # be 5000+ records however the chunks fall.
+    size = os.path.getsize(idx)
+    assert size < 100 * 1024, size
+    assert oct(os.stat(idx).st_mode & 0o777) == "0o600"
+    want = b"".join(b"%d\n" % i for i in range(1999990, 2000001))
+    assert logs_ok(d, "--tail", "11", cid).stdout == want
+    got = logs_ok(d, cid).stdout
+    with open(d.stdout_path(cid), "rb") as f:
+        assert got.endswith(f.read())
+    assert len(got) == sum(os.path.getsize(os.path.join(d.sandbox(cid), f))
+                           for f in ("stdout", "stdout.1", "stdout.2"))
+    d.client.remove(cid)
+    assert not os.path.exists(idx)
+
+
 def test_across_kill9_and_restart(daemons):
     d = daemons()
     cid = "lg-k9"
