@@ -19,8 +19,10 @@
 
 #define LOGS_MAX_REPLY (1u << 20)
 /* Records in the first window a tail looks back through; each next one is
- * four times larger. */
+ * four times larger, until it holds TAIL_MAX_SCAN bytes: a tail never
+ * reads more than that (on the loop), and gives what lies within it. */
 #define TAIL_WINDOW 256
+#define TAIL_MAX_SCAN (64u << 20)
 
 typedef struct logs_query {
   unsigned streams;
@@ -185,14 +187,19 @@ static size_t start_position(logs_reply *r, bool final) {
   }
   r->drop_cont = q->has_since;
   if (!q->has_tail) return base;
+  size_t from = n, scanned = 0;
   for (size_t window = TAIL_WINDOW;; window *= 4) {
-    size_t from = n - base > window ? n - window : base;
+    size_t to = from;
+    from = n - base > window ? n - window : base;
+    for (size_t i = from; i < to; i++)
+      if (recs[i].stream >= 1 && recs[i].stream <= 2 && (q->streams & (1u << (recs[i].stream - 1))))
+        scanned += recs[i].len;
     r->drop_cont = q->has_since || from > 0;
     r->counting = true;
     r->count = 0;
     run_scan(r, from, final);
     r->counting = false;
-    if (r->count >= q->tail || from == base) {
+    if (r->count >= q->tail || from == base || scanned >= TAIL_MAX_SCAN) {
       r->count = r->count > q->tail ? r->count - q->tail : 0;
       memcpy(r->next, q->cursor, sizeof(r->next));
       return from;

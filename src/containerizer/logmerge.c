@@ -121,8 +121,20 @@ static int feed(scan *sc, const berth_logrec *r, size_t seq, berth_logmerge_read
         st->open = (held){{r->stream, r->time_ns, st->pos + p, 0, st->pending_cont, false}, seq};
         st->pending_cont = false;
       }
-      const char *nl = memchr(buf + p, '\n', (size_t)got - p);
-      if (!nl) break;
+      /* The open line may take up to MAX_LINE bytes; past that it is cut. */
+      uint64_t room = BERTH_LOGMERGE_MAX_LINE - (st->pos + p - st->open.line.start);
+      size_t look = (size_t)got - p < room ? (size_t)got - p : (size_t)room;
+      const char *nl = memchr(buf + p, '\n', look);
+      if (!nl && look == (size_t)got - p) break;
+      if (!nl) {
+        st->open.line.end = st->pos + p + look;
+        st->open.line.complete = false;
+        push(st, &st->open);
+        st->active = false;
+        st->pending_cont = true;
+        p += look;
+        continue;
+      }
       size_t at = (size_t)(nl - buf);
       st->open.line.end = st->pos + at + 1;
       st->open.line.complete = true;

@@ -15,7 +15,9 @@
  * Bounded memory: the bytes are read in pieces and never kept; lines held
  * back behind an unfinished one are kept as positions, at most
  * BERTH_LOGMERGE_HOLD of them (past that the unfinished line is given as
- * it is, as docker splits a long line). */
+ * it is, as docker splits a long line), and a line longer than
+ * BERTH_LOGMERGE_MAX_LINE is given in pieces of that size, so a scan that
+ * gives nothing never reads more than that much past what it gave. */
 #ifndef BERTH_CONTAINERIZER_LOGMERGE_H
 #define BERTH_CONTAINERIZER_LOGMERGE_H
 
@@ -26,6 +28,7 @@
 #include "containerizer/logindex.h"
 
 #define BERTH_LOGMERGE_HOLD 65536
+#define BERTH_LOGMERGE_MAX_LINE (1u << 20)
 
 typedef struct berth_logline {
   int stream;

@@ -139,6 +139,26 @@ static void test_huge_line_in_many_records(void **state) {
   free(data);
 }
 
+static void test_line_longer_than_max_comes_in_pieces(void **state) {
+  size_t big = 2 * BERTH_LOGMERGE_MAX_LINE + 100;
+  char *data = malloc(big + 2);
+  memset(data, 'y', big);
+  data[big] = '\n';
+  data[big + 1] = '\0';
+  world w = {0};
+  set(&w, 1, data);
+  berth_logrec r[] = {{7, 0, (uint32_t)(big + 1), 1}};
+  /* Running: the pieces come at once, the unfinished rest waits. */
+  assert_int_equal(run(&w, r, 1, false), 0);
+  assert_int_equal(w.n, 3);
+  assert_int_equal(w.lines[0].end - w.lines[0].start, BERTH_LOGMERGE_MAX_LINE);
+  assert_false(w.lines[0].cont || w.lines[0].complete);
+  assert_true(w.lines[1].cont && !w.lines[1].complete);
+  assert_int_equal(w.lines[2].end, big + 1);
+  assert_true(w.lines[2].cont && w.lines[2].complete);
+  free(data);
+}
+
 static void test_rotated_head_makes_first_line_cont(void **state) {
   world w = {0};
   set(&w, 1, "line one\nline two\n");
@@ -267,6 +287,7 @@ int main(void) {
       cmocka_unit_test(test_unfinished_line_shown_only_when_final),
       cmocka_unit_test(test_unfinished_line_blocks_other_stream_until_final),
       cmocka_unit_test(test_huge_line_in_many_records),
+      cmocka_unit_test(test_line_longer_than_max_comes_in_pieces),
       cmocka_unit_test(test_rotated_head_makes_first_line_cont),
       cmocka_unit_test(test_rotation_boundary_line_is_cont),
       cmocka_unit_test(test_scan_from_the_middle_marks_cont_by_previous_byte),
