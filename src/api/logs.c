@@ -207,6 +207,26 @@ static size_t start_position(logs_reply *r, bool final) {
   }
 }
 
+/* What lies before the record a scan starts from is left out (before the
+ * cursor, `since` or the tail's window): the cursor moves past it, so the
+ * next page or poll does not come back for it. */
+static void skip_before(logs_reply *r, size_t from) {
+  size_t n;
+  const berth_logrec *recs = berth_logsource_records(r->src, &n);
+  bool seen[3] = {false, false, false};
+  for (size_t i = from; i < n; i++) {
+    int s = recs[i].stream;
+    if (s < 1 || s > 2 || seen[s]) continue;
+    seen[s] = true;
+    if (recs[i].offset > r->next[s]) r->next[s] = recs[i].offset;
+  }
+  for (size_t i = 0; i < from && i < n; i++) {
+    int s = recs[i].stream;
+    if (s >= 1 && s <= 2 && !seen[s] && recs[i].offset + recs[i].len > r->next[s])
+      r->next[s] = recs[i].offset + recs[i].len;
+  }
+}
+
 void berth_api_logs(berth_api *api, berth_http_request *req) {
   berth_error err = {0};
   logs_query q;
@@ -228,6 +248,7 @@ void berth_api_logs(berth_api *api, berth_http_request *req) {
   logs_reply r = {.q = &q, .src = src, .lines = json_array(), .buf = berth_malloc(q.limit)};
   memcpy(r.next, q.cursor, sizeof(r.next));
   size_t from = start_position(&r, final);
+  skip_before(&r, from);
   if (run_scan(&r, from, final) < 0) r.more = false;
   json_t *reply = json_pack("{s:o,s:{s:I,s:I},s:b,s:b}", "lines", r.lines, "next", "stdout", (json_int_t)r.next[1],
                             "stderr", (json_int_t)r.next[2], "more", r.more, "ended", final && !r.more);

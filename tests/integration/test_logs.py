@@ -221,6 +221,35 @@ def test_follow_prints_new_lines(daemons):
     assert p.returncode == 0
 
 
+def test_follow_with_tail_does_not_come_back_for_older_lines(daemons):
+    """-f --tail 1: the last line, then only new ones; the polls after the
+    first never bring back the other stream's older lines."""
+    d = daemons()
+    cid = "lg-ftail"
+    # More stdout records after e1 than a tail's first window holds (256):
+    # stderr has no line in it.
+    d.client.launch_ok(launch_call(cid, "echo e1 >&2; usleep 100000; i=0; while [ $i -lt 300 ]; do "
+                                   "echo o$i; usleep 3000; i=$((i+1)); done; " + GATE +
+                                   "echo o300; usleep 100000; echo e2 >&2"))
+    poll(lambda: len(api_lines(d, cid)[0]) == 301, 30, what="the first lines in the logs")
+    p = subprocess.Popen([BERTH_CLI, "--addr", d.addr, "logs", "-f", "--tail", "1", cid], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        assert p.stdout.readline() == b"o299\n"
+        time.sleep(0.5)  # a few polls with nothing new
+        open(os.path.join(d.sandbox(cid), "go"), "w").close()
+        out, _ = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert out == b"o300\ne2\n"
+    assert p.returncode == 0
+    # The same through the API: a tail's cursor is past everything before it.
+    r = d.client.get("/logs?container_id=%s&tail=1" % cid).json()
+    assert r["next"] == {"stdout": os.path.getsize(d.stdout_path(cid)), "stderr": 6}, r
+
+
 def test_unknown_container(daemons):
     d = daemons()
     p = cli(d, "logs", "no-such-one")
