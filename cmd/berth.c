@@ -24,6 +24,7 @@
 #include "client/files.h"
 #include "client/ids.h"
 #include "client/image.h"
+#include "client/logs.h"
 #include "client/ps.h"
 #include "client/run.h"
 #include "client/stats.h"
@@ -90,14 +91,6 @@ static const char kill_help[] =
     "With -s, deliver that one signal and nothing more.\n"
     "\n"
     "  -s, --signal SIGNAL   a number or a name: TERM, SIGKILL, usr1, HUP...\n";
-
-static const char logs_help[] =
-    "Usage: berth logs [-f] [--stderr] ID\n"
-    "\n"
-    "Print the container's stdout, as written to its sandbox, on stdout.\n"
-    "\n"
-    "  -f, --follow   keep printing new output until the container terminated\n"
-    "  --stderr       print the container's stderr instead (still on stdout)\n";
 
 static const char inspect_help[] =
     "Usage: berth inspect ID\n"
@@ -262,10 +255,6 @@ static const berth_opt wait_opts[] = {
 static const berth_opt kill_opts[] = {
     {"help", 'h', false, OPT_HELP}, {"signal", 's', true, OPT_SIGNAL}, {NULL, 0, false, 0}};
 static const berth_opt help_opts[] = {{"help", 'h', false, OPT_HELP}, {NULL, 0, false, 0}};
-static const berth_opt logs_opts[] = {{"help", 'h', false, OPT_HELP},
-                                      {"follow", 'f', false, OPT_FOLLOW},
-                                      {"stderr", 0, false, OPT_STDERR},
-                                      {NULL, 0, false, 0}};
 static const berth_opt stats_opts[] = {{"help", 'h', false, OPT_HELP},
                                        {"no-stream", 0, false, OPT_NO_STREAM},
                                        {"json", 0, false, OPT_JSON},
@@ -479,14 +468,25 @@ static int cmd_prune(cli *c, cmd_args *a) { return berth_cmd_prune(c->client, a-
 
 /* ---- logs ---- */
 
-static int cmd_logs(cli *c, cmd_args *a) {
-  bool err_file = a->set[OPT_STDERR];
-  berth_follow_opts fo = {
-      .out_fd = {err_file ? -1 : STDOUT_FILENO, err_file ? STDOUT_FILENO : -1},
-      .follow = a->set[OPT_FOLLOW],
-  };
+/* Parses its own options (client/logs.c). */
+static int cmd_logs(cli *c, int argc, char **argv) {
+  berth_logs_opts o;
   berth_error err = {0};
-  if (berth_follow(c->client, a->operands[0], &fo, &err) < 0) {
+  if (berth_logs_parse_args(argc, argv, &o, &err) < 0) return usage_error("logs", &err);
+  if (o.help) {
+    fputs(berth_logs_help, stdout);
+    return 0;
+  }
+  cleanup_json json_t *list = NULL;
+  const char *id = NULL;
+  /* A unique prefix names the container, as for the other commands. */
+  if (open_client(c, &err) < 0 || berth_call_list_containers(c->client, &list, &err) < 0 ||
+      berth_ids_resolve_id(list, o.id, &id, &err) < 0) {
+    print_error(&err);
+    return EXIT_ERROR;
+  }
+  o.id = id;
+  if (berth_logs_run(c->client, &o, &err) < 0) {
     print_error(&err);
     return EXIT_ERROR;
   }
@@ -527,7 +527,7 @@ static const command commands[] = {
     {"wait", NULL, cmd_wait, wait_opts, 1, -1, NULL, wait_help, IDS_EACH},
     {"kill", NULL, cmd_kill, kill_opts, 1, -1, check_kill, kill_help, IDS_EACH},
     {"rm", NULL, cmd_rm, rm_opts, 1, -1, NULL, berth_help_rm, IDS_EACH},
-    {"logs", NULL, cmd_logs, logs_opts, 1, 1, NULL, logs_help, IDS_ALL},
+    {"logs", cmd_logs, NULL, NULL, 0, 0, NULL, berth_logs_help, IDS_NONE},
     {"inspect", NULL, cmd_inspect, help_opts, 1, 1, NULL, inspect_help, IDS_ALL},
     {"stats", NULL, cmd_stats, stats_opts, 0, -1, NULL, stats_help, IDS_ALL},
     {"update", NULL, cmd_update, update_opts, 1, 1, check_update, update_help, IDS_ALL},
@@ -608,6 +608,33 @@ static const berth_opt global_opts[] = {{"addr", 0, true, GLOBAL_ADDR},
                                         {"version", 0, false, GLOBAL_VERSION},
                                         {NULL, 0, false, 0}};
 
+/* Global options after a command that parses its own arguments (logs,
+ * image): taken out of argv, up to a "--". */
+static int take_global_options(cli *c, int *argc, char **argv, berth_error *err) {
+  int kept = 0, i = 0;
+  for (; i < *argc && strcmp(argv[i], "--") != 0; i++) {
+    const char *names[] = {"--addr", "--token_file"};
+    const char **slots[] = {&c->addr, &c->token_file};
+    bool taken = false;
+    for (size_t k = 0; k < 2 && !taken; k++) {
+      size_t n = strlen(names[k]);
+      if (strncmp(argv[i], names[k], n) != 0) continue;
+      if (argv[i][n] == '=') {
+        *slots[k] = argv[i] + n + 1;
+        taken = true;
+      } else if (argv[i][n] == '\0') {
+        if (i + 1 >= *argc) return berth_error_set(err, BERTH_EINVAL, "%s needs a value", names[k]);
+        *slots[k] = argv[++i];
+        taken = true;
+      }
+    }
+    if (!taken) argv[kept++] = argv[i];
+  }
+  for (; i < *argc; i++) argv[kept++] = argv[i];
+  *argc = kept;
+  return 0;
+}
+
 static int dispatch(cli *c, int argc, char **argv) {
   berth_args args;
   berth_args_init(&args, argc, argv);
@@ -626,6 +653,9 @@ static int dispatch(cli *c, int argc, char **argv) {
         const command *cmd = &commands[i];
         if (strcmp(value, cmd->name) != 0) continue;
         int rest = argc - args.index;
+        /* run takes them itself, before its IMAGE; after it they are the task's. */
+        if (cmd->raw && cmd->raw != cmd_run && take_global_options(c, &rest, argv + args.index, &err) < 0)
+          return usage_error(cmd->name, &err);
         return cmd->raw ? cmd->raw(c, rest, argv + args.index) : run_parsed(c, cmd, rest, argv + args.index);
       }
       berth_error_set(&err, BERTH_EINVAL, "unknown command '%s'", value);

@@ -71,6 +71,8 @@ void berth_api_handle(berth_http_request *req, void *data) {
       berth_http_respond_json(req, 200, json_pack("{s:o}", "images", images));
   } else if (!strcmp(path, "/files/read")) {
     berth_api_files_read(api, req);
+  } else if (!strcmp(path, "/logs")) {
+    berth_api_logs(api, req);
   } else if (!strcmp(path, "/files/browse")) {
     berth_api_files_browse(api, req);
   } else {

@@ -42,6 +42,9 @@ void berth_api_call(berth_api *api, berth_http_request *req);
 void berth_api_files_read(berth_api *api, berth_http_request *req);
 void berth_api_files_browse(berth_api *api, berth_http_request *req);
 
+/* GET /logs (api/logs.c): merged stdout and stderr lines of a container. */
+void berth_api_logs(berth_api *api, berth_http_request *req);
+
 /* Opens a files-API path ("/sandboxes/<id>/<rel>") inside that sandbox
  * through util/safefs.h: resolved beneath the sandbox, no symlink followed
  * and no '..' allowed, and only a regular file or a directory is opened (a

@@ -9,7 +9,7 @@
 #include "util/alloc.h"
 
 static const char *const paths[] = {"/api/v1",           "/health",  "/version",    "/flags",        "/containers",
-                                    "/metrics/snapshot", "/metrics", "/files/read", "/files/browse", "/images"};
+                                    "/metrics/snapshot", "/metrics", "/files/read", "/files/browse", "/images", "/logs"};
 
 static const char *const calls[] = {"LAUNCH_CONTAINER", "WAIT_CONTAINER", "KILL_CONTAINER", "REMOVE_CONTAINER",
                                     "UPDATE_CONTAINER", "GET_CONTAINERS", "SUBSCRIBE",      "PRUNE_IMAGES"};

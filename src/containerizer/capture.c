@@ -58,6 +58,10 @@ int cz_open_outputs(container *c, berth_error *err) {
       return berth_error_prefix(err, "open sandbox %s", names[i]);
     c->cap.written[i] = c->out[i].rotated + c->out[i].size;
   }
+  /* Without its index the output is still captured; logs then lack the
+   * times of what follows. */
+  berth_error ix_err;
+  if (cz_logs_open(c, &ix_err) < 0) log_error("container %s: log index: %s", c->id, ix_err.msg);
   return 0;
 }
 

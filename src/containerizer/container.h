@@ -10,6 +10,7 @@
 
 #include "containerizer/config.h"
 #include "containerizer/containerizer.h"
+#include "containerizer/logindex.h"
 #include "containerizer/metrics.h"
 #include "containerizer/spec.h"
 #include "docker/client.h"
@@ -104,6 +105,8 @@ typedef struct container {
    * sandbox files (rotation.c); the rest is capture.c's. */
   berth_outlog out[3];
   cz_capture cap;
+  berth_logindex ix;   /* when each output byte was written (logs.c) */
+  uv_timer_t ix_timer; /* flushes ix's buffered records */
   double mem_limit_mb;
   int pid;
   char *ip;
@@ -229,6 +232,13 @@ void cz_outputs_init(container *c);
 /* Appends to the stream's file, rotating per the config; counts written. */
 void cz_output_write(container *c, int stream, const char *buf, size_t len);
 void cz_outputs_restore(container *c, json_t *outputs);
+/* The log index (logs.c): set up with the container, opened with the
+ * output files (after cap.written is known), told of every write, closed
+ * with the files. */
+void cz_logs_init(container *c);
+int cz_logs_open(container *c, berth_error *err);
+void cz_logs_written(container *c, int stream, uint64_t offset, size_t len, bool rotated);
+void cz_logs_close(container *c);
 void cz_docker_remove_detached(berth_containerizer *cz, const char *name);
 void cz_remove_delay_cb(uv_timer_t *timer);
 /* Removes the docker container of a TERMINATED container (see there). */

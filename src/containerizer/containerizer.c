@@ -102,6 +102,7 @@ static void close_outputs(container *c) {
     if (c->out[i].fd >= 0) close(c->out[i].fd);
     c->out[i].fd = -1;
   }
+  cz_logs_close(c);
 }
 
 /* Docker's started container holds its own mount of each volume: the pins
@@ -162,6 +163,7 @@ void cz_container_free(container *c) {
   uv_close((uv_handle_t *)&c->timer, container_closed_cb);
   uv_close((uv_handle_t *)&c->kill_timer, container_closed_cb);
   uv_close((uv_handle_t *)&c->cap.timer, container_closed_cb);
+  uv_close((uv_handle_t *)&c->ix_timer, container_closed_cb);
   cz_deadline_close(c, container_closed_cb);
   cz_health_close(c, container_closed_cb);
   cz_rebind_close(c, container_closed_cb);
@@ -181,7 +183,8 @@ container *cz_container_new(berth_containerizer *cz, berth_launch_spec *spec, js
   uv_timer_init(cz->loop, &c->kill_timer);
   uv_timer_init(cz->loop, &c->cap.timer);
   c->timer.data = c->kill_timer.data = c->cap.timer.data = c;
-  c->open_handles = 3;
+  cz_logs_init(c);
+  c->open_handles = 4;
   cz_deadline_init(c);
   cz_health_init(c);
   cz_rebind_init(c);

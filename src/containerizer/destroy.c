@@ -15,6 +15,7 @@
 
 #include "cgroups/cgroups.h"
 #include "containerizer/container.h"
+#include "containerizer/logs.h"
 #include "containerizer/deadline.h"
 #include "containerizer/mapping.h"
 #include "containerizer/sandbox.h"
@@ -152,6 +153,7 @@ typedef struct sandbox_removal {
 static void remove_sandbox_work(uv_work_t *work) {
   sandbox_removal *r = work->data;
   r->rc = berth_sandbox_remove(r->work_dir, r->runtime_dir, r->agent_id, r->id, &r->err);
+  if (r->rc == 0) r->rc = berth_logs_remove_index(r->work_dir, r->id, &r->err);
 }
 
 static void sandbox_removed_cb(uv_work_t *work, int status) {

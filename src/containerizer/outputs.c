@@ -25,12 +25,14 @@ static void persist_cb(berth_outlog *log, void *data) {
 
 void cz_output_write(container *c, int stream, const char *buf, size_t len) {
   berth_outlog *log = &c->out[stream];
-  uint64_t before = log->rotated + log->size;
+  uint64_t before = log->rotated + log->size, rotated = log->rotated;
   berth_outlog_hooks hooks = {open_sandbox_cb, persist_cb, c};
   berth_error err = {0};
   int rc = berth_outlog_write(log, &c->cz->config.log_rotation, buf, len, &hooks, &err);
   if (rc < 0 || err.code) log_error("container %s: %s", c->id, err.msg);
-  c->cap.written[stream] += log->rotated + log->size - before;
+  uint64_t after = log->rotated + log->size;
+  c->cap.written[stream] += after - before;
+  cz_logs_written(c, stream, before, (size_t)(after - before), log->rotated != rotated);
 }
 
 void cz_outputs_init(container *c) {

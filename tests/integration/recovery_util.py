@@ -673,4 +673,7 @@ def remove_all_and_check_clean(d, timeout=SETTLE_TIMEOUT):
     assert sb == [], "sandboxes left under %s: %s" % (d.sandboxes_dir(), sb)
     links = os.listdir(d.links_dir()) if os.path.isdir(d.links_dir()) else []
     assert links == [], "links left under %s: %s" % (d.links_dir(), links)
+    logs_dir = os.path.join(d.work_dir, "logs")
+    idx = os.listdir(logs_dir) if os.path.isdir(logs_dir) else []
+    assert idx == [], "log indexes left under %s: %s" % (logs_dir, idx)
 
