@@ -276,6 +276,11 @@ def test_global_options_after_the_command(berthd, cli, ids):
     assert p.returncode == 0 and cid in lines(p), p
     p = cli("inspect", cid, "--addr=" + berthd.addr, addr=False)
     assert p.returncode == 0, p
+    # logs parses its own options: the global ones after it, and a prefix.
+    p = cli("logs", cid[:-1], "--addr", berthd.addr, addr=False)
+    assert p.returncode == 0 and out(p) == "hi\n", p
+    p = cli("logs", "--addr=" + berthd.addr, cid + "-nope", addr=False)
+    assert p.returncode == 1 and err(p) == "berth: no such container: %s-nope\n" % cid, p
     p = cli("--addr", berthd.addr, "rm", cid, addr=False)
     assert p.returncode == 0 and lines(p) == [cid], p
 
