@@ -299,6 +299,23 @@ berth_docker_req *berth_docker_container_inspect(berth_docker *d, const char *id
   return json_request(d, "GET", path, NULL, CALL_TIMEOUT_MS, 0, cb, data);
 }
 
+berth_docker_req *berth_docker_exec_create(berth_docker *d, const char *id, json_t *config, berth_docker_json_cb cb,
+                                           void *data) {
+  cleanup_free char *path = berth_asprintf("/containers/%s/exec", id);
+  return json_request(d, "POST", path, config, CALL_TIMEOUT_MS, 0, cb, data);
+}
+
+berth_docker_req *berth_docker_exec_inspect(berth_docker *d, const char *exec_id, berth_docker_json_cb cb, void *data) {
+  cleanup_free char *path = berth_asprintf("/exec/%s/json", exec_id);
+  return json_request(d, "GET", path, NULL, CALL_TIMEOUT_MS, 0, cb, data);
+}
+
+berth_docker_req *berth_docker_exec_resize(berth_docker *d, const char *exec_id, unsigned rows, unsigned cols,
+                                           berth_docker_json_cb cb, void *data) {
+  cleanup_free char *path = berth_asprintf("/exec/%s/resize?h=%u&w=%u", exec_id, rows, cols);
+  return json_request(d, "POST", path, NULL, CALL_TIMEOUT_MS, 0, cb, data);
+}
+
 berth_docker_req *berth_docker_container_wait(berth_docker *d, const char *id, berth_docker_json_cb cb, void *data) {
   cleanup_free char *path = berth_asprintf("/containers/%s/wait", id);
   return json_request(d, "POST", path, NULL, 0, 0, cb, data);

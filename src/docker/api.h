@@ -77,6 +77,17 @@ berth_docker_req *berth_docker_container_logs(berth_docker *d, const char *id, i
 berth_docker_req *berth_docker_container_attach(berth_docker *d, const char *id, berth_docker_output_cb out,
                                                 void (*attached)(void *data), berth_docker_result_cb done, void *data);
 
+/* POST /containers/{id}/exec with an ExecConfig (Cmd, Env, User,
+ * WorkingDir, AttachStdin/Stdout/Stderr, Tty): answers {"Id": ...}.  The
+ * start is a hijacked stream (docker/hijack.h). */
+berth_docker_req *berth_docker_exec_create(berth_docker *d, const char *id, json_t *config, berth_docker_json_cb cb,
+                                           void *data);
+/* GET /exec/{id}/json: Running, ExitCode. */
+berth_docker_req *berth_docker_exec_inspect(berth_docker *d, const char *exec_id, berth_docker_json_cb cb, void *data);
+/* POST /exec/{id}/resize: the exec's terminal size (tty only). */
+berth_docker_req *berth_docker_exec_resize(berth_docker *d, const char *exec_id, unsigned rows, unsigned cols,
+                                           berth_docker_json_cb cb, void *data);
+
 /* Splits an image reference into repository and tag-or-digest for pulls
  * ("reg:5000/a/b:t" → "reg:5000/a/b", "t"; no tag → "latest"). */
 void berth_docker_split_ref(const char *ref, char **repo, char **tag);
