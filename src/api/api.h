@@ -11,6 +11,7 @@
 #include "containerizer/containerizer.h"
 
 typedef struct berth_api {
+  uv_loop_t *loop;
   berth_containerizer *cz;
   const char *work_dir;
   json_t *flags;                          /* effective flags, secrets masked */
@@ -21,7 +22,8 @@ typedef struct berth_api {
   bool ready;
   berth_http_request **deferred;
   size_t n_deferred;
-  berth_api_metrics metrics; /* answers by call and status (api/metrics.c) */
+  berth_api_metrics metrics;    /* answers by call and status (api/metrics.c) */
+  struct api_session *sessions; /* EXEC and ATTACH_CONTAINER_INPUT (api/exec.c) */
 } berth_api;
 
 /* Recovery is done: answer the requests that waited for it. */

@@ -11,8 +11,8 @@
 static const char *const paths[] = {"/api/v1",           "/health",  "/version",    "/flags",       "/containers",
                                     "/metrics/snapshot", "/metrics", "/files/read", "/files/browse"};
 
-static const char *const calls[] = {"LAUNCH_CONTAINER", "WAIT_CONTAINER",   "KILL_CONTAINER",
-                                    "REMOVE_CONTAINER", "UPDATE_CONTAINER", "GET_CONTAINERS"};
+static const char *const calls[] = {"LAUNCH_CONTAINER", "WAIT_CONTAINER", "KILL_CONTAINER", "REMOVE_CONTAINER",
+                                    "UPDATE_CONTAINER", "GET_CONTAINERS", "EXEC",           "ATTACH_CONTAINER_INPUT"};
 
 const char *berth_api_path_tag(const char *path) {
   for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)

@@ -254,8 +254,11 @@ static int start(daemon_state *d, berth_error *err) {
       .docker_pull_timeout_ns = f->docker_pull_timeout_ns,
   };
   d->cz = berth_cz_new(d->loop, d->docker, d->store, &config);
-  d->api = (berth_api){
-      .cz = d->cz, .work_dir = f->work_dir, .flags = berth_flags_json(f), .docker_version = d->docker_version};
+  d->api = (berth_api){.loop = d->loop,
+                       .cz = d->cz,
+                       .work_dir = f->work_dir,
+                       .flags = berth_flags_json(f),
+                       .docker_version = d->docker_version};
   json_object_set_new(d->api.flags, "agent_id", json_string(d->agent_id));
 
   d->http = berth_http_server_new(d->loop, berth_api_handle, &d->api);
