@@ -18,6 +18,7 @@
 #include "client/calls.h"
 #include "client/cli_args.h"
 #include "client/client.h"
+#include "client/exec.h"
 #include "client/files.h"
 #include "client/slurm.h"
 #include "client/stats.h"
@@ -41,6 +42,7 @@ static const char main_help[] =
     "\n"
     "Commands:\n"
     "  run       Launch a container and stream its output (-d: detach)\n"
+    "  exec      Run a command in a running container (-i stdin, -t a terminal)\n"
     "  ps        List containers\n"
     "  wait      Block until containers end and print their exit codes\n"
     "  kill      Destroy a container, or send it a signal\n"
@@ -100,6 +102,10 @@ static const char run_help[] =
     "                         3secs or 500ms (default: berthd's)\n"
     "  -d, --detach           print the container id once it runs, and return\n"
     "  --rm                   remove the container once it ended (not with -d)\n"
+    "  -i, --interactive      pass this process's stdin to the task (its end\n"
+    "                         closes the task's stdin); without -i the task's\n"
+    "                         stdin is closed and piped input is not read, as\n"
+    "                         with docker run\n"
     "  -h, --help             show this help\n"
     "\n"
     "Exit status: the container's exit code; 137 if it was killed before it\n"
@@ -366,6 +372,8 @@ static int cmd_run(cli *c, int argc, char **argv) {
     printf("%s\n", id);
     return 0;
   }
+  /* -i: stdin goes to the task on a thread of its own (src/client/exec.c). */
+  if (o.interactive && berth_run_stdin_start(c->addr, c->token_file, id, &err) < 0) print_error(&err);
   return attach(c, &o, id);
 }
 
@@ -695,8 +703,11 @@ typedef struct command {
   const char *help;
 } command;
 
+static int cmd_exec(cli *c, int argc, char **argv) { return berth_exec_main(c->addr, c->token_file, argc, argv); }
+
 static const command commands[] = {
     {"run", cmd_run, NULL, NULL, 0, 0, NULL, run_help},
+    {"exec", cmd_exec, NULL, NULL, 0, 0, NULL, berth_exec_help},
     {"ps", NULL, cmd_ps, ps_opts, 0, 0, NULL, ps_help},
     {"wait", NULL, cmd_wait, wait_opts, 1, -1, NULL, wait_help},
     {"kill", NULL, cmd_kill, kill_opts, 1, -1, check_kill, kill_help},
