@@ -210,6 +210,60 @@ static json_t *exec_request(const char *id, char **cmd, int n_cmd, json_t *env, 
   return json_pack("{s:s,s:o}", "type", "EXEC", "exec", exec);
 }
 
+/* Everything after the arguments: the call, the relay, the exit code. */
+static int exec_session(const char *addr_text, const char *token_file, const char *id, char **cmd, int n_cmd,
+                        json_t *env, const char *user, const char *workdir, bool interactive, bool tty) {
+  berth_error err = {0};
+  int code = BERTH_EXEC_EXIT_ERROR;
+  json_t *request = exec_request(id, cmd, n_cmd, env, user, workdir, interactive, tty);
+  if (!request) {
+    fprintf(stderr, "berth: exec: arguments must be valid UTF-8\n");
+    return BERTH_EXEC_EXIT_USAGE;
+  }
+  berth_addr addr;
+  cleanup_free char *token = NULL;
+  if (berth_upgrade_resolve(addr_text, token_file, &addr, &token, &err) < 0) {
+    json_decref(request);
+    fprintf(stderr, "berth: %s\n", err.msg);
+    return code;
+  }
+  int sock = -1;
+  cleanup_free char *extra = NULL;
+  size_t extra_len = 0;
+  int rc = berth_upgrade_call(&addr, token, request, &sock, &extra, &extra_len, &err);
+  berth_addr_clear(&addr);
+  json_decref(request);
+  if (rc < 0) {
+    fprintf(stderr, "berth: %s\n", err.msg);
+    return code;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  if (tty && interactive) set_raw();
+  exec_state st = {.exit_code = -1};
+  rc = relay(sock, interactive, extra, extra_len, &st, &err);
+  close(sock);
+  restore_terminal();
+  if (st.error_len) fprintf(stderr, "berth: exec: %s\n", st.error_buf);
+  if (rc < 0) {
+    fprintf(stderr, "berth: exec: %s\n", err.msg);
+    code = rc == BERTH_ECANCELED ? 128 + (int)stop_signal : BERTH_EXEC_EXIT_ERROR;
+  } else if (st.exit_code >= 0) {
+    code = st.exit_code;
+  } else {
+    if (!st.error_len)
+      fprintf(stderr, "berth: exec: %s\n", st.bad_exit ? "berthd sent a malformed exit code" : "no exit code came");
+    code = BERTH_EXEC_EXIT_ERROR;
+  }
+  return code;
+}
+
 static int usage(const berth_error *err) {
   fprintf(stderr, "berth: %s (see 'berth exec --help')\n", err->msg);
   return BERTH_EXEC_EXIT_USAGE;
@@ -277,53 +331,8 @@ int berth_exec_main(const char *addr_text, const char *token_file, int argc, cha
     code = usage(&err);
     goto out;
   }
-  json_t *request = exec_request(id, a.argv + a.index, a.argc - a.index, env, user, workdir, interactive, tty);
-  if (!request) {
-    fprintf(stderr, "berth: exec: arguments must be valid UTF-8\n");
-    code = BERTH_EXEC_EXIT_USAGE;
-    goto out;
-  }
-  berth_addr addr;
-  cleanup_free char *token = NULL;
-  if (berth_upgrade_resolve(addr_text, token_file, &addr, &token, &err) < 0) {
-    json_decref(request);
-    fprintf(stderr, "berth: %s\n", err.msg);
-    goto out;
-  }
-  int sock = -1;
-  cleanup_free char *extra = NULL;
-  size_t extra_len = 0;
-  int rc = berth_upgrade_call(&addr, token, request, &sock, &extra, &extra_len, &err);
-  berth_addr_clear(&addr);
-  json_decref(request);
-  if (rc < 0) {
-    fprintf(stderr, "berth: %s\n", err.msg);
-    goto out;
-  }
-  signal(SIGPIPE, SIG_IGN);
-  struct sigaction sa;
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGHUP, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-  if (tty && interactive) set_raw();
-  exec_state st = {.exit_code = -1};
-  rc = relay(sock, interactive, extra, extra_len, &st, &err);
-  close(sock);
-  restore_terminal();
-  if (st.error_len) fprintf(stderr, "berth: exec: %s\n", st.error_buf);
-  if (rc < 0) {
-    fprintf(stderr, "berth: exec: %s\n", err.msg);
-    code = rc == BERTH_ECANCELED ? 128 + (int)stop_signal : BERTH_EXEC_EXIT_ERROR;
-  } else if (st.exit_code >= 0) {
-    code = st.exit_code;
-  } else {
-    if (!st.error_len)
-      fprintf(stderr, "berth: exec: %s\n", st.bad_exit ? "berthd sent a malformed exit code" : "no exit code came");
-    code = BERTH_EXEC_EXIT_ERROR;
-  }
+  code = exec_session(addr_text, token_file, id, a.argv + a.index, a.argc - a.index, env, user, workdir, interactive,
+                      tty);
 out:
   json_decref(env);
   free(args);

@@ -19,6 +19,8 @@ struct berth_cz_session {
   berth_hijack *hijack;
   berth_cz_session_cb cb;
   void *data;
+  char *extra; /* stream bytes that came with docker's 101, held over a resize */
+  size_t extra_len;
   berth_cz_exit_cb exit_cb;
   void *exit_data;
   int tries;
@@ -30,6 +32,7 @@ static void timer_closed_cb(uv_handle_t *handle) {
   berth_cz_session *s = handle->data;
   free(s->ref);
   free(s->exec_id);
+  free(s->extra);
   free(s);
 }
 
@@ -70,6 +73,7 @@ static void resize_cb(int rc, json_t *answer, const berth_error *err, void *data
   s->req = NULL;
   /* The session goes on at docker's default size: nothing to undo. */
   if (rc < 0) log_debug("exec %s: resize: %s", s->exec_id, err->msg);
+  report(s, 0, NULL, s->extra, s->extra_len);
 }
 
 static void started_cb(int rc, const berth_error *err, const char *extra, size_t len, void *data) {
@@ -80,9 +84,19 @@ static void started_cb(int rc, const berth_error *err, const char *extra, size_t
     report(s, rc, &e, NULL, 0);
     return;
   }
-  /* docker waits for the exec to run before it resizes it. */
-  if (s->exec_id && s->tty && s->rows && s->cols)
+  /* docker waits for the exec to run before it resizes it.  The session
+   * is reported open only then, so nothing the client types reaches a
+   * command that would still see docker's default size (API 1.41 has no
+   * size at start: a command that asks at its very first instant may). */
+  if (s->exec_id && s->tty && s->rows && s->cols) {
+    if (len) {
+      s->extra = berth_malloc(len);
+      memcpy(s->extra, extra, len);
+      s->extra_len = len;
+    }
     s->req = berth_docker_exec_resize(s->cz->docker, s->exec_id, s->rows, s->cols, resize_cb, s);
+    return;
+  }
   report(s, 0, NULL, extra, len);
 }
 
