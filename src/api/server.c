@@ -722,31 +722,10 @@ void berth_http_server_on_respond(berth_http_server *server, berth_http_respond_
 void berth_http_set_tag(berth_http_request *req, const char *tag) { req->tag = tag; }
 const char *berth_http_tag(const berth_http_request *req) { return req->tag; }
 
-void berth_http_server_free(berth_http_server *server) {
-  if (!server) return;
-  /* Quiesce: from here MHD's threads answer 503 themselves instead of
-   * suspending, so once the queue is drained no request can be suspended
-   * when MHD_stop_daemon runs (MHD panics on one). */
-  uv_mutex_lock(&server->lock);
-  server->stopping = true;
-  berth_http_request *queued = server->queue_head;
-  server->queue_head = server->queue_tail = NULL;
-  uv_mutex_unlock(&server->lock);
-  while (queued) {
-    berth_http_request *next = queued->queue_next;
-    berth_http_respond_error(queued, 503, "berthd is shutting down");
-    queued = next;
-  }
-  /* Their owners let go first, as for a client that left. */
-  while (server->pending) {
-    berth_http_request *req = server->pending;
-    if (server->abandon) server->abandon(req, server->data);
-    req->abandonable = false;
-    berth_http_respond_error(req, 503, "berthd is shutting down");
-  }
-  /* MHD must not stop with an upgraded connection open: every owner lets
-   * go, then the server closes the connection.  Ones MHD handed over but
-   * the loop has not seen yet are closed unseen. */
+/* Shutdown: the upgraded connections MHD handed over (seen by the loop or
+ * not yet) are closed, and their owners told: stop for a live session,
+ * ready with nothing for one that never reached its owner. */
+static void let_go_upgraded(berth_http_server *server) {
   uv_mutex_lock(&server->lock);
   berth_http_upgraded *unseen = server->upgraded_head;
   server->upgraded_head = NULL;
@@ -774,6 +753,33 @@ void berth_http_server_free(berth_http_server *server) {
       u->ready(NULL, -1, NULL, 0, u->data);
     berth_http_upgraded_close(u);
   }
+}
+
+void berth_http_server_free(berth_http_server *server) {
+  if (!server) return;
+  /* Quiesce: from here MHD's threads answer 503 themselves instead of
+   * suspending, so once the queue is drained no request can be suspended
+   * when MHD_stop_daemon runs (MHD panics on one). */
+  uv_mutex_lock(&server->lock);
+  server->stopping = true;
+  berth_http_request *queued = server->queue_head;
+  server->queue_head = server->queue_tail = NULL;
+  uv_mutex_unlock(&server->lock);
+  while (queued) {
+    berth_http_request *next = queued->queue_next;
+    berth_http_respond_error(queued, 503, "berthd is shutting down");
+    queued = next;
+  }
+  /* Their owners let go first, as for a client that left. */
+  while (server->pending) {
+    berth_http_request *req = server->pending;
+    if (server->abandon) server->abandon(req, server->data);
+    req->abandonable = false;
+    berth_http_respond_error(req, 503, "berthd is shutting down");
+  }
+  /* MHD must not stop with an upgraded connection open: every owner lets
+   * go, then the server closes the connection. */
+  let_go_upgraded(server);
   while (server->listeners) {
     listener *l = server->listeners;
     server->listeners = l->next;
@@ -784,6 +790,9 @@ void berth_http_server_free(berth_http_server *server) {
     free(l->unix_path);
     free(l);
   }
+  /* Stopping completed the requests whose 101 never went out: their
+   * owners hear it now, as the loop will not run the async again. */
+  let_go_upgraded(server);
   server->open_handles = 2;
   uv_close((uv_handle_t *)&server->async, server_closed_cb);
   uv_close((uv_handle_t *)&server->hangup_timer, server_closed_cb);

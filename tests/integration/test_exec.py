@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from berthlib import launch_call
+from berthlib import free_port, launch_call
 from conftest import BERTH_CLI
 
 DEADLINE = 60.0
@@ -357,3 +357,31 @@ def test_shutdown_with_a_live_session_is_clean(berthd_factory):
     s.settimeout(10)
     assert read_all(s, rest) is not None
     s.close()
+
+
+def test_exec_and_run_i_over_tcp_need_the_token(berthd_factory, tmp_path):
+    token = "tok-" + os.urandom(12).hex()
+    token_file = tmp_path / "token"
+    token_file.write_text(token + "\n")
+    bad = tmp_path / "bad"
+    bad.write_text("not-the-token\n")
+    port = free_port()
+    d = berthd_factory("--listen=tcp:127.0.0.1:%d" % port, "--token_file=%s" % token_file)
+    addr = "tcp:127.0.0.1:%d" % port
+    d.client.launch_ok(launch_call("exec-tcp", "sleep 600"))
+
+    def cli(*args, input=b"", env=None):
+        e = {k: v for k, v in os.environ.items() if not k.startswith("BERTH_")}
+        e.update(env or {})
+        return subprocess.run([BERTH_CLI] + list(args), capture_output=True, timeout=60,
+                              input=input, env=e)
+
+    p = cli("--addr", addr, "--token_file", str(token_file), "exec", "-i", "exec-tcp", "cat", input=b"tcp\n")
+    assert p.returncode == 0 and p.stdout == b"tcp\n", p
+    p = cli("exec", "exec-tcp", "echo", "env", env={"BERTH_ADDR": addr, "BERTH_TOKEN": token})
+    assert p.returncode == 0 and p.stdout == b"env\n", p
+    p = cli("--addr", addr, "--token_file", str(bad), "exec", "exec-tcp", "echo", "no")
+    assert p.returncode == 1 and p.stdout == b"" and b"token" in p.stderr, p
+    p = cli("--addr", addr, "--token_file", str(token_file), "run", "--name", "exec-tcp-run", "-i",
+            "busybox:local", "cat", input=b"piped\n")
+    assert p.returncode == 0 and p.stdout == b"piped\n", p

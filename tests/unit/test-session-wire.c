@@ -82,9 +82,7 @@ static void decoder_reports_an_empty_frame_once(void **state) {
 static void decoder_refuses_unknown_streams_and_padding(void **state) {
   const unsigned char bad[][8] = {
       {0, 0, 0, 0, 0, 0, 0, 1}, /* stdin: never sent to a client */
-      {5, 0, 0, 0, 0, 0, 0, 1},
-      {255, 0, 0, 0, 0, 0, 0, 1},
-      {1, 1, 0, 0, 0, 0, 0, 1}, /* padding must be zero */
+      {5, 0, 0, 0, 0, 0, 0, 1}, {255, 0, 0, 0, 0, 0, 0, 1}, {1, 1, 0, 0, 0, 0, 0, 1}, /* padding must be zero */
       {1, 0, 0, 9, 0, 0, 0, 1},
   };
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -159,8 +157,9 @@ static int feed_all(berth_http_head *h, const char *text, size_t piece, size_t *
 }
 
 static void head_of_a_101_leaves_the_stream_bytes(void **state) {
-  const char *text = "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
-                     "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n\x01\x00\x00\x00";
+  const char *text =
+      "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
+      "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n\x01\x00\x00\x00";
   size_t head_len = strstr(text, "\r\n\r\n") + 4 - text;
   for (size_t piece = 1; piece < 80; piece++) {
     berth_http_head h;
