@@ -331,8 +331,8 @@ int berth_exec_main(const char *addr_text, const char *token_file, int argc, cha
     code = usage(&err);
     goto out;
   }
-  code = exec_session(addr_text, token_file, id, a.argv + a.index, a.argc - a.index, env, user, workdir, interactive,
-                      tty);
+  code =
+      exec_session(addr_text, token_file, id, a.argv + a.index, a.argc - a.index, env, user, workdir, interactive, tty);
 out:
   json_decref(env);
   free(args);

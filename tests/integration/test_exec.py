@@ -385,3 +385,12 @@ def test_exec_and_run_i_over_tcp_need_the_token(berthd_factory, tmp_path):
     p = cli("--addr", addr, "--token_file", str(token_file), "run", "--name", "exec-tcp-run", "-i",
             "busybox:local", "cat", input=b"piped\n")
     assert p.returncode == 0 and p.stdout == b"piped\n", p
+
+
+def test_a_quiet_session_outlives_the_idle_timeout(berthd, target, cli):
+    """No byte either way for longer than the server's idle timeout (30 s,
+    server.c CONNECTION_TIMEOUT_SECS) and the guard's header deadline: the
+    session is not cut, the late output and the exit code arrive."""
+    p = cli("exec", "-i", target, "sh", "-c", "sleep 35; echo late; exit 9", stdin=subprocess.PIPE, timeout=90)
+    assert p.returncode == 9, p
+    assert p.stdout == b"late\n", p
