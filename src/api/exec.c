@@ -33,7 +33,6 @@ typedef struct api_session {
   size_t tail_len;
   bool docker_eof, docker_paused, client_paused, stdin_closed;
   bool ending, closing;
-  uv_shutdown_t client_shutdown, docker_shutdown;
   char cbuf[READ_BUF], dbuf[READ_BUF];
   struct api_session *next, *prev;
 } api_session;
@@ -158,16 +157,24 @@ static void send_error(api_session *s, const char *msg) {
   send_to(s, true, BERTH_FRAME_ERROR, msg, n);
 }
 
+/* Shutdown requests live on the heap: one still pending when its handle
+ * closes is called back (cancelled) after the session may be gone. */
 static void client_shutdown_cb(uv_shutdown_t *req, int status) {
+  api_session *s = req->data;
+  free(req);
   if (status == UV_ECANCELED) return;
-  finish(req->data);
+  finish(s);
 }
 
 /* Everything is queued: the client sees its end after the last byte. */
 static void end_gracefully(api_session *s) {
   if (s->closing) return;
-  s->client_shutdown.data = s;
-  if (uv_shutdown(&s->client_shutdown, client_stream(s), client_shutdown_cb) < 0) finish(s);
+  uv_shutdown_t *req = berth_malloc(sizeof(*req));
+  req->data = s;
+  if (uv_shutdown(req, client_stream(s), client_shutdown_cb) < 0) {
+    free(req);
+    finish(s);
+  }
 }
 
 static void keep_tail(api_session *s, const char *buf, size_t len) {
@@ -257,8 +264,8 @@ static void docker_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b
   from_docker(s, buf->base, (size_t)nread);
 }
 
-static void docker_shutdown_cb(uv_shutdown_t *req, int status) { /* nothing waits for it */
-}
+/* Nothing waits for the half-close to docker. */
+static void docker_shutdown_cb(uv_shutdown_t *req, int status) { free(req); }
 
 static void client_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   api_session *s = stream->data;
@@ -269,9 +276,11 @@ static void client_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b
     uv_read_stop(stream);
     if (s->stdin_open && !s->stdin_closed && !s->docker_eof) {
       s->stdin_closed = true;
-      s->docker_shutdown.data = s;
-      if (uv_shutdown(&s->docker_shutdown, docker_stream(s), docker_shutdown_cb) < 0)
+      uv_shutdown_t *req = berth_malloc(sizeof(*req));
+      if (uv_shutdown(req, docker_stream(s), docker_shutdown_cb) < 0) {
+        free(req);
         log_debug("exec session: cannot half-close docker's stream");
+      }
     }
     return;
   }
