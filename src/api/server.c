@@ -200,11 +200,13 @@ static enum MHD_Result length_header_cb(void *cls, enum MHD_ValueKind kind, cons
   return MHD_YES;
 }
 
-/* Loop thread: hand queued requests to the handler. */
+/* Loop thread: an upgraded connection to its owner. */
 static void deliver_upgraded(berth_http_server *s, berth_http_upgraded *u) {
-  if (!u->urh) {
-    /* The client left before the 101 went out. */
+  if (!u->urh || u->fd < 0) {
+    /* The client left before the 101 went out, or its socket could not
+     * be duplicated (out of fds): the owner hears of no connection. */
     u->ready(NULL, -1, NULL, 0, u->data);
+    if (u->urh) MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
     free(u->extra);
     free(u);
     return;
@@ -219,6 +221,8 @@ static void deliver_upgraded(berth_http_server *s, berth_http_upgraded *u) {
   u->ready(u, fd, u->extra, u->extra_len, u->data);
 }
 
+/* Loop thread: hand queued requests to the handler, and upgraded
+ * connections to their owners. */
 static void async_cb(uv_async_t *handle) {
   berth_http_server *s = handle->data;
   uv_mutex_lock(&s->lock);
