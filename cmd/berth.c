@@ -21,12 +21,14 @@
 #include "client/client.h"
 #include "client/commands.h"
 #include "client/events.h"
+#include "client/exec.h"
 #include "client/files.h"
 #include "client/ids.h"
 #include "client/image.h"
 #include "client/logs.h"
 #include "client/ps.h"
 #include "client/run.h"
+#include "client/upgrade.h"
 #include "client/stats.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -47,6 +49,7 @@ static const char main_help[] =
     "\n"
     "Commands:\n"
     "  run       Launch a container and stream its output (-d: detach)\n"
+    "  exec      Run a command in a running container (-i stdin, -t a terminal)\n"
     "  ps        List containers\n"
     "  wait      Block until containers end and print their exit codes\n"
     "  kill      Destroy a container, or send it a signal\n"
@@ -171,19 +174,7 @@ static int usage_error(const char *command, const berth_error *err) {
 }
 
 static int new_client(cli *c, berth_client **out, berth_error *err) {
-  const char *text = c->addr ? c->addr : getenv("BERTH_ADDR");
-  if (!text || !*text) text = BERTH_DEFAULT_ADDR;
-  berth_addr addr;
-  int ret = berth_addr_parse(text, &addr, err);
-  if (ret < 0) return ret;
-  cleanup_free char *token = NULL;
-  if (addr.kind == BERTH_ADDR_TCP && c->token_file)
-    ret = berth_token_read_file(c->token_file, &token, err);
-  else if (addr.kind == BERTH_ADDR_TCP && getenv("BERTH_TOKEN"))
-    token = berth_strdup(getenv("BERTH_TOKEN"));
-  if (ret == 0) ret = berth_client_new(&addr, token, out, err);
-  berth_addr_clear(&addr);
-  return ret;
+  return berth_client_open(c->addr, c->token_file, out, err);
 }
 
 static int open_client(cli *c, berth_error *err) { return new_client(c, &c->client, err); }
@@ -204,7 +195,9 @@ static int run_client_cb(void *data, const char *addr, const char *token_file, b
   return new_client(c, out, err);
 }
 
-static int cmd_run(cli *c, int argc, char **argv) { return berth_cmd_run(argc, argv, run_client_cb, c); }
+static int cmd_run(cli *c, int argc, char **argv) {
+  return berth_cmd_run(argc, argv, c->addr, c->token_file, run_client_cb, c);
+}
 
 /* ---- the other commands: shared option handling ---- */
 
@@ -521,8 +514,11 @@ typedef struct command {
 
 static int cmd_version(cli *c, cmd_args *a);
 
+static int cmd_exec(cli *c, int argc, char **argv) { return berth_exec_main(c->addr, c->token_file, argc, argv); }
+
 static const command commands[] = {
     {"run", cmd_run, NULL, NULL, 0, 0, NULL, berth_run_help, IDS_NONE},
+    {"exec", cmd_exec, NULL, NULL, 0, 0, NULL, berth_exec_help, IDS_NONE},
     {"ps", NULL, cmd_ps, ps_opts, 0, 0, check_ps, berth_help_ps, IDS_NONE},
     {"wait", NULL, cmd_wait, wait_opts, 1, -1, NULL, wait_help, IDS_EACH},
     {"kill", NULL, cmd_kill, kill_opts, 1, -1, check_kill, kill_help, IDS_EACH},
@@ -653,8 +649,10 @@ static int dispatch(cli *c, int argc, char **argv) {
         const command *cmd = &commands[i];
         if (strcmp(value, cmd->name) != 0) continue;
         int rest = argc - args.index;
-        /* run takes them itself, before its IMAGE; after it they are the task's. */
-        if (cmd->raw && cmd->raw != cmd_run && take_global_options(c, &rest, argv + args.index, &err) < 0)
+        /* run and exec take them themselves, before IMAGE or ID: after it
+         * they are the task's. */
+        if ((cmd->raw == cmd_logs || cmd->raw == cmd_image) &&
+            take_global_options(c, &rest, argv + args.index, &err) < 0)
           return usage_error(cmd->name, &err);
         return cmd->raw ? cmd->raw(c, rest, argv + args.index) : run_parsed(c, cmd, rest, argv + args.index);
       }

@@ -1,5 +1,7 @@
 #include "api/api.h"
 
+#include "api/exec.h"
+
 #include <string.h>
 
 #include "util/alloc.h"
@@ -20,6 +22,7 @@ void berth_api_set_ready(berth_api *api) {
 void berth_api_abandon(berth_http_request *req, void *data) {
   berth_api *api = data;
   berth_cz_forget(api->cz, req);
+  berth_api_sessions_forget(api, req);
   for (size_t i = 0; i < api->n_deferred; i++)
     if (api->deferred[i] == req) api->deferred[i] = api->deferred[--api->n_deferred];
 }

@@ -12,6 +12,7 @@
 #include "containerizer/containerizer.h"
 
 typedef struct berth_api {
+  uv_loop_t *loop;
   berth_containerizer *cz;
   const char *work_dir;
   json_t *flags;                          /* effective flags, secrets masked */
@@ -24,6 +25,7 @@ typedef struct berth_api {
   size_t n_deferred;
   berth_api_metrics metrics;      /* answers by call and status (api/metrics.c) */
   berth_subscribers *subscribers; /* SUBSCRIBE's streams (api/subscribe.c) */
+  struct api_session *sessions;   /* EXEC and ATTACH_CONTAINER_INPUT (api/exec.c) */
 } berth_api;
 
 /* Recovery is done: answer the requests that waited for it. */

@@ -1,6 +1,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/exec.h"
 #include "containerizer/spec.h"
 #include "util/alloc.h"
 
@@ -141,7 +142,8 @@ void berth_api_call(berth_api *api, berth_http_request *req) {
       rc = berth_error_set(&err, BERTH_EUNAVAIL, "SUBSCRIBE is not served here");
   } else if (!(obj = call_object(body, type, &err)) &&
              (!strcmp(type, "LAUNCH_CONTAINER") || !strcmp(type, "WAIT_CONTAINER") || !strcmp(type, "KILL_CONTAINER") ||
-              !strcmp(type, "REMOVE_CONTAINER") || !strcmp(type, "UPDATE_CONTAINER"))) {
+              !strcmp(type, "REMOVE_CONTAINER") || !strcmp(type, "UPDATE_CONTAINER") || !strcmp(type, "EXEC") ||
+              !strcmp(type, "ATTACH_CONTAINER_INPUT"))) {
     rc = err.code;
   } else if (!strcmp(type, "LAUNCH_CONTAINER")) {
     /* Not abandonable: a launch is never left halfway, so its client,
@@ -163,6 +165,10 @@ void berth_api_call(berth_api *api, berth_http_request *req) {
     }
   } else if (!strcmp(type, "REMOVE_CONTAINER")) {
     if ((rc = call_container_id(obj, id, &err)) == 0) rc = berth_cz_remove(api->cz, id, done_cb, req, &err);
+  } else if (!strcmp(type, "EXEC")) {
+    berth_api_exec(api, req, obj);
+  } else if (!strcmp(type, "ATTACH_CONTAINER_INPUT")) {
+    berth_api_attach_input(api, req, obj);
   } else if (!strcmp(type, "UPDATE_CONTAINER")) {
     rc = berth_cz_update(api->cz, obj, done_cb, req, &err);
   } else if (!strcmp(type, "PRUNE_IMAGES")) {

@@ -8,11 +8,20 @@
 #include "containerizer/metrics.h"
 #include "util/alloc.h"
 
-static const char *const paths[] = {"/api/v1",           "/health",  "/version",    "/flags",        "/containers",
-                                    "/metrics/snapshot", "/metrics", "/files/read", "/files/browse", "/images", "/logs"};
+static const char *const paths[] = {"/api/v1",       "/health",           "/version", "/flags",
+                                    "/containers",   "/metrics/snapshot", "/metrics", "/files/read",
+                                    "/files/browse", "/images",           "/logs"};
 
-static const char *const calls[] = {"LAUNCH_CONTAINER", "WAIT_CONTAINER", "KILL_CONTAINER", "REMOVE_CONTAINER",
-                                    "UPDATE_CONTAINER", "GET_CONTAINERS", "SUBSCRIBE",      "PRUNE_IMAGES"};
+static const char *const calls[] = {"LAUNCH_CONTAINER",
+                                    "WAIT_CONTAINER",
+                                    "KILL_CONTAINER",
+                                    "REMOVE_CONTAINER",
+                                    "UPDATE_CONTAINER",
+                                    "GET_CONTAINERS",
+                                    "SUBSCRIBE",
+                                    "PRUNE_IMAGES",
+                                    "EXEC",
+                                    "ATTACH_CONTAINER_INPUT"};
 
 const char *berth_api_path_tag(const char *path) {
   for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)

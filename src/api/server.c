@@ -1,6 +1,7 @@
 #include "api/server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
 #include <microhttpd.h>
@@ -61,9 +62,11 @@ struct berth_http_server {
   berth_http_abandon_cb abandon;
   berth_http_respond_cb on_respond;
   int open_handles;
-  berth_stream_list streams; /* open event streams, loop thread only */
-  bool stopping;             /* guarded by lock: no request is suspended any more */
-  size_t buffered;           /* bytes reserved for bodies; atomic (one MHD thread per listener) */
+  berth_stream_list streams;          /* open event streams, loop thread only */
+  bool stopping;                      /* guarded by lock: no request is suspended any more */
+  berth_http_upgraded *upgraded_head; /* guarded by lock: handed over by MHD, not yet to the loop */
+  berth_http_upgraded *live;          /* loop thread only: upgraded connections in use */
+  size_t buffered;                    /* bytes reserved for bodies; atomic (one MHD thread per listener) */
 };
 
 struct berth_http_request {
@@ -76,8 +79,9 @@ struct berth_http_request {
   char *body;
   size_t len;
   json_t *query;
-  size_t cap;      /* body's allocated size, without its NUL */
-  size_t reserved; /* of server->buffered */
+  char *upgrade_header; /* the Upgrade header when Connection asks for one */
+  size_t cap;           /* body's allocated size, without its NUL */
+  size_t reserved;      /* of server->buffered */
   /* Refused from its headers on: the body is read and dropped, then this
    * answer goes (with the connection closed). */
   int refuse_status;
@@ -85,11 +89,28 @@ struct berth_http_request {
   bool dispatched;
   bool abandonable; /* loop thread only */
   const char *tag;  /* loop thread only; see berth_http_set_tag */
+  /* An upgrade answer not yet sent (MHD thread once the answer is set). */
+  berth_http_upgraded *upgrade;
   /* Set by the loop thread under the lock; taken by MHD's thread. */
   int status;
   struct MHD_Response *response;
   berth_http_request *queue_next;
   berth_http_request *pending_next, *pending_prev; /* loop thread only */
+};
+
+/* One upgraded connection (api/server.h).  MHD's thread fills it and
+ * hands it to the loop thread once; from then it is the loop's. */
+struct berth_http_upgraded {
+  berth_http_server *server;
+  struct MHD_UpgradeResponseHandle *urh; /* NULL: the upgrade never happened */
+  int fd;                                /* the owner's dup of the socket; -1 when none */
+  char *extra;
+  size_t extra_len;
+  berth_http_upgrade_cb ready;
+  berth_http_upgrade_stop_cb stop;
+  void *data;
+  bool delivered; /* loop thread: ready was called */
+  berth_http_upgraded *next, *prev;
 };
 
 const char *berth_http_method(const berth_http_request *req) { return req->method; }
@@ -98,6 +119,7 @@ const char *berth_http_body(const berth_http_request *req, size_t *len) {
   *len = req->len;
   return req->body ? req->body : "";
 }
+const char *berth_http_upgrade_requested(const berth_http_request *req) { return req->upgrade_header; }
 const char *berth_http_query(const berth_http_request *req, const char *key) {
   return json_string_value(json_object_get(req->query, key));
 }
@@ -194,13 +216,50 @@ static enum MHD_Result length_header_cb(void *cls, enum MHD_ValueKind kind, cons
   return MHD_YES;
 }
 
-/* Loop thread: hand queued requests to the handler. */
+/* Loop thread: an upgraded connection to its owner. */
+static void deliver_upgraded(berth_http_server *s, berth_http_upgraded *u) {
+  if (!u->urh || u->fd < 0) {
+    /* The client left before the 101 went out, or its socket could not
+     * be duplicated (out of fds): the owner hears of no connection. */
+    u->ready(NULL, -1, NULL, 0, u->data);
+    if (u->urh) MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
+    free(u->extra);
+    free(u);
+    return;
+  }
+  u->prev = NULL;
+  u->next = s->live;
+  if (s->live) s->live->prev = u;
+  s->live = u;
+  u->delivered = true;
+  int fd = u->fd;
+  u->fd = -1;
+  u->ready(u, fd, u->extra, u->extra_len, u->data);
+}
+
+/* Loop thread: hand queued requests to the handler, and upgraded
+ * connections to their owners. */
 static void async_cb(uv_async_t *handle) {
   berth_http_server *s = handle->data;
   uv_mutex_lock(&s->lock);
   berth_http_request *req = s->queue_head;
   s->queue_head = s->queue_tail = NULL;
+  berth_http_upgraded *up = s->upgraded_head;
+  s->upgraded_head = NULL;
   uv_mutex_unlock(&s->lock);
+  /* Oldest first: they were pushed on the front. */
+  berth_http_upgraded *rev = NULL;
+  while (up) {
+    berth_http_upgraded *next = up->next;
+    up->next = rev;
+    rev = up;
+    up = next;
+  }
+  while (rev) {
+    berth_http_upgraded *next = rev->next;
+    deliver_upgraded(s, rev);
+    rev = next;
+  }
   while (req) {
     berth_http_request *next = req->queue_next;
     req->pending_next = s->pending;
@@ -338,6 +397,9 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     req->gc = info ? info->socket_context : NULL;
     req->method = berth_strdup(method);
     req->path = berth_strdup(url);
+    const char *connection = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONNECTION);
+    const char *upgrade = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_UPGRADE);
+    if (connection && upgrade && strcasestr(connection, "upgrade")) req->upgrade_header = berth_strdup(upgrade);
     *con_cls = req;
     berth_guard_set_phase(l->guard, req->gc, BERTH_GUARD_BODY);
     req->refuse_status = admit(req, &req->refuse_msg);
@@ -421,15 +483,90 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
   return MHD_YES;
 }
 
+/* MHD thread: hands an upgraded connection (or a failed upgrade) to the
+ * loop thread. */
+static void push_upgraded(berth_http_server *s, berth_http_upgraded *u) {
+  uv_mutex_lock(&s->lock);
+  u->next = s->upgraded_head;
+  s->upgraded_head = u;
+  uv_mutex_unlock(&s->lock);
+  uv_async_send(&s->async);
+}
+
+/* MHD thread, once the 101 is with the kernel.  MHD keeps the socket (it
+ * closes it on MHD_UPGRADE_ACTION_CLOSE); the owner gets a duplicate, so
+ * a libuv handle can own and close that one. */
+static void upgrade_handler(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra_in,
+                            size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
+  berth_http_upgraded *u = cls;
+  berth_http_request *req = con_cls;
+  if (req && req->upgrade == u) req->upgrade = NULL;
+  u->fd = fcntl(sock, F_DUPFD_CLOEXEC, 3);
+  if (u->fd < 0) log_warn("http: upgraded connection: dup: %s", strerror(errno));
+  u->urh = urh;
+  if (extra_in_size) {
+    u->extra = berth_malloc(extra_in_size);
+    memcpy(u->extra, extra_in, extra_in_size);
+    u->extra_len = extra_in_size;
+  }
+  push_upgraded(req ? req->l->server : u->server, u);
+}
+
+void berth_http_respond_upgrade(berth_http_request *req, const char *protocol, berth_http_upgrade_cb ready,
+                                berth_http_upgrade_stop_cb stop, void *data) {
+  berth_http_server *s = req->l->server;
+  berth_http_upgraded *u = berth_calloc(1, sizeof(*u));
+  u->server = s;
+  u->fd = -1;
+  u->ready = ready;
+  u->stop = stop;
+  u->data = data;
+  struct MHD_Response *response = MHD_create_response_for_upgrade(upgrade_handler, u);
+  MHD_add_response_header(response, MHD_HTTP_HEADER_UPGRADE, protocol);
+  pending_remove(s, req);
+  uv_mutex_lock(&s->lock);
+  bool first = req->response == NULL;
+  if (first) {
+    req->response = response;
+    req->status = MHD_HTTP_SWITCHING_PROTOCOLS;
+    req->upgrade = u;
+  }
+  uv_mutex_unlock(&s->lock);
+  if (!first) {
+    MHD_destroy_response(response);
+    free(u);
+    return;
+  }
+  if (s->on_respond) s->on_respond(req, MHD_HTTP_SWITCHING_PROTOCOLS, s->data);
+  MHD_resume_connection(req->conn);
+}
+
+void berth_http_upgraded_close(berth_http_upgraded *u) {
+  if (!u) return;
+  berth_http_server *s = u->server;
+  if (u->prev)
+    u->prev->next = u->next;
+  else if (s->live == u)
+    s->live = u->next;
+  if (u->next) u->next->prev = u->prev;
+  if (u->fd >= 0) close(u->fd);
+  MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
+  free(u->extra);
+  free(u);
+}
+
 static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
   listener *l = cls;
   berth_http_request *req = *con_cls;
   if (!req) return;
   /* A kept-alive connection starts waiting for its next request. */
   berth_guard_set_phase(l->guard, req->gc, BERTH_GUARD_HEADERS);
+  if (req->upgrade) push_upgraded(l->server, req->upgrade); /* never fired: urh stays NULL */
+  req->upgrade = NULL;
   release(l->server, req);
   if (req->response) MHD_destroy_response(req->response);
   json_decref(req->query);
+  free(req->upgrade_header);
   free(req->method);
   free(req->path);
   free(req->body);
@@ -572,8 +709,9 @@ int berth_http_server_listen(berth_http_server *server, const char *spec, const 
   l->token = tcp ? berth_strdup(token) : NULL;
   l->unix_path = tcp ? NULL : berth_strdup(upath);
   l->mhd = MHD_start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-      access_cb, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log_cb, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE |
+          MHD_USE_ERROR_LOG,
+      0, NULL, NULL, access_cb, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log_cb, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
       MHD_OPTION_NOTIFY_COMPLETED, completed_cb, l, MHD_OPTION_NOTIFY_CONNECTION, notify_connection_cb, l,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_SECS, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
       (size_t)CONNECTION_MEMORY, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT, MHD_OPTION_END);
@@ -605,6 +743,39 @@ void berth_http_server_on_respond(berth_http_server *server, berth_http_respond_
 void berth_http_set_tag(berth_http_request *req, const char *tag) { req->tag = tag; }
 const char *berth_http_tag(const berth_http_request *req) { return req->tag; }
 
+/* Shutdown: the upgraded connections MHD handed over (seen by the loop or
+ * not yet) are closed, and their owners told: stop for a live session,
+ * ready with nothing for one that never reached its owner. */
+static void let_go_upgraded(berth_http_server *server) {
+  uv_mutex_lock(&server->lock);
+  berth_http_upgraded *unseen = server->upgraded_head;
+  server->upgraded_head = NULL;
+  uv_mutex_unlock(&server->lock);
+  while (unseen) {
+    berth_http_upgraded *next = unseen->next;
+    unseen->next = NULL;
+    if (unseen->urh) {
+      unseen->prev = NULL;
+      unseen->next = server->live;
+      if (server->live) server->live->prev = unseen;
+      server->live = unseen;
+    } else {
+      unseen->ready(NULL, -1, NULL, 0, unseen->data);
+      free(unseen->extra);
+      free(unseen);
+    }
+    unseen = next;
+  }
+  while (server->live) {
+    berth_http_upgraded *u = server->live;
+    if (u->delivered && u->stop)
+      u->stop(u->data); /* must not close u */
+    else if (!u->delivered)
+      u->ready(NULL, -1, NULL, 0, u->data);
+    berth_http_upgraded_close(u);
+  }
+}
+
 void berth_http_server_free(berth_http_server *server) {
   if (!server) return;
   /* Quiesce: from here MHD's threads answer 503 themselves instead of
@@ -629,6 +800,9 @@ void berth_http_server_free(berth_http_server *server) {
   }
   /* A stream waiting for events is a suspended connection too. */
   berth_stream_list_stop(&server->streams);
+  /* MHD must not stop with an upgraded connection open: every owner lets
+   * go, then the server closes the connection. */
+  let_go_upgraded(server);
   while (server->listeners) {
     listener *l = server->listeners;
     server->listeners = l->next;
@@ -639,6 +813,9 @@ void berth_http_server_free(berth_http_server *server) {
     free(l->unix_path);
     free(l);
   }
+  /* Stopping completed the requests whose 101 never went out: their
+   * owners hear it now, as the loop will not run the async again. */
+  let_go_upgraded(server);
   server->open_handles = 2;
   uv_close((uv_handle_t *)&server->async, server_closed_cb);
   uv_close((uv_handle_t *)&server->hangup_timer, server_closed_cb);

@@ -90,12 +90,39 @@ int berth_http_stream_write(berth_http_stream *stream, const char *buf, size_t l
  * its closed_cb does not run any more. */
 void berth_http_stream_close(berth_http_stream *stream, bool abort);
 
+/* HTTP upgrade (101 Switching Protocols, as docker's attach and exec):
+ * after the answer the connection is a raw byte stream.
+ *
+ * ready runs once on the loop thread: with u NULL and fd -1 when the
+ * client left before the 101 went out; else with u, a duplicate fd of the
+ * socket that the owner now owns (it may give it to a libuv handle), and
+ * the bytes the client sent after its request that MHD already read
+ * (extra, valid during the call).  The owner ends the connection with
+ * berth_http_upgraded_close once it no longer reads or writes its fd.
+ *
+ * stop runs when the server is freed while the connection is in use: the
+ * owner stops at once and forgets u (the server closes it afterwards).
+ * No deadline of the server or the guard applies to an upgraded
+ * connection: a live session lasts as long as its owner keeps it. */
+typedef struct berth_http_upgraded berth_http_upgraded;
+typedef void (*berth_http_upgrade_cb)(berth_http_upgraded *u, int fd, const char *extra, size_t extra_len, void *data);
+typedef void (*berth_http_upgrade_stop_cb)(void *data);
+/* Answers req with 101 and "Upgrade: <protocol>" (exactly once, as
+ * berth_http_respond). */
+void berth_http_respond_upgrade(berth_http_request *req, const char *protocol, berth_http_upgrade_cb ready,
+                                berth_http_upgrade_stop_cb stop, void *data);
+/* Loop thread.  Does not close the owner's fd. */
+void berth_http_upgraded_close(berth_http_upgraded *u);
+
 /* Stops taking requests, lets the owners of unanswered ones go (the
  * abandon callback) and answers them 503, then stops every listener. */
 void berth_http_server_free(berth_http_server *server);
 
 const char *berth_http_method(const berth_http_request *req);
 const char *berth_http_path(const berth_http_request *req);
+/* The Upgrade header's value when the request asked for an upgrade
+ * ("Connection: Upgrade"), else NULL. */
+const char *berth_http_upgrade_requested(const berth_http_request *req);
 /* A query argument, or NULL. */
 const char *berth_http_query(const berth_http_request *req, const char *key);
 const char *berth_http_body(const berth_http_request *req, size_t *len);

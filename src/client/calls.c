@@ -101,6 +101,7 @@ static json_t *container_json(const berth_run_opts *o, const char **bad) {
   if (o->network) json_object_set_new(docker, "network", json_string(o->network));
   if (o->n_ports > 0) json_object_set_new(docker, "port_mappings", ports_json(o));
   json_object_set_new(docker, "privileged", json_boolean(o->privileged));
+  if (o->interactive) json_object_set_new(docker, "stdin", json_true());
   json_object_set_new(docker, "force_pull_image", json_boolean(o->force_pull));
   if (o->label)
     json_object_set_new(docker, "parameters", json_pack("[{s:s,s:o}]", "key", "label", "value", str(o->label, bad)));

@@ -346,6 +346,7 @@ enum {
   RUN_GRACE,
   RUN_DETACH,
   RUN_RM,
+  RUN_INTERACTIVE,
   RUN_HELP,
   RUN_CPU_LIMIT,
   RUN_MEM_LIMIT,
@@ -366,6 +367,7 @@ static const berth_opt run_options[] = {
     {"grace", 0, true, RUN_GRACE},
     {"detach", 'd', false, RUN_DETACH},
     {"rm", 0, false, RUN_RM},
+    {"interactive", 'i', false, RUN_INTERACTIVE},
     {"help", 'h', false, RUN_HELP},
     {"cpu-limit", 0, true, RUN_CPU_LIMIT},
     {"mem-limit", 0, true, RUN_MEM_LIMIT},
@@ -443,6 +445,9 @@ static int apply_run_option(berth_run_opts *o, int id, const char *value, berth_
       return 0;
     case RUN_RM:
       o->remove = true;
+      return 0;
+    case RUN_INTERACTIVE:
+      o->interactive = true;
       return 0;
     case RUN_HELP:
       o->help = true;

@@ -107,6 +107,7 @@ typedef struct berth_run_opts {
   int64_t grace_ns;
   const char *network; /* "HOST", "BRIDGE", "NONE" or NULL (berthd's default) */
   bool force_pull, privileged, detach, remove, help;
+  bool interactive; /* -i: the task's stdin is this process's (container.docker.stdin) */
   berth_env_var *env;
   size_t n_env;
   berth_volume *volumes;

@@ -18,6 +18,7 @@
 #include "client/calls.h"
 #include "client/cli_args.h"
 #include "client/commands.h"
+#include "client/exec.h"
 #include "client/files.h"
 #include "client/slurm.h"
 #include "util/alloc.h"
@@ -77,6 +78,10 @@ const char berth_run_help[] =
     "                         3secs or 500ms (default: berthd's)\n"
     "  -d, --detach           print the container id once it runs, and return\n"
     "  --rm                   remove the container once it ended (not with -d)\n"
+    "  -i, --interactive      pass this process's stdin to the task (its end\n"
+    "                         closes the task's stdin); without -i the task's\n"
+    "                         stdin is closed and piped input is not read, as\n"
+    "                         with docker run\n"
     "  -h, --help             show this help\n"
     "\n"
     "Exit status: the container's exit code; 137 if it was killed before it\n"
@@ -117,7 +122,8 @@ static int usage_error(const berth_error *err) {
 typedef struct cli {
   berth_client_factory factory;
   void *data;
-  const char *addr, *token_file; /* given after "run", before IMAGE */
+  const char *addr, *token_file;               /* given after "run", before IMAGE */
+  const char *global_addr, *global_token_file; /* given before "run" */
   berth_client *client;
 } cli;
 
@@ -335,11 +341,16 @@ static int run(cli *c, int argc, char **argv) {
     printf("%s\n", id);
     return 0;
   }
+  /* -i: stdin goes to the task on a thread of its own (src/client/exec.c). */
+  if (o.interactive && berth_run_stdin_start(c->addr ? c->addr : c->global_addr,
+                                             c->token_file ? c->token_file : c->global_token_file, id, &err) < 0)
+    print_error(&err);
   return attach(c, &o, id);
 }
 
-int berth_cmd_run(int argc, char **argv, berth_client_factory factory, void *data) {
-  cli c = {.factory = factory, .data = data};
+int berth_cmd_run(int argc, char **argv, const char *addr, const char *token_file, berth_client_factory factory,
+                  void *data) {
+  cli c = {.factory = factory, .data = data, .global_addr = addr, .global_token_file = token_file};
   int rc = run(&c, argc, argv);
   berth_client_free(c.client);
   return rc;

@@ -24,7 +24,9 @@ typedef int (*berth_client_factory)(void *data, const char *addr, const char *to
 extern const char berth_run_help[];
 
 /* Runs `berth run` with the arguments after "run" (argv[0] is the first
- * of them); returns the process's exit code. */
-int berth_cmd_run(int argc, char **argv, berth_client_factory factory, void *data);
+ * of them); returns the process's exit code.  addr and token_file are the
+ * global options given before "run" (NULL when not given). */
+int berth_cmd_run(int argc, char **argv, const char *addr, const char *token_file, berth_client_factory factory,
+                  void *data);
 
 #endif

@@ -177,6 +177,13 @@ json_t *berth_mapping_create_config(const berth_launch_spec *spec, const berth_m
   else if (user)
     json_object_set(config, "User", user);
   if (spec->hostname) json_object_set_new(config, "Hostname", json_string(spec->hostname));
+  if (spec->stdin_open) {
+    /* docker run -i: stdin stays open until the one ATTACH_CONTAINER_INPUT
+     * session ends (StdinOnce), and then the task reads its end. */
+    json_object_set_new(config, "OpenStdin", json_true());
+    json_object_set_new(config, "StdinOnce", json_true());
+    json_object_set_new(config, "AttachStdin", json_true());
+  }
   json_t *labels = json_object();
   for (size_t i = 0; i < spec->n_labels; i++)
     json_object_set_new(labels, spec->labels[i].key, json_string(spec->labels[i].value));

@@ -388,7 +388,9 @@ static int parse_container(json_t *container, const berth_launch_policy *policy,
   if (berth_image_ref_validate(image, err) < 0) return err->code;
   spec->image = berth_strdup(image);
   if (berth_json_get_bool(docker, "privileged", "container.docker.privileged", &spec->privileged, err) < 0 ||
-      berth_json_get_bool(docker, "force_pull_image", "container.docker.force_pull_image", &spec->force_pull, err) < 0)
+      berth_json_get_bool(docker, "force_pull_image", "container.docker.force_pull_image", &spec->force_pull, err) <
+          0 ||
+      berth_json_get_bool(docker, "stdin", "container.docker.stdin", &spec->stdin_open, err) < 0)
     return err->code;
   if (spec->privileged && !policy->allow_privileged)
     return berth_error_set(err, BERTH_EINVAL,

@@ -77,6 +77,7 @@ typedef struct berth_launch_spec {
   size_t n_ports;
   bool privileged;
   bool force_pull;
+  bool stdin_open;     /* container.docker.stdin (berth extension): docker run -i */
   berth_label *labels; /* docker parameters "label" */
   size_t n_labels;
   berth_params params; /* the other docker parameters (labels moved out) */

@@ -275,8 +275,11 @@ static int start(daemon_state *d, berth_error *err) {
       .image_gc_excluded = (const char *const *)f->image_gc_excluded_images,
   };
   d->cz = berth_cz_new(d->loop, d->docker, d->store, &config);
-  d->api = (berth_api){
-      .cz = d->cz, .work_dir = f->work_dir, .flags = berth_flags_json(f), .docker_version = d->docker_version};
+  d->api = (berth_api){.loop = d->loop,
+                       .cz = d->cz,
+                       .work_dir = f->work_dir,
+                       .flags = berth_flags_json(f),
+                       .docker_version = d->docker_version};
   json_object_set_new(d->api.flags, "agent_id", json_string(d->agent_id));
   berth_subscribe_config subscribe = {
       .heartbeat_ms = (uint64_t)(f->subscribe_heartbeat_interval_ns / 1000000),

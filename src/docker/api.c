@@ -308,6 +308,23 @@ berth_docker_req *berth_docker_container_inspect(berth_docker *d, const char *id
   return json_request(d, "GET", path, NULL, CALL_TIMEOUT_MS, 0, cb, data);
 }
 
+berth_docker_req *berth_docker_exec_create(berth_docker *d, const char *id, json_t *config, berth_docker_json_cb cb,
+                                           void *data) {
+  cleanup_free char *path = berth_asprintf("/containers/%s/exec", id);
+  return json_request(d, "POST", path, config, CALL_TIMEOUT_MS, 0, cb, data);
+}
+
+berth_docker_req *berth_docker_exec_inspect(berth_docker *d, const char *exec_id, berth_docker_json_cb cb, void *data) {
+  cleanup_free char *path = berth_asprintf("/exec/%s/json", exec_id);
+  return json_request(d, "GET", path, NULL, CALL_TIMEOUT_MS, 0, cb, data);
+}
+
+berth_docker_req *berth_docker_exec_resize(berth_docker *d, const char *exec_id, unsigned rows, unsigned cols,
+                                           berth_docker_json_cb cb, void *data) {
+  cleanup_free char *path = berth_asprintf("/exec/%s/resize?h=%u&w=%u", exec_id, rows, cols);
+  return json_request(d, "POST", path, NULL, CALL_TIMEOUT_MS, 0, cb, data);
+}
+
 berth_docker_req *berth_docker_container_wait(berth_docker *d, const char *id, berth_docker_json_cb cb, void *data) {
   cleanup_free char *path = berth_asprintf("/containers/%s/wait", id);
   return json_request(d, "POST", path, NULL, 0, 0, cb, data);
@@ -393,12 +410,6 @@ berth_docker_req *berth_docker_container_logs(berth_docker *d, const char *id, i
   return output_stream(d, "GET", path, NULL, out, done, data);
 }
 
-berth_docker_req *berth_docker_exec_create(berth_docker *d, const char *id, json_t *config, berth_docker_json_cb cb,
-                                           void *data) {
-  cleanup_free char *path = berth_asprintf("/containers/%s/exec", id);
-  return json_request(d, "POST", path, config, CALL_TIMEOUT_MS, 0, cb, data);
-}
-
 /* Not detached, so dockerd keeps the stream open until the process ends
  * (and its output is read): the end of the stream is the end of the
  * command, and no polling is needed.  An exec made without attached
@@ -410,9 +421,4 @@ berth_docker_req *berth_docker_exec_start(berth_docker *d, const char *exec_id, 
   berth_docker_req *req = output_stream(d, "POST", path, body, out, done, data);
   json_decref(body);
   return req;
-}
-
-berth_docker_req *berth_docker_exec_inspect(berth_docker *d, const char *exec_id, berth_docker_json_cb cb, void *data) {
-  cleanup_free char *path = berth_asprintf("/exec/%s/json", exec_id);
-  return json_request(d, "GET", path, NULL, CALL_TIMEOUT_MS, 0, cb, data);
 }

@@ -94,6 +94,9 @@ berth_docker_req *berth_docker_exec_create(berth_docker *d, const char *id, json
 berth_docker_req *berth_docker_exec_start(berth_docker *d, const char *exec_id, berth_docker_output_cb out,
                                           berth_docker_result_cb done, void *data);
 berth_docker_req *berth_docker_exec_inspect(berth_docker *d, const char *exec_id, berth_docker_json_cb cb, void *data);
+/* POST /exec/{id}/resize: the exec's terminal size (tty only). */
+berth_docker_req *berth_docker_exec_resize(berth_docker *d, const char *exec_id, unsigned rows, unsigned cols,
+                                           berth_docker_json_cb cb, void *data);
 
 /* Splits an image reference into repository and tag-or-digest for pulls
  * ("reg:5000/a/b:t" → "reg:5000/a/b", "t"; no tag → "latest"). */

@@ -306,6 +306,10 @@ void berth_docker_set_version(berth_docker *docker, const char *version) {
   snprintf(docker->version, sizeof(docker->version), "%s", version);
 }
 
+const char *berth_docker_socket_path(const berth_docker *docker) { return docker->socket_path; }
+const char *berth_docker_version(const berth_docker *docker) { return docker->version; }
+uv_loop_t *berth_docker_loop(const berth_docker *docker) { return docker->loop; }
+
 berth_docker_req *berth_docker_request(berth_docker *docker, const char *method, const char *path, json_t *body,
                                        long timeout_ms, int unversioned, berth_docker_chunk_cb chunk,
                                        berth_docker_done_cb done, void *data) {

@@ -43,6 +43,12 @@ void berth_docker_free(berth_docker *docker);
 /* Sets the API version used as path prefix ("1.41"). */
 void berth_docker_set_version(berth_docker *docker, const char *version);
 
+/* For connections the client does not make itself (docker/hijack.h). */
+const char *berth_docker_socket_path(const berth_docker *docker);
+/* "" until negotiated. */
+const char *berth_docker_version(const berth_docker *docker);
+uv_loop_t *berth_docker_loop(const berth_docker *docker);
+
 /* Starts a request.  path is relative to the API root ("/containers/json");
  * it is sent with the negotiated "/v1.xx" prefix unless unversioned is set.
  * body (may be NULL) is serialised now; the caller keeps its reference.
