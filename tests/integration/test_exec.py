@@ -205,6 +205,21 @@ def test_exec_output_and_exit_codes(cli, target):
     assert p.returncode == 3, p
 
 
+def test_exec_takes_an_id_prefix_and_the_global_options(berthd, cli, target):
+    """As the other commands: a unique prefix names the container, an
+    unknown one is berthd's one wording, and --addr may follow "exec"."""
+    p = cli("exec", target[:-2], "echo", "via-prefix")
+    assert p.returncode == 0 and p.stdout == b"via-prefix\n", p
+    p = cli("exec", target + "-nope", "true")
+    assert p.returncode == 1, p
+    assert p.stderr == ("berth: no such container: %s-nope\n" % target).encode(), p
+    env = dict(os.environ)
+    env.pop("BERTH_ADDR", None)
+    p = subprocess.run([BERTH_CLI, "exec", "--addr", berthd.addr, target, "echo", "--addr"],
+                       capture_output=True, timeout=60, env=env)
+    assert p.returncode == 0 and p.stdout == b"--addr\n", p
+
+
 def test_exec_missing_command_is_127_and_not_executable_is_126(cli, target):
     p = cli("exec", target, "no-such-command")
     assert p.returncode == 127, p
