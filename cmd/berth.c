@@ -28,6 +28,7 @@
 #include "client/logs.h"
 #include "client/ps.h"
 #include "client/run.h"
+#include "client/signals.h"
 #include "client/upgrade.h"
 #include "client/stats.h"
 #include "util/alloc.h"
@@ -145,26 +146,6 @@ typedef struct cli {
   const char *token_file;
   berth_client *client;
 } cli;
-
-/* SIGINT/SIGTERM while `berth run` is attached: counted, not acted on in
- * the handler (see run_help). */
-static volatile sig_atomic_t signal_count;
-static volatile sig_atomic_t last_signal;
-
-static void on_signal(int signo) {
-  last_signal = signo;
-  if (signal_count < 2) signal_count++;
-}
-
-static void install_signal_handlers(void) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  /* No SA_RESTART: the poll loop's sleep should end at once. */
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-}
 
 static void print_error(const berth_error *err) { fprintf(stderr, "berth: %s\n", err->msg); }
 
@@ -342,10 +323,10 @@ static int cmd_inspect(cli *c, cmd_args *a) {
 static int cmd_stats(cli *c, cmd_args *a) {
   bool stream = !a->set[OPT_NO_STREAM];
   if (stream) {
-    install_signal_handlers();
-    berth_client_set_cancel(c->client, &signal_count);
+    berth_signals_install();
+    berth_client_set_cancel(c->client, &berth_signal_count);
   }
-  return berth_cmd_stats(c->client, a->operands, (size_t)a->n_operands, a->set[OPT_JSON], stream, &signal_count);
+  return berth_cmd_stats(c->client, a->operands, (size_t)a->n_operands, a->set[OPT_JSON], stream, &berth_signal_count);
 }
 
 /* ---- update ---- */

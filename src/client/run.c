@@ -20,6 +20,7 @@
 #include "client/commands.h"
 #include "client/exec.h"
 #include "client/files.h"
+#include "client/signals.h"
 #include "client/slurm.h"
 #include "util/alloc.h"
 #include "util/duration.h"
@@ -90,26 +91,6 @@ const char berth_run_help[] =
     "option, unreachable berthd, an id that already exists, berthd away for\n"
     "longer than 5 minutes); 128+N if berth\n"
     "was stopped by signal N before the container ran or twice while attached.\n";
-
-/* SIGINT/SIGTERM while `berth run` is attached: counted, not acted on in
- * the handler (see berth_run_help). */
-static volatile sig_atomic_t signal_count;
-static volatile sig_atomic_t last_signal;
-
-static void on_signal(int signo) {
-  last_signal = signo;
-  if (signal_count < 2) signal_count++;
-}
-
-static void install_signal_handlers(void) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  /* No SA_RESTART: the poll loop's sleep should end at once. */
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-}
 
 static void print_error(const berth_error *err) { fprintf(stderr, "berth: %s\n", err->msg); }
 
@@ -205,7 +186,7 @@ static void sleep_ms(int64_t ms) {
 static int stream(run_ctx *ctx, berth_follow_state *st, berth_error *err) {
   berth_follow_opts fo = {.out_fd = {STDOUT_FILENO, STDERR_FILENO},
                           .follow = true,
-                          .signals = &signal_count,
+                          .signals = &berth_signal_count,
                           .on_signal_cb = destroy_cb,
                           .data = ctx};
   berth_backoff backoff;
@@ -224,7 +205,7 @@ static int stream(run_ctx *ctx, berth_follow_state *st, berth_error *err) {
                                 "after its --bound_client_timeout)",
                                 BERTH_RECONNECT_BUDGET_MS / 60000, ctx->id);
     sleep_ms(delay);
-    if (signal_count > 1) return berth_error_set(err, BERTH_ECANCELED, "interrupted");
+    if (berth_signal_count > 1) return berth_error_set(err, BERTH_ECANCELED, "interrupted");
   }
 }
 
@@ -241,7 +222,7 @@ static void remove_quietly(cli *c, const char *id, bool report) {
 static int launch(cli *c, json_t *request, const char *id, berth_error *err) {
   long status = 0;
   cleanup_json json_t *reply = NULL;
-  berth_client_set_cancel(c->client, &signal_count);
+  berth_client_set_cancel(c->client, &berth_signal_count);
   int ret = berth_client_call(c->client, request, BERTH_NO_TIMEOUT, &status, &reply, err);
   berth_client_set_cancel(c->client, NULL);
   if (ret < 0) return ret;
@@ -256,7 +237,7 @@ static int launch_failed(cli *c, const berth_run_opts *o, const char *id, const 
     fprintf(stderr, "berth: interrupted; destroying container '%s'\n", id);
     berth_error ignored = {0};
     simple_call(c, berth_request_kill(id, 0), &ignored); /* 404 if it never arrived */
-    return 128 + last_signal;
+    return 128 + berth_last_signal;
   }
   print_error(err);
   /* A command the runtime could not exec: docker run's 127 or 126, as
@@ -283,13 +264,13 @@ static int attach(cli *c, const berth_run_opts *o, const char *id) {
   if (stream(&ctx, &st, &err) < 0) {
     if (err.code == BERTH_ECANCELED && st.signal_handled) {
       fprintf(stderr, "berth: interrupted again; container '%s' is being destroyed\n", id);
-      return 128 + last_signal;
+      return 128 + berth_last_signal;
     }
     if (err.code == BERTH_ECANCELED) {
       /* The bound wait's connection goes with this process: berthd, or
        * the berthd that comes back, destroys the container. */
       fprintf(stderr, "berth: interrupted again; berthd destroys container '%s' once it sees berth gone\n", id);
-      return 128 + last_signal;
+      return 128 + berth_last_signal;
     }
     print_error(&err);
     return EXIT_BERTH;
@@ -335,7 +316,7 @@ static int run(cli *c, int argc, char **argv) {
     print_error(&err);
     return EXIT_BERTH;
   }
-  install_signal_handlers();
+  berth_signals_install();
   if (launch(c, request, id, &err) < 0) return launch_failed(c, &o, id, &err);
   if (o.detach) {
     printf("%s\n", id);
