@@ -87,10 +87,10 @@ const char berth_run_help[] =
     "\n"
     "Exit status: the container's exit code; 137 if it was killed before it\n"
     "had one; 127 if the command was not found, 126 if it could not be\n"
-    "executed (as docker run); 125 if the launch failed or berth could not do its part (bad\n"
-    "option, unreachable berthd, an id that already exists, berthd away for\n"
-    "longer than 5 minutes); 128+N if berth\n"
-    "was stopped by signal N before the container ran or twice while attached.\n";
+    "executed (as docker run); 125 if the launch failed or berth could not\n"
+    "do its part (bad option, unreachable berthd, an id that already exists,\n"
+    "berthd away for longer than 5 minutes); 128+N if berth was stopped by\n"
+    "signal N before the container ran or twice while attached.\n";
 
 static void print_error(const berth_error *err) { fprintf(stderr, "berth: %s\n", err->msg); }
 
