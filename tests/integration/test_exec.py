@@ -147,7 +147,7 @@ def test_wire_without_upgrade_headers_is_refused(berthd, target):
       "environment": {"variables": [{"name": "A=B", "value": "v"}]}}}, 400, "name"),
     ({"container_id": {"value": "x"}, "command": {"value": "true"},
       "tty_info": {"window_size": {"rows": 0, "columns": 80}}}, 400, "window_size"),
-    ({"container_id": {"value": "no-such"}, "command": {"value": "true"}}, 404, "unknown container"),
+    ({"container_id": {"value": "no-such"}, "command": {"value": "true"}}, 404, "no such container: no-such"),
 ])
 def test_wire_bad_calls_are_refused_before_any_upgrade(berthd, call, status, words):
     s, got, head, rest = upgrade(berthd, {"type": "EXEC", "exec": call})
@@ -256,7 +256,7 @@ def test_exec_env_user_workdir(cli, target):
 def test_exec_on_unknown_or_stopped_container_says_so(berthd, cli, new_id):
     p = cli("exec", "no-such-ctr", "true")
     assert p.returncode == 1, p
-    assert b"unknown container 'no-such-ctr'" in p.stderr, p
+    assert b"no such container: no-such-ctr" in p.stderr, p
     cid = new_id("exec-done")
     berthd.client.launch_ok(launch_call(cid, "true"))
     berthd.client.wait_ok(cid)
