@@ -160,10 +160,11 @@ static void bind_text(sqlite3_stmt *s, int i, const char *v) {
  * kernel crash needs; the WAL is appended in order and checksummed, so
  * after one the surviving commits are a prefix of those made.  A stage a
  * client is told of (RUNNING answers a LAUNCH, TERMINATED a WAIT) is made
- * durable, and with it everything written before; the stages in between
- * (FETCHING .. MOUNTING, the docker id, DESTROYING, output rotation state)
- * and deletions are not, which spares a launch four of its five fsyncs on
- * the loop. */
+ * durable, and with it everything written before, and so is any rewrite
+ * of a record at those stages (output rotation state, an UPDATE); the
+ * stages in between (FETCHING .. MOUNTING, the docker id, DESTROYING) and
+ * deletions are not, which spares a launch four of its five fsyncs on the
+ * loop. */
 static void set_synced(berth_store *store, bool synced) {
   if (store->synced == synced) return;
   if (exec(store, synced ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL) == 0) store->synced = synced;
