@@ -255,6 +255,10 @@ class Scale:
         m["get_containers_s"] = med(self.timed(lambda: self.get_containers_checked(count), reps, gap=1.2))
         m["get_containers_warm_s"] = med(self.timed(lambda: self.get_containers_checked(count), reps))
         m["metrics_s"] = med(self.timed(self.get_metrics, reps))
+        st, body = self.berthd.get("/metrics")
+        m["metrics_bytes"] = len(body) if st == 200 else None
+        m["metrics_series"] = sum(1 for l in body.decode("utf-8", "replace").splitlines()
+                                  if l and not l.startswith("#")) if st == 200 else None
         m["docker_ps_s"] = med(self.timed(self.docker_ps, max(3, reps // 2)))
         label = "berth.agent_id=" + self.b.agent_id
         m["docker_list_s"] = med(self.timed(lambda: lib.list_containers(label), reps))
@@ -335,6 +339,8 @@ class Scale:
         lib.row("", "GET /containers again within 1 s", " / ".join(t(r["get_containers_warm_s"]) for r in rows),
                 "", "", "", "")
         lib.row("", "GET /metrics", " / ".join(t(r["metrics_s"]) for r in rows), "", "", "", "")
+        lib.row("", "/metrics size (bytes, series)", " / ".join("%s, %s" % (r["metrics_bytes"], r["metrics_series"])
+                                                               for r in rows), "", "", "", "")
         lib.row("", "launch latency while N run", " / ".join(t(r["launch_s"]) for r in rows), "same at 0",
                 t(base["launch_s"]), lib.fmt_ratio(top["launch_s"] / base["launch_s"]), "at %d" % n)
         lib.row("", "kill -> terminated while N run", " / ".join(t(r["kill_s"]) for r in rows), "same at 0",
