@@ -12,7 +12,6 @@
 #include <sys/stat.h>
 
 #include "cgroups/cgroups.h"
-#include "containerizer/usage.h"
 #include "containerizer/container.h"
 #include "containerizer/deadline.h"
 #include "containerizer/mapping.h"
@@ -56,7 +55,6 @@ static void update_cb(int rc, json_t *answer, const berth_error *err, void *data
   update_call *call = data;
   container *c = cz_find(call->cz, call->id);
   if (c) c->updating = false;
-  if (c) cz_usage_stale(c); /* the limits it reports may have changed */
   if (rc == 0 && c) {
     /* The store keeps the launch as it now stands, so a restart and
      * GET_CONTAINERS both see the new values. */

@@ -7,10 +7,8 @@
 #include "util/alloc.h"
 
 struct cz_usage {
-  int pid; /* the process the dirs belong to */
+  int pid; /* the process the dirs belong to; 0: none located */
   berth_cgroup_dirs dirs;
-  json_t *reading;     /* last resource_statistics; NULL: none kept */
-  uint64_t read_at_ms; /* loop time of the reading */
 };
 
 json_t *cz_usage_json(container *c) {
@@ -18,10 +16,6 @@ json_t *cz_usage_json(container *c) {
     return NULL;
   if (!c->usage) c->usage = berth_calloc(1, sizeof(*c->usage));
   struct cz_usage *u = c->usage;
-  uint64_t now_ms = uv_now(c->cz->loop);
-  if (u->reading && u->pid == c->pid && now_ms - u->read_at_ms < USAGE_TTL_MS) return json_incref(u->reading);
-  json_decref(u->reading);
-  u->reading = NULL;
   berth_cgroup_roots roots = {c->cz->config.proc_root, c->cz->config.cgroup_root};
   berth_error err;
   if (u->pid != c->pid || !u->dirs.cpu) {
@@ -33,25 +27,16 @@ json_t *cz_usage_json(container *c) {
   }
   berth_usage usage;
   if (berth_cgroups_read(&roots, &u->dirs, c->pid, &usage, &err) < 0) {
-    /* Gone, or moved: found again next time. */
+    /* Gone, or moved: located again next time. */
     berth_cgroup_dirs_free(&u->dirs);
     u->pid = 0;
     return NULL;
   }
-  u->reading = berth_usage_json(&usage, cz_now_secs());
-  u->read_at_ms = now_ms;
-  return json_incref(u->reading);
-}
-
-void cz_usage_stale(container *c) {
-  if (!c->usage) return;
-  json_decref(c->usage->reading);
-  c->usage->reading = NULL;
+  return berth_usage_json(&usage, cz_now_secs());
 }
 
 void cz_usage_free(container *c) {
   if (!c->usage) return;
-  json_decref(c->usage->reading);
   berth_cgroup_dirs_free(&c->usage->dirs);
   free(c->usage);
   c->usage = NULL;
