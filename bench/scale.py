@@ -46,6 +46,15 @@ def fd_count(pid):
         return None
 
 
+def loop_cpu_ns(pid):
+    """CPU time of berthd's main thread (the libuv loop), in ns."""
+    try:
+        with open("/proc/%d/task/%d/schedstat" % (pid, pid)) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def pids_named(name):
     out = []
     for p in os.listdir("/proc"):
@@ -61,8 +70,8 @@ def pids_named(name):
 
 
 def shim_rss(lib, full_ids):
-    """RSS (KiB) of the containerd shims of the given docker ids."""
-    total, n = 0, 0
+    """RSS (KiB), count and open fds of the containerd shims of the given docker ids."""
+    total, n, fds = 0, 0, 0
     for p in os.listdir("/proc"):
         if not p.isdigit():
             continue
@@ -78,7 +87,8 @@ def shim_rss(lib, full_ids):
                 if r:
                     total += r
                     n += 1
-    return total, n
+                    fds += fd_count(int(p)) or 0
+    return total, n, fds
 
 
 def slope(xs, ys):
@@ -249,8 +259,18 @@ class Scale:
         full_ids = set(self.docker_ps())
         if len(full_ids) != count:
             lib.say("warning: docker ps lists %d of ours running, expected %d" % (len(full_ids), count))
-        m["shims_rss_kib"], m["shims"] = shim_rss(lib, full_ids)
+        m["shims_rss_kib"], m["shims"], m["shims_fds"] = shim_rss(lib, full_ids)
+        m["dockerd_fds"] = sum(fd_count(p) or 0 for p in dpids) if dpids else None
+        m["containerd_fds"] = sum(fd_count(p) or 0 for p in cpids) if cpids else None
         m["get_containers_s"] = med(self.timed(lambda: self.get_containers_checked(count), reps, gap=0.2))
+        # What one GET /containers costs berthd's loop thread (CPU, not
+        # wall time: less sensitive to other load on the machine).
+        k = 20
+        c0 = loop_cpu_ns(pid)
+        for _ in range(k):
+            self.berthd.containers()
+        c1 = loop_cpu_ns(pid)
+        m["get_containers_loop_cpu_s"] = (c1 - c0) / 1e9 / k if c0 is not None and c1 is not None else None
         m["metrics_s"] = med(self.timed(self.get_metrics, reps))
         st, body = self.berthd.get("/metrics")
         m["metrics_bytes"] = len(body) if st == 200 else None
@@ -264,7 +284,8 @@ class Scale:
         m["kill_s"] = med(self.probe_kill(max(3, reps // 2)))
         m["recovery_running_s"], m["recovery_stats_s"] = self.recovery(count)
         self.b.wait_statistics(count, timeout=120)
-        m["berthd_rss_after_recovery_kib"] = self.berthd.rss()
+        time.sleep(1.0)
+        m["berthd_rss_after_recovery_kib"] = self.b.sample_rss()
         lib.say("  scale %d: berthd %s %s fds, GET /containers %s, /metrics %s, launch %s, kill %s, "
                 "recovery %s / %s, docker ps %s, docker stats %s, dockerd %s, shims %s (%d)"
                 % (count, lib.fmt_mib(m["berthd_rss_kib"]), m["berthd_fds"], lib.fmt_time(m["get_containers_s"]),
@@ -281,6 +302,11 @@ class Scale:
         lib.say("figure 8: scale at %s running containers (network %s, %d launches at a time)"
                 % ("/".join(str(c) for c in counts), SCALE_NETWORK, SCALE_CONCURRENCY))
         rows = []
+        # A fresh berthd, so count 0 is not measured on the high-water mark
+        # of the figures before (each count's recovery restarts it again).
+        self.berthd.stop()
+        self.berthd.start()
+        time.sleep(1.0)
         try:
             for count in counts:
                 self.fill(count)
@@ -307,7 +333,7 @@ class Scale:
             return top[key] - base[key]
 
         per = {k: slope(xs, [r.get(k) for r in rows]) for k in
-               ("berthd_rss_kib", "berthd_fds", "dockerd_rss_kib", "containerd_rss_kib", "shims_rss_kib",
+               ("berthd_rss_kib", "berthd_rss_after_recovery_kib", "get_containers_loop_cpu_s", "berthd_fds", "dockerd_fds", "containerd_fds", "shims_fds", "dockerd_rss_kib", "containerd_rss_kib", "shims_rss_kib",
                 "get_containers_s", "metrics_s", "docker_ps_s", "docker_list_s")}
         n = top["count"]
         t = lib.fmt_time
@@ -319,20 +345,27 @@ class Scale:
         lib.row(8, "berthd RSS at %s containers" % "/".join(map(str, xs)),
                 " / ".join(lib.fmt_mib(r["berthd_rss_kib"]) for r in rows),
                 "dockerd RSS", " / ".join(lib.fmt_mib(r["dockerd_rss_kib"] or 0) for r in rows), "", 1)
+        lib.row("", "  the same, fresh after kill -9 + recovery",
+                " / ".join(lib.fmt_mib(r["berthd_rss_after_recovery_kib"]) for r in rows),
+                "shims RSS (sum)", " / ".join(lib.fmt_mib(r["shims_rss_kib"]) for r in rows), "", 1)
         if per["berthd_rss_kib"] is not None and per["dockerd_rss_kib"] and per["shims_rss_kib"]:
             lib.row("", "per container RSS (slope)", "%.1f KiB" % per["berthd_rss_kib"],
                     "dockerd + containerd + shim per container",
                     "%.0f KiB" % (per["dockerd_rss_kib"] + (per["containerd_rss_kib"] or 0) + per["shims_rss_kib"]),
                     lib.fmt_ratio(per["berthd_rss_kib"] / (per["dockerd_rss_kib"] + (per["containerd_rss_kib"] or 0)
                                                            + per["shims_rss_kib"]), "less", "more"), len(rows))
+        dfds = (per["dockerd_fds"] or 0) + (per["containerd_fds"] or 0) + (per["shims_fds"] or 0)
         lib.row("", "berthd open fds (per container)",
-                "%s (%.2f)" % (" / ".join(str(r["berthd_fds"]) for r in rows), per["berthd_fds"] or 0), "", "", "",
-                1)
+                "%s (%.2f)" % (" / ".join(str(r["berthd_fds"]) for r in rows), per["berthd_fds"] or 0),
+                "dockerd + containerd + shim fds per container", "%.1f" % dfds,
+                lib.fmt_ratio((per["berthd_fds"] or 0) / dfds, "less", "more") if dfds else "", len(rows))
         lib.row("", "GET /containers with statistics", " / ".join(t(r["get_containers_s"]) for r in rows),
                 "docker ps (label filter)", " / ".join(t(r["docker_ps_s"]) for r in rows),
                 lib.fmt_ratio(top["get_containers_s"] / top["docker_ps_s"]), "at %d" % n)
         lib.row("", "", "", "docker stats --no-stream (once)", " / ".join(tv(r["docker_stats_s"]) for r in rows),
                 lib.fmt_ratio(top["get_containers_s"] / (top["docker_stats_s"] or nan)), "at %d" % n)
+        lib.row("", "  loop CPU per GET /containers", " / ".join(tv(r["get_containers_loop_cpu_s"]) for r in rows),
+                "", "", "", 20)
         lib.row("", "GET /metrics", " / ".join(t(r["metrics_s"]) for r in rows), "", "", "", "")
         lib.row("", "/metrics size (bytes, series)", " / ".join("%s, %s" % (r["metrics_bytes"], r["metrics_series"])
                                                                for r in rows), "", "", "", "")
@@ -343,12 +376,15 @@ class Scale:
         lib.row("", "kill -9 -> all RUNNING / with statistics",
                 " / ".join("%s|%s" % (tv(r["recovery_running_s"]), tv(r["recovery_stats_s"])) for r in rows),
                 "raw list of ours (GET /containers/json)", " / ".join(t(r["docker_list_s"]) for r in rows), "", 1)
+        lib.DETAILS.append("8 per container: berthd RSS fresh after recovery %.1f KiB; loop CPU per GET /containers "
+                           "%s" % (per["berthd_rss_after_recovery_kib"] or 0,
+                                   t(per["get_containers_loop_cpu_s"] or nan)))
         lib.DETAILS.append("8 per container (least-squares slope over %s): berthd %.1f KiB RSS, %.3f fds; "
-                           "dockerd %.0f KiB, containerd %.0f KiB, shim %.0f KiB; GET /containers %s, /metrics %s, "
-                           "docker ps %s, raw list %s"
+                           "dockerd %.0f KiB, %.2f fds; containerd %.0f KiB, %.2f fds; shim %.0f KiB, %.2f fds; "
+                           "GET /containers %s, /metrics %s, docker ps %s, raw list %s"
                            % ("/".join(map(str, xs)), per["berthd_rss_kib"] or 0, per["berthd_fds"] or 0,
-                              per["dockerd_rss_kib"] or 0, per["containerd_rss_kib"] or 0,
-                              per["shims_rss_kib"] or 0, t(per["get_containers_s"] or nan),
+                              per["dockerd_rss_kib"] or 0, per["dockerd_fds"] or 0, per["containerd_rss_kib"] or 0,
+                              per["containerd_fds"] or 0, per["shims_rss_kib"] or 0, per["shims_fds"] or 0, t(per["get_containers_s"] or nan),
                               t(per["metrics_s"] or nan), t(per["docker_ps_s"] or nan),
                               t(per["docker_list_s"] or nan)))
         g = {k: grow(k) for k in ("berthd_rss_kib", "dockerd_rss_kib", "containerd_rss_kib", "shims_rss_kib")}
@@ -367,7 +403,7 @@ def plot(rows, path, title):
     if not rows:
         return False
     data = path + ".dat"
-    cols = ["count", "berthd_rss_kib", "berthd_fds", "dockerd_rss_kib", "containerd_rss_kib", "shims_rss_kib",
+    cols = ["count", "berthd_rss_kib", "berthd_rss_after_recovery_kib", "get_containers_loop_cpu_s", "berthd_fds", "dockerd_rss_kib", "containerd_rss_kib", "shims_rss_kib",
             "get_containers_s", "metrics_s", "docker_ps_s", "docker_stats_s", "docker_list_s", "launch_s", "kill_s",
             "recovery_running_s", "recovery_stats_s"]
     base = rows[0]
@@ -379,7 +415,7 @@ def plot(rows, path, title):
                 v = r.get(c)
                 if v is None:
                     vals.append("NaN")
-                elif c.endswith("_kib") and c != "berthd_rss_kib":
+                elif c.endswith("_kib") and not c.startswith("berthd_rss"):
                     vals.append("%.3f" % ((v - (base.get(c) or 0)) / 1024.0))  # growth, MiB
                 elif c.endswith("_kib"):
                     vals.append("%.3f" % (v / 1024.0))
@@ -398,13 +434,14 @@ set grid
 set xlabel 'running containers'
 set style data linespoints
 set title 'memory (MiB): berthd RSS, growth of dockerd, containerd, shims'
-plot '%(d)s' u 1:%(rss)d t 'berthd RSS', '' u 1:%(drss)d t 'dockerd growth', \\
+plot '%(d)s' u 1:%(rss)d t 'berthd RSS', '' u 1:%(rssf)d t 'berthd RSS, fresh after recovery', \\
+     '' u 1:%(drss)d t 'dockerd growth', \\
      '' u 1:%(crss)d t 'containerd growth', '' u 1:%(srss)d t 'shims growth (sum)'
 set title 'berthd open fds'
 plot '%(d)s' u 1:%(fds)d t 'berthd fds'
 set title 'listing (ms)'
 set logscale y
-plot '%(d)s' u 1:%(gc)d t 'berth GET /containers + statistics', '' u 1:%(met)d t 'berth /metrics', \\
+plot '%(d)s' u 1:%(gc)d t 'berth GET /containers + statistics', '' u 1:%(gcc)d t '  its loop CPU', '' u 1:%(met)d t 'berth /metrics', \\
      '' u 1:%(ps)d t 'docker ps', '' u 1:%(list)d t 'raw API list', '' u 1:%(stats)d t 'docker stats --no-stream'
 unset logscale y
 set title 'launch and kill latency while N run (ms)'
@@ -420,7 +457,8 @@ plot '%(d)s' u 1:($1>0 ? ($%(rss)d-%(rss0)f)*1024/$1 : NaN) t 'berthd', \\
      '' u 1:($1>0 ? $%(srss)d*1024/$1 : NaN) t 'shim'
 unset multiplot
 """ % {"out": path, "title": title.replace("'", ""), "d": data, "rss": i["berthd_rss_kib"],
-       "rss0": base["berthd_rss_kib"] / 1024.0, "drss": i["dockerd_rss_kib"], "crss": i["containerd_rss_kib"],
+       "rss0": base["berthd_rss_kib"] / 1024.0, "rssf": i["berthd_rss_after_recovery_kib"],
+       "gcc": i["get_containers_loop_cpu_s"], "drss": i["dockerd_rss_kib"], "crss": i["containerd_rss_kib"],
        "srss": i["shims_rss_kib"], "fds": i["berthd_fds"], "gc": i["get_containers_s"], "met": i["metrics_s"],
        "ps": i["docker_ps_s"], "list": i["docker_list_s"], "stats": i["docker_stats_s"], "launch": i["launch_s"],
        "kill": i["kill_s"], "rr": i["recovery_running_s"], "rs": i["recovery_stats_s"]}
