@@ -403,7 +403,8 @@ def plot(rows, path, title):
     if not rows:
         return False
     data = path + ".dat"
-    cols = ["count", "berthd_rss_kib", "berthd_rss_after_recovery_kib", "get_containers_loop_cpu_s", "berthd_fds", "dockerd_rss_kib", "containerd_rss_kib", "shims_rss_kib",
+    cols = ["count", "berthd_rss_kib", "berthd_rss_after_recovery_kib", "get_containers_loop_cpu_s", "berthd_fds",
+            "dockerd_fds", "containerd_fds", "shims_fds", "dockerd_rss_kib", "containerd_rss_kib", "shims_rss_kib",
             "get_containers_s", "metrics_s", "docker_ps_s", "docker_stats_s", "docker_list_s", "launch_s", "kill_s",
             "recovery_running_s", "recovery_stats_s"]
     base = rows[0]
@@ -419,6 +420,8 @@ def plot(rows, path, title):
                     vals.append("%.3f" % ((v - (base.get(c) or 0)) / 1024.0))  # growth, MiB
                 elif c.endswith("_kib"):
                     vals.append("%.3f" % (v / 1024.0))
+                elif c in ("dockerd_fds", "containerd_fds"):
+                    vals.append(str(v - (base.get(c) or 0)))  # growth
                 elif c.endswith("_s"):
                     vals.append("%.3f" % (v * 1000.0))  # ms
                 else:
@@ -437,8 +440,8 @@ set title 'memory (MiB): berthd RSS, growth of dockerd, containerd, shims'
 plot '%(d)s' u 1:%(rss)d t 'berthd RSS', '' u 1:%(rssf)d t 'berthd RSS, fresh after recovery', \\
      '' u 1:%(drss)d t 'dockerd growth', \\
      '' u 1:%(crss)d t 'containerd growth', '' u 1:%(srss)d t 'shims growth (sum)'
-set title 'berthd open fds'
-plot '%(d)s' u 1:%(fds)d t 'berthd fds'
+set title 'open fds: berthd, and the growth of docker''s'
+plot '%(d)s' u 1:%(fds)d t 'berthd fds', '' u 1:($%(dfds)d+$%(cfds)d+$%(sfds)d) t 'dockerd + containerd + shims (growth)'
 set title 'listing (ms)'
 set logscale y
 plot '%(d)s' u 1:%(gc)d t 'berth GET /containers + statistics', '' u 1:%(gcc)d t '  its loop CPU', '' u 1:%(met)d t 'berth /metrics', \\
@@ -459,7 +462,7 @@ unset multiplot
 """ % {"out": path, "title": title.replace("'", ""), "d": data, "rss": i["berthd_rss_kib"],
        "rss0": base["berthd_rss_kib"] / 1024.0, "rssf": i["berthd_rss_after_recovery_kib"],
        "gcc": i["get_containers_loop_cpu_s"], "drss": i["dockerd_rss_kib"], "crss": i["containerd_rss_kib"],
-       "srss": i["shims_rss_kib"], "fds": i["berthd_fds"], "gc": i["get_containers_s"], "met": i["metrics_s"],
+       "srss": i["shims_rss_kib"], "fds": i["berthd_fds"], "dfds": i["dockerd_fds"], "cfds": i["containerd_fds"], "sfds": i["shims_fds"], "gc": i["get_containers_s"], "met": i["metrics_s"],
        "ps": i["docker_ps_s"], "list": i["docker_list_s"], "stats": i["docker_stats_s"], "launch": i["launch_s"],
        "kill": i["kill_s"], "rr": i["recovery_running_s"], "rs": i["recovery_stats_s"]}
     r = subprocess.run(["gnuplot"], input=script.encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
