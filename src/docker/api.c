@@ -313,14 +313,14 @@ berth_docker_req *berth_docker_container_list(berth_docker *d, const char *label
   return json_request(d, "GET", path, NULL, CALL_TIMEOUT_MS, 0, cb, data);
 }
 
-/* Frames of one stream that follow each other in what one read brought
- * are handed on as one piece, up to this much: a task writing fast comes
- * in frames of a few KiB (one per write of the task that dockerd picked
- * up), and one sandbox write per frame was where berthd's capture spent
- * its time (perf, BENCHMARKS.md figure 10).  Nothing stays held past the
- * read: the rest is handed on when the read's frames are done. */
+/* Frames of one stream that follow each other in what one socket event
+ * brought are handed on as one piece, up to this much: a task writing fast
+ * comes in frames of a few KiB (one per write of the task that dockerd
+ * picked up), and curl hands a read on in 16 KiB pieces; one sandbox write
+ * per frame or piece was where berthd's capture spent its syscalls (perf,
+ * BENCHMARKS.md figure 10).  Nothing stays held past the event: client.c
+ * calls the flush when curl is done with it. */
 #define COALESCE_BYTES (64u * 1024u)
-
 typedef struct logs_call {
   berth_demux demux;
   void (*attached)(void *data);
@@ -328,8 +328,9 @@ typedef struct logs_call {
   berth_docker_result_cb cb;
   void *data;
   berth_error stream_err;
-  char *pend; /* COALESCE_BYTES while a read is handed on, else NULL */
+  char *pend; /* COALESCE_BYTES while an event's frames are gathered, else NULL */
   size_t pend_len;
+  size_t pend_bytes_event; /* payload bytes of the current socket event */
   int pend_stream;
 } logs_call;
 
@@ -353,6 +354,7 @@ static int logs_frame_cb(int stream, const char *buf, size_t len, void *data) {
     int rc = flush_pending(call);
     if (rc) return rc;
   }
+  call->pend_bytes_event += len;
   if (len >= COALESCE_BYTES) return call->out(stream, buf, len, call->data);
   if (!call->pend) call->pend = berth_malloc(COALESCE_BYTES);
   memcpy(call->pend + call->pend_len, buf, len);
@@ -363,14 +365,20 @@ static int logs_frame_cb(int stream, const char *buf, size_t len, void *data) {
 
 static int logs_chunk_cb(const char *buf, size_t len, void *data) {
   logs_call *call = data;
-  int rc = berth_demux_feed(&call->demux, buf, len, &call->stream_err);
-  int frc = flush_pending(call);
-  /* A quiet stream (a read smaller than a buffer) keeps no buffer. */
-  if (len < COALESCE_BYTES / 2) {
+  return berth_demux_feed(&call->demux, buf, len, &call->stream_err);
+}
+
+static int logs_flush_cb(void *data) {
+  logs_call *call = data;
+  int rc = flush_pending(call);
+  if (rc < 0 && !call->stream_err.code) berth_error_set(&call->stream_err, rc, "stream reader stopped");
+  /* A quiet stream keeps no buffer between events. */
+  if (call->pend && call->pend_bytes_event < COALESCE_BYTES / 2) {
     free(call->pend);
     call->pend = NULL;
   }
-  return rc ? rc : frc;
+  call->pend_bytes_event = 0;
+  return rc < 0 ? rc : 0;
 }
 
 static void logs_done_cb(int status, const char *body, size_t len, const berth_error *cerr, void *data) {
@@ -401,6 +409,7 @@ static berth_docker_req *output_stream(berth_docker *d, const char *method, cons
   berth_demux_init(&call->demux, logs_frame_cb, call);
   berth_docker_req *req = berth_docker_request(d, method, path, NULL, 0, 0, logs_chunk_cb, logs_done_cb, call);
   berth_docker_req_set_release(req, logs_call_free);
+  berth_docker_req_set_flush(req, logs_flush_cb);
   return req;
 }
 

@@ -31,7 +31,10 @@ struct berth_docker_req {
   void (*release)(void *data);
   void (*headers_cb)(void *data);
   bool headers_done;
+  int (*flush)(void *data);      /* after a socket event that brought it body bytes */
+  bool dirty;                    /* in docker->dirty: flush is due */
   berth_docker_req *next, *prev; /* in-flight list */
+  berth_docker_req *dirty_next;
 };
 
 typedef struct socket_watch {
@@ -48,6 +51,7 @@ struct berth_docker {
   char *socket_path;
   char version[16];
   berth_docker_req *inflight;
+  berth_docker_req *dirty; /* requests whose flush is due (flush_dirty) */
   bool closing;
   int open_handles;
 };
@@ -62,6 +66,11 @@ static void list_remove(berth_docker *docker, berth_docker_req *req) {
 }
 
 static void req_free(berth_docker_req *req) {
+  if (req->dirty) {
+    berth_docker_req **p = &req->docker->dirty;
+    while (*p && *p != req) p = &(*p)->dirty_next;
+    if (*p) *p = req->dirty_next;
+  }
   if (req->easy) {
     curl_multi_remove_handle(req->docker->multi, req->easy);
     curl_easy_cleanup(req->easy);
@@ -97,6 +106,11 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
     if (req->chunk(ptr, n, req->data) < 0) {
       req->aborted_by_chunk = true;
       return 0;
+    }
+    if (req->flush && !req->dirty) {
+      req->dirty = true;
+      req->dirty_next = req->docker->dirty;
+      req->docker->dirty = req;
     }
     return n;
   }
@@ -176,6 +190,25 @@ static void check_multi_info(berth_docker *docker) {
   }
 }
 
+/* curl hands a read on in pieces of at most CURL_MAX_WRITE_SIZE (16 KiB);
+ * a stream that gathers pieces (api.c) is told when curl is done with the
+ * socket event, so nothing it gathered waits past it.  Before the done
+ * callbacks: those see the last bytes written. */
+static void finish(berth_docker_req *req, CURLcode result);
+
+static void flush_dirty(berth_docker *docker) {
+  while (docker->dirty) {
+    berth_docker_req *req = docker->dirty;
+    docker->dirty = req->dirty_next;
+    req->dirty = false;
+    req->dirty_next = NULL;
+    if (req->cancelled || req->flush(req->data) >= 0) continue;
+    /* The reader stopped, as a chunk callback may: the stream ends here. */
+    req->aborted_by_chunk = true;
+    finish(req, CURLE_WRITE_ERROR);
+  }
+}
+
 static void poll_cb(uv_poll_t *handle, int status, int events) {
   socket_watch *w = handle->data;
   berth_docker *docker = w->docker;
@@ -185,6 +218,7 @@ static void poll_cb(uv_poll_t *handle, int status, int events) {
   if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
   int running;
   curl_multi_socket_action(docker->multi, w->fd, flags, &running);
+  flush_dirty(docker);
   check_multi_info(docker);
 }
 
@@ -232,6 +266,7 @@ static void timer_cb(uv_timer_t *timer) {
   berth_docker *docker = timer->data;
   int running;
   curl_multi_socket_action(docker->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  flush_dirty(docker);
   check_multi_info(docker);
 }
 
@@ -370,6 +405,8 @@ void berth_docker_req_set_release(berth_docker_req *req, void (*release)(void *d
 void *berth_docker_req_data(const berth_docker_req *req) { return req->data; }
 
 void berth_docker_req_set_headers_cb(berth_docker_req *req, void (*headers)(void *data)) { req->headers_cb = headers; }
+
+void berth_docker_req_set_flush(berth_docker_req *req, int (*flush)(void *data)) { req->flush = flush; }
 
 void berth_docker_cancel(berth_docker_req *req) {
   if (!req || req->cancelled) return;
