@@ -49,6 +49,7 @@ TEST_PACKAGES=(
   python3-pytest python3-pytest-timeout python3-requests python3-prometheus-client
   clang libclang-rt-14-dev llvm valgrind clang-format
   crun systemd
+  gnuplot-nox linux-perf
 )
 [ "$MODE" = run ] || PACKAGES+=("${TEST_PACKAGES[@]}")
 # libc6-dev: only a Recommends of gcc, which --no-install-recommends drops.
@@ -58,6 +59,8 @@ TEST_PACKAGES=(
 # llvm: llvm-symbolizer, so sanitizer reports name files and lines.
 # python3-prometheus-client: test_metrics.py parses /metrics with Prometheus's own parser.
 # valgrind: test.sh runs the unit tests under it.
+# gnuplot-nox: bench/run --plot draws the scale figure; linux-perf: profiling
+# berthd where a benchmark figure falls short (BENCHMARKS.md).
 # systemd: systemd-analyze and systemd-sysusers, which test_service.py runs on
 # the installed unit (systemd need not be PID 1 for that).
 # crun: a second OCI runtime registered with dockerd (tasks pick it with the

@@ -13,16 +13,33 @@
 #define USER_HZ 100.0
 #define MAX_FILE (64u * 1024u)
 
-/* Reads a small file whole; NULL if it cannot. */
+/* Reads a small file whole (up to MAX_FILE); NULL if it cannot.  The read
+ * goes through a buffer on the stack and the copy returned is its exact
+ * size: a 64 KiB malloc per file, freed at once, made glibc trim and grow
+ * the heap on every read, and brk and the page faults after it were a
+ * quarter of a GET_CONTAINERS (perf, BENCHMARKS.md figure 8). */
 static char *slurp(const char *path) {
   cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return NULL;
-  char *buf = berth_malloc(MAX_FILE + 1);
-  size_t len = 0;
+  char stack[8192];
+  char *buf = stack, *big = NULL;
+  size_t cap = sizeof(stack) - 1, len = 0;
   ssize_t n;
-  while (len < MAX_FILE && (n = read(fd, buf + len, MAX_FILE - len)) > 0) len += (size_t)n;
-  buf[len] = '\0';
-  return buf;
+  while ((n = read(fd, buf + len, cap - len)) > 0) {
+    len += (size_t)n;
+    if (len < cap) continue;
+    if (cap >= MAX_FILE) break;
+    size_t ncap = cap * 2 + 1 > MAX_FILE ? MAX_FILE : cap * 2 + 1;
+    char *grown = berth_realloc(big, ncap + 1);
+    if (!big) memcpy(grown, stack, len);
+    big = buf = grown;
+    cap = ncap;
+  }
+  char *out = berth_malloc(len + 1);
+  memcpy(out, buf, len);
+  out[len] = '\0';
+  free(big);
+  return out;
 }
 
 static bool read_u64(const char *dir, const char *file, uint64_t *out) {
@@ -101,12 +118,8 @@ static char *v1_dir(const berth_cgroup_roots *roots, const char *text, const cha
   return dir;
 }
 
-static int read_v1(const berth_cgroup_roots *roots, const char *text, berth_usage *u, berth_error *err) {
-  cleanup_free char *cpu = v1_dir(roots, text, "cpu");
-  cleanup_free char *cpuacct = v1_dir(roots, text, "cpuacct");
-  cleanup_free char *mem = v1_dir(roots, text, "memory");
-  if (!cpu || !cpuacct || !mem)
-    return berth_error_set(err, BERTH_EIO, "cgroup v1: cpu, cpuacct or memory controller missing");
+static int read_v1(const berth_cgroup_dirs *d, berth_usage *u, berth_error *err) {
+  const char *cpu = d->cpu, *cpuacct = d->cpuacct, *mem = d->mem;
   cleanup_free char *acct_path = berth_asprintf("%s/cpuacct.stat", cpuacct);
   cleanup_free char *acct = slurp(acct_path);
   if (!acct) return berth_error_errno(err, errno, "read '%s'", acct_path);
@@ -143,11 +156,8 @@ static int read_v1(const berth_cgroup_roots *roots, const char *text, berth_usag
   return 0;
 }
 
-static int read_v2(const berth_cgroup_roots *roots, const char *text, berth_usage *u, berth_error *err) {
-  char *unused = NULL;
-  cleanup_free char *path = cgroup_path(text, NULL, &unused);
-  if (!path) return berth_error_set(err, BERTH_EIO, "cgroup v2: no unified entry");
-  cleanup_free char *dir = berth_asprintf("%s%s", roots->cgroup, path);
+static int read_v2(const berth_cgroup_dirs *d, berth_usage *u, berth_error *err) {
+  const char *dir = d->cpu;
   cleanup_free char *cstat_path = berth_asprintf("%s/cpu.stat", dir);
   cleanup_free char *cstat = slurp(cstat_path);
   if (!cstat) return berth_error_errno(err, errno, "read '%s'", cstat_path);
@@ -208,7 +218,14 @@ static void read_net(const berth_cgroup_roots *roots, int pid, berth_usage *u) {
   }
 }
 
-int berth_cgroups_usage(const berth_cgroup_roots *roots, int pid, berth_usage *out, berth_error *err) {
+void berth_cgroup_dirs_free(berth_cgroup_dirs *dirs) {
+  free(dirs->cpu);
+  free(dirs->cpuacct);
+  free(dirs->mem);
+  memset(dirs, 0, sizeof(*dirs));
+}
+
+int berth_cgroups_locate(const berth_cgroup_roots *roots, int pid, berth_cgroup_dirs *out, berth_error *err) {
   memset(out, 0, sizeof(*out));
   cleanup_free char *path = berth_asprintf("%s/%d/cgroup", roots->proc, pid);
   cleanup_free char *text = slurp(path);
@@ -220,10 +237,42 @@ int berth_cgroups_usage(const berth_cgroup_roots *roots, int pid, berth_usage *o
   bool v1 = v1mem != NULL;
   free(v1mem);
   free(mount);
-  int rc = v1 ? read_v1(roots, text, out, err) : read_v2(roots, text, out, err);
+  if (v1) {
+    out->cpu = v1_dir(roots, text, "cpu");
+    out->cpuacct = v1_dir(roots, text, "cpuacct");
+    out->mem = v1_dir(roots, text, "memory");
+    if (!out->cpu || !out->cpuacct || !out->mem) {
+      berth_cgroup_dirs_free(out);
+      return berth_error_set(err, BERTH_EIO, "cgroup v1: cpu, cpuacct or memory controller missing");
+    }
+    return 0;
+  }
+  char *unused = NULL;
+  cleanup_free char *upath = cgroup_path(text, NULL, &unused);
+  if (!upath) return berth_error_set(err, BERTH_EIO, "cgroup v2: no unified entry");
+  out->v2 = true;
+  out->cpu = berth_asprintf("%s%s", roots->cgroup, upath);
+  return 0;
+}
+
+int berth_cgroups_read(const berth_cgroup_roots *roots, const berth_cgroup_dirs *dirs, int pid, berth_usage *out,
+                       berth_error *err) {
+  memset(out, 0, sizeof(*out));
+  if (!dirs->cpu) return berth_error_set(err, BERTH_EIO, "cgroup not located");
+  int rc = dirs->v2 ? read_v2(dirs, out, err) : read_v1(dirs, out, err);
   if (rc < 0) return rc;
   read_net(roots, pid, out);
   return 0;
+}
+
+int berth_cgroups_usage(const berth_cgroup_roots *roots, int pid, berth_usage *out, berth_error *err) {
+  berth_cgroup_dirs dirs;
+  memset(out, 0, sizeof(*out));
+  int rc = berth_cgroups_locate(roots, pid, &dirs, err);
+  if (rc < 0) return rc;
+  rc = berth_cgroups_read(roots, &dirs, pid, out, err);
+  berth_cgroup_dirs_free(&dirs);
+  return rc;
 }
 
 json_t *berth_usage_json(const berth_usage *u, double timestamp) {

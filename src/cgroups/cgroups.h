@@ -36,7 +36,23 @@ typedef struct berth_cgroup_roots {
   const char *cgroup; /* "/sys/fs/cgroup" */
 } berth_cgroup_roots;
 
-/* Reads the usage of the cgroup holding pid. */
+/* Where a process's cgroup files are: v1 one directory per controller,
+ * v2 the unified one (in cpu, the others NULL).  Found once from
+ * /proc/<pid>/cgroup and kept while the process lives, so each later read
+ * is only the counter files. */
+typedef struct berth_cgroup_dirs {
+  bool v2;
+  char *cpu, *cpuacct, *mem;
+} berth_cgroup_dirs;
+
+int berth_cgroups_locate(const berth_cgroup_roots *roots, int pid, berth_cgroup_dirs *out, berth_error *err);
+void berth_cgroup_dirs_free(berth_cgroup_dirs *dirs);
+
+/* Reads the usage from located dirs (and /proc/<pid>/net/dev). */
+int berth_cgroups_read(const berth_cgroup_roots *roots, const berth_cgroup_dirs *dirs, int pid, berth_usage *out,
+                       berth_error *err);
+
+/* Locate and read in one: the usage of the cgroup holding pid. */
 int berth_cgroups_usage(const berth_cgroup_roots *roots, int pid, berth_usage *out, berth_error *err);
 
 /* The contract's resource_statistics object (timestamp added by caller). */

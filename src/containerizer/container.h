@@ -109,6 +109,7 @@ typedef struct container {
   uv_timer_t ix_timer; /* flushes ix's buffered records */
   double mem_limit_mb;
   int pid;
+  struct cz_usage *usage; /* statistics: located cgroup, last reading (usage.c) */
   char *ip;
   json_t *network_infos;   /* Mesos NetworkInfo list from docker's inspect; NULL until read */
   int gpus[BERTH_GPU_MAX]; /* allocated minors, freed when TERMINATED */
@@ -160,6 +161,9 @@ struct berth_containerizer {
   uv_timer_t recover_timer;
   uint64_t recover_backoff_ms;
   berth_docker_req *recover_req;
+  uint64_t sweep_interval_ms; /* the sweep's current interval (recovery.c) */
+  uint64_t sweep_launches;    /* launches and count at the last sweep */
+  size_t sweep_count;
   berth_cz_metrics_data metrics;
   struct cz_pull *pulls; /* in flight, one per image (pull.c) */
   size_t pending_work;   /* sandbox removals and volume pins on the thread pool */

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "cgroups/cgroups.h"
+#include "containerizer/usage.h"
 #include "containerizer/container.h"
 #include "containerizer/deadline.h"
 #include "containerizer/health.h"
@@ -156,6 +157,7 @@ void cz_container_free(container *c) {
   cancel_requests(c);
   cz_health_stop(c);
   close_outputs(c);
+  cz_usage_free(c);
   if (c->pin_job) c->pin_job->c = NULL;
   if (!cz->closing) cz_release_pins(c);
   free(c->pin_dir);
@@ -351,22 +353,14 @@ static json_t *container_json(container *c) {
   json_t *limits = json_object_get(c->launch, "limits");
   if (res) json_object_set(j, "resources", res);
   if (limits) json_object_set(j, "limits", limits);
-  if (c->pid > 0 && (c->stage == BERTH_STAGE_RUNNING || c->stage == BERTH_STAGE_DESTROYING) && !c->cap.exited) {
-    berth_cgroup_roots roots = {c->cz->config.proc_root, c->cz->config.cgroup_root};
-    berth_usage usage;
-    berth_error err;
-    /* A process that just exited has no cgroup to read: no statistics. */
-    if (berth_cgroups_usage(&roots, c->pid, &usage, &err) == 0) {
-      json_t *stats = berth_usage_json(&usage, cz_now_secs());
-      /* On the HOST network /proc/<pid>/net/dev is the node's: those
-       * counters are not the container's, so none are reported. */
-      if (c->spec.network == BERTH_NET_HOST) {
-        json_object_del(stats, "net_rx_bytes");
-        json_object_del(stats, "net_tx_bytes");
-      }
-      json_object_set_new(j, "resource_statistics", stats);
-    }
+  json_t *usage = cz_usage_json(c);
+  /* On the HOST network /proc/<pid>/net/dev is the node's: those counters
+   * are not the container's, so none are reported. */
+  if (usage && c->spec.network == BERTH_NET_HOST) {
+    json_object_del(usage, "net_rx_bytes");
+    json_object_del(usage, "net_tx_bytes");
   }
+  if (usage) json_object_set_new(j, "resource_statistics", usage);
   if (c->termination) json_object_set(j, "termination", c->termination);
   json_t *pull = c->stage == BERTH_STAGE_PULLING ? cz_pull_progress_json(c) : NULL;
   if (pull) json_object_set_new(j, "pull", pull);

@@ -22,6 +22,11 @@
  * callback can see: a create that a crashed berthd sent and dockerd
  * finished after recovery looked, or an orphan made behind berthd's back. */
 #define SWEEP_INTERVAL_MS 5000
+/* A sweep that found nothing to do, with no launch and no container come
+ * or gone since the one before, doubles the interval up to this; any of
+ * those brings it back to SWEEP_INTERVAL_MS.  An idle node with hundreds
+ * of containers then has dockerd list them every 20 s, not every 5 s. */
+#define SWEEP_IDLE_MAX_MS 20000
 
 static berth_stage stage_from_name(const char *name) {
   for (int s = 0; s < BERTH_STAGE_COUNT; s++)
@@ -166,7 +171,7 @@ static void sweep_cb(uv_timer_t *t);
 /* Docker containers of this agent id that no record accounts for: orphans
  * (no record) and leftovers of a TERMINATED record whose docker container
  * berthd believes gone.  Returns how many orphans it saw. */
-static size_t sweep_entries(berth_containerizer *cz, json_t *list, bool log_kept) {
+static size_t sweep_entries(berth_containerizer *cz, json_t *list, bool log_kept, size_t *leftovers) {
   size_t i, orphans = 0;
   json_t *e;
   json_array_foreach(list, i, e) {
@@ -191,6 +196,7 @@ static size_t sweep_entries(berth_containerizer *cz, json_t *list, bool log_kept
         log_warn("container %s: docker container %s appeared after it ended; removing it", c->id, name ? name : id);
         c->docker_created = true;
         cz_remove_docker(c);
+        if (leftovers) (*leftovers)++;
       }
       continue;
     }
@@ -209,8 +215,16 @@ static size_t sweep_entries(berth_containerizer *cz, json_t *list, bool log_kept
 static void sweep_list_cb(int rc, json_t *answer, const berth_error *err, void *data) {
   berth_containerizer *cz = data;
   cz->recover_req = NULL;
-  if (rc == 0) sweep_entries(cz, answer, false);
-  uv_timer_start(&cz->recover_timer, sweep_cb, SWEEP_INTERVAL_MS, 0);
+  size_t leftovers = 0, orphans = rc == 0 ? sweep_entries(cz, answer, false, &leftovers) : 0;
+  bool busy =
+      rc < 0 || orphans || leftovers || cz->metrics.launches != cz->sweep_launches || cz->count != cz->sweep_count;
+  cz->sweep_launches = cz->metrics.launches;
+  cz->sweep_count = cz->count;
+  uint64_t next = cz->sweep_interval_ms * 2;
+  cz->sweep_interval_ms = busy || !cz->sweep_interval_ms ? SWEEP_INTERVAL_MS
+                          : next > SWEEP_IDLE_MAX_MS     ? SWEEP_IDLE_MAX_MS
+                                                         : next;
+  uv_timer_start(&cz->recover_timer, sweep_cb, cz->sweep_interval_ms, 0);
 }
 
 static void sweep_cb(uv_timer_t *t) {
@@ -253,7 +267,8 @@ static void list_cb(int rc, json_t *answer, const berth_error *err, void *data) 
     restored++;
     reconcile_one(cz, c, find_entry(answer, c->id));
   }
-  orphans = sweep_entries(cz, answer, true);
+  orphans = sweep_entries(cz, answer, true, NULL);
+  cz->sweep_interval_ms = SWEEP_INTERVAL_MS;
   log_info("recovery: %zu containers reconciled, %zu orphans", restored, orphans);
   uv_timer_start(&cz->recover_timer, sweep_cb, SWEEP_INTERVAL_MS, 0);
   finish_recovery(cz, 0, NULL);

@@ -339,6 +339,14 @@ berth_docker_req *berth_docker_container_list(berth_docker *d, const char *label
   return json_request(d, "GET", path, NULL, CALL_TIMEOUT_MS, 0, cb, data);
 }
 
+/* Frames of one stream that follow each other in what one socket event
+ * brought are handed on as one piece, up to this much: a task writing fast
+ * comes in frames of a few KiB (one per write of the task that dockerd
+ * picked up), and curl hands a read on in 16 KiB pieces; one sandbox write
+ * per frame or piece was where berthd's capture spent its syscalls (perf,
+ * BENCHMARKS.md figure 10).  Nothing stays held past the event: client.c
+ * calls the flush when curl is done with it. */
+#define COALESCE_BYTES (64u * 1024u)
 typedef struct logs_call {
   berth_demux demux;
   void (*attached)(void *data);
@@ -346,17 +354,57 @@ typedef struct logs_call {
   berth_docker_result_cb cb;
   void *data;
   berth_error stream_err;
+  char *pend; /* COALESCE_BYTES while an event's frames are gathered, else NULL */
+  size_t pend_len;
+  size_t pend_bytes_event; /* payload bytes of the current socket event */
+  int pend_stream;
 } logs_call;
+
+static void logs_call_free(void *data) {
+  logs_call *call = data;
+  free(call->pend);
+  free(call);
+}
+
+static int flush_pending(logs_call *call) {
+  if (!call->pend_len) return 0;
+  size_t n = call->pend_len;
+  call->pend_len = 0;
+  return call->out(call->pend_stream, call->pend, n, call->data);
+}
 
 static int logs_frame_cb(int stream, const char *buf, size_t len, void *data) {
   logs_call *call = data;
   if (stream != BERTH_STREAM_STDOUT && stream != BERTH_STREAM_STDERR) return 0;
-  return call->out(stream, buf, len, call->data);
+  if (call->pend_len && (stream != call->pend_stream || call->pend_len + len > COALESCE_BYTES)) {
+    int rc = flush_pending(call);
+    if (rc) return rc;
+  }
+  call->pend_bytes_event += len;
+  if (len >= COALESCE_BYTES) return call->out(stream, buf, len, call->data);
+  if (!call->pend) call->pend = berth_malloc(COALESCE_BYTES);
+  memcpy(call->pend + call->pend_len, buf, len);
+  call->pend_len += len;
+  call->pend_stream = stream;
+  return 0;
 }
 
 static int logs_chunk_cb(const char *buf, size_t len, void *data) {
   logs_call *call = data;
   return berth_demux_feed(&call->demux, buf, len, &call->stream_err);
+}
+
+static int logs_flush_cb(void *data) {
+  logs_call *call = data;
+  int rc = flush_pending(call);
+  if (rc < 0 && !call->stream_err.code) berth_error_set(&call->stream_err, rc, "stream reader stopped");
+  /* A quiet stream keeps no buffer between events. */
+  if (call->pend && call->pend_bytes_event < COALESCE_BYTES / 2) {
+    free(call->pend);
+    call->pend = NULL;
+  }
+  call->pend_bytes_event = 0;
+  return rc < 0 ? rc : 0;
 }
 
 static void logs_done_cb(int status, const char *body, size_t len, const berth_error *cerr, void *data) {
@@ -386,7 +434,8 @@ static berth_docker_req *output_stream(berth_docker *d, const char *method, cons
   call->data = data;
   berth_demux_init(&call->demux, logs_frame_cb, call);
   berth_docker_req *req = berth_docker_request(d, method, path, body, 0, 0, logs_chunk_cb, logs_done_cb, call);
-  berth_docker_req_set_release(req, free);
+  berth_docker_req_set_release(req, logs_call_free);
+  berth_docker_req_set_flush(req, logs_flush_cb);
   return req;
 }
 

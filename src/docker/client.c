@@ -31,7 +31,10 @@ struct berth_docker_req {
   void (*release)(void *data);
   void (*headers_cb)(void *data);
   bool headers_done;
+  int (*flush)(void *data);      /* after a socket event that brought it body bytes */
+  bool dirty;                    /* in docker->dirty: flush is due */
   berth_docker_req *next, *prev; /* in-flight list */
+  berth_docker_req *dirty_next;
 };
 
 typedef struct socket_watch {
@@ -48,6 +51,7 @@ struct berth_docker {
   char *socket_path;
   char version[16];
   berth_docker_req *inflight;
+  berth_docker_req *dirty; /* requests whose flush is due (flush_dirty) */
   bool closing;
   int open_handles;
 };
@@ -62,6 +66,11 @@ static void list_remove(berth_docker *docker, berth_docker_req *req) {
 }
 
 static void req_free(berth_docker_req *req) {
+  if (req->dirty) {
+    berth_docker_req **p = &req->docker->dirty;
+    while (*p && *p != req) p = &(*p)->dirty_next;
+    if (*p) *p = req->dirty_next;
+  }
   if (req->easy) {
     curl_multi_remove_handle(req->docker->multi, req->easy);
     curl_easy_cleanup(req->easy);
@@ -97,6 +106,11 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
     if (req->chunk(ptr, n, req->data) < 0) {
       req->aborted_by_chunk = true;
       return 0;
+    }
+    if (req->flush && !req->dirty) {
+      req->dirty = true;
+      req->dirty_next = req->docker->dirty;
+      req->docker->dirty = req;
     }
     return n;
   }
@@ -176,6 +190,25 @@ static void check_multi_info(berth_docker *docker) {
   }
 }
 
+/* curl hands a read on in pieces of at most CURL_MAX_WRITE_SIZE (16 KiB);
+ * a stream that gathers pieces (api.c) is told when curl is done with the
+ * socket event, so nothing it gathered waits past it.  Before the done
+ * callbacks: those see the last bytes written. */
+static void finish(berth_docker_req *req, CURLcode result);
+
+static void flush_dirty(berth_docker *docker) {
+  while (docker->dirty) {
+    berth_docker_req *req = docker->dirty;
+    docker->dirty = req->dirty_next;
+    req->dirty = false;
+    req->dirty_next = NULL;
+    if (req->cancelled || req->flush(req->data) >= 0) continue;
+    /* The reader stopped, as a chunk callback may: the stream ends here. */
+    req->aborted_by_chunk = true;
+    finish(req, CURLE_WRITE_ERROR);
+  }
+}
+
 static void poll_cb(uv_poll_t *handle, int status, int events) {
   socket_watch *w = handle->data;
   berth_docker *docker = w->docker;
@@ -185,6 +218,7 @@ static void poll_cb(uv_poll_t *handle, int status, int events) {
   if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
   int running;
   curl_multi_socket_action(docker->multi, w->fd, flags, &running);
+  flush_dirty(docker);
   check_multi_info(docker);
 }
 
@@ -232,6 +266,7 @@ static void timer_cb(uv_timer_t *timer) {
   berth_docker *docker = timer->data;
   int running;
   curl_multi_socket_action(docker->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  flush_dirty(docker);
   check_multi_info(docker);
 }
 
@@ -310,6 +345,8 @@ const char *berth_docker_socket_path(const berth_docker *docker) { return docker
 const char *berth_docker_version(const berth_docker *docker) { return docker->version; }
 uv_loop_t *berth_docker_loop(const berth_docker *docker) { return docker->loop; }
 
+#define STREAM_BUFFER_BYTES (64L * 1024L)
+
 berth_docker_req *berth_docker_request(berth_docker *docker, const char *method, const char *path, json_t *body,
                                        long timeout_ms, int unversioned, berth_docker_chunk_cb chunk,
                                        berth_docker_done_cb done, void *data) {
@@ -340,6 +377,11 @@ berth_docker_req *berth_docker_request_with_header(berth_docker *docker, const c
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
   if (timeout_ms > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
   if (strcmp(method, "HEAD") == 0) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  /* Streams (attach, logs, pulls) read in larger pieces than curl's 16 KiB
+   * default: a task writing fast then costs the loop a quarter of the
+   * wake-ups and reads (perf: BENCHMARKS.md, figure 10).  Pages of the
+   * buffer are touched only by a stream that carries that much. */
+  if (chunk) curl_easy_setopt(e, CURLOPT_BUFFERSIZE, STREAM_BUFFER_BYTES);
   if (body) {
     /* Any JSON value, and never NULL (strlen below): a body that cannot
      * be encoded goes as an empty object, which docker then refuses. */
@@ -370,6 +412,8 @@ void berth_docker_req_set_release(berth_docker_req *req, void (*release)(void *d
 void *berth_docker_req_data(const berth_docker_req *req) { return req->data; }
 
 void berth_docker_req_set_headers_cb(berth_docker_req *req, void (*headers)(void *data)) { req->headers_cb = headers; }
+
+void berth_docker_req_set_flush(berth_docker_req *req, int (*flush)(void *data)) { req->flush = flush; }
 
 void berth_docker_cancel(berth_docker_req *req) {
   if (!req || req->cancelled) return;

@@ -76,6 +76,11 @@ void berth_docker_req_set_release(berth_docker_req *req, void (*release)(void *d
  * for hijacked streams (attach) that is when dockerd is ready.  Runs inside
  * a curl callback, so it must not start or cancel requests itself. */
 void berth_docker_req_set_headers_cb(berth_docker_req *req, void (*headers)(void *data));
+/* For streams: called once curl is done with a socket event in which the
+ * chunk callback ran (curl splits one read into 16 KiB pieces), before any
+ * done callback of that event; not after a cancel.  <0 ends the stream as
+ * a chunk callback's <0 does. */
+void berth_docker_req_set_flush(berth_docker_req *req, int (*flush)(void *data));
 
 /* The data pointer given to berth_docker_request. */
 void *berth_docker_req_data(const berth_docker_req *req);

@@ -3,6 +3,7 @@
 #define BERTH_STORE_INTERNAL_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 
 #include "store/store.h"
 
@@ -10,6 +11,7 @@ struct berth_store {
   sqlite3 *db;
   sqlite3_stmt *put;
   sqlite3_stmt *del;
+  bool synced; /* the connection's synchronous level is FULL (else NORMAL) */
 };
 
 static inline void berth_store_finalize_stmt(sqlite3_stmt **s) { sqlite3_finalize(*s); }

@@ -1,6 +1,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -112,9 +113,10 @@ int berth_store_open(const char *path, berth_store **out, berth_error *err) {
     goto fail;
   }
   sqlite3_busy_timeout(store->db, 5000);
-  /* WAL keeps a commit to one fsync; FULL makes that fsync happen before a
-   * put returns, which the write-ahead rule needs. */
+  /* WAL, FULL until the schema and the meta rows are in; puts then pick
+   * their level (durability, below). */
   if ((rc = exec(store, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err)) < 0) goto fail;
+  store->synced = true;
   if ((rc = migrate(store, err)) < 0) goto fail;
   if (sqlite3_prepare_v2(
           store->db,
@@ -152,6 +154,26 @@ static void bind_text(sqlite3_stmt *s, int i, const char *v) {
     sqlite3_bind_null(s, i);
 }
 
+/* Durability (docs/recovery.md): in WAL mode every commit is in the WAL
+ * file before it returns, so a kill -9 of berthd loses nothing at either
+ * level.  FULL adds an fsync of the WAL, which only a power loss or a
+ * kernel crash needs; the WAL is appended in order and checksummed, so
+ * after one the surviving commits are a prefix of those made.  A stage a
+ * client is told of (RUNNING answers a LAUNCH, TERMINATED a WAIT) is made
+ * durable, and with it everything written before, and so is any rewrite
+ * of a record at those stages (output rotation state, an UPDATE); the
+ * stages in between (FETCHING .. MOUNTING, the docker id, DESTROYING) and
+ * deletions are not, which spares a launch four of its five fsyncs on the
+ * loop. */
+static void set_synced(berth_store *store, bool synced) {
+  if (store->synced == synced) return;
+  if (exec(store, synced ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL) == 0) store->synced = synced;
+}
+
+static bool told_stage(const char *stage) {
+  return stage && (!strcmp(stage, "RUNNING") || !strcmp(stage, "TERMINATED"));
+}
+
 int berth_store_put(berth_store *store, const berth_record *rec, berth_error *err) {
   cleanup_free char *launch = rec->launch ? json_dumps(rec->launch, JSON_COMPACT) : berth_strdup("{}");
   cleanup_free char *term = rec->termination ? json_dumps(rec->termination, JSON_COMPACT) : NULL;
@@ -171,6 +193,7 @@ int berth_store_put(berth_store *store, const berth_record *rec, berth_error *er
   cleanup_free char *outputs = rec->outputs ? json_dumps(rec->outputs, JSON_COMPACT) : NULL;
   bind_text(s, 12, outputs);
   sqlite3_bind_int(s, 13, rec->bound ? 1 : 0);
+  set_synced(store, told_stage(rec->stage));
   int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(store, err, "save container");
   sqlite3_reset(s);
   return rc;
@@ -178,6 +201,7 @@ int berth_store_put(berth_store *store, const berth_record *rec, berth_error *er
 
 int berth_store_delete(berth_store *store, const char *id, berth_error *err) {
   sqlite3_stmt *s = store->del;
+  set_synced(store, false);
   sqlite3_reset(s);
   bind_text(s, 1, id);
   int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(store, err, "delete container");
@@ -242,6 +266,7 @@ int berth_store_meta_set(berth_store *store, const char *key, const char *value,
   if (sqlite3_prepare_v2(store->db, "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", -1, &s, NULL) !=
       SQLITE_OK)
     return db_error(store, err, "write meta");
+  set_synced(store, true); /* the agent id: written once, kept for good */
   bind_text(s, 1, key);
   bind_text(s, 2, value);
   return sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(store, err, "write meta");

@@ -1,4 +1,5 @@
-/* Durable state in SQLite (WAL, synchronous=FULL): one row per container
+/* Durable state in SQLite (WAL; FULL for the stages a client is told of,
+ * NORMAL otherwise, see store.c): one row per container
  * known to berthd, written before the side effect that follows each stage
  * change, so a crash leaves a state recovery can finish or undo.
  * Loop thread only; every call is a short local transaction. */

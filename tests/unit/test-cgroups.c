@@ -91,6 +91,41 @@ static void missing_process_is_an_error_naming_the_file(void **state) {
   assert_non_null(strstr(err.msg, "999999/cgroup"));
 }
 
+/* The containerizer locates a process's cgroup once and reads it again
+ * and again: each read gives what a fresh locate-and-read gives, and dirs
+ * that no longer exist (the container's cgroup removed) fail the read. */
+static void located_dirs_read_like_a_fresh_read(void **state) {
+  (void)state;
+  const char *fixtures[] = {"cgroup-v1", "cgroup-v2"};
+  for (size_t i = 0; i < 2; i++) {
+    char proc[512], cg[512];
+    berth_cgroup_roots roots = roots_of(fixtures[i], proc, cg, sizeof(proc));
+    berth_cgroup_dirs dirs;
+    berth_error err = {0};
+    assert_int_equal(berth_cgroups_locate(&roots, 4242, &dirs, &err), 0);
+    assert_int_equal(dirs.v2, i == 1);
+    berth_usage fresh, again;
+    assert_int_equal(berth_cgroups_usage(&roots, 4242, &fresh, &err), 0);
+    for (int k = 0; k < 2; k++) {
+      assert_int_equal(berth_cgroups_read(&roots, &dirs, 4242, &again, &err), 0);
+      assert_memory_equal(&fresh, &again, sizeof(fresh));
+    }
+    berth_cgroup_dirs_free(&dirs);
+    assert_null(dirs.cpu);
+  }
+  berth_cgroup_dirs gone = {
+      .cpu = strdup("/nonexistent/cg"), .cpuacct = strdup("/nonexistent/cg"), .mem = strdup("/nonexistent/cg")};
+  char proc[512], cg[512];
+  berth_cgroup_roots roots = roots_of("cgroup-v1", proc, cg, sizeof(proc));
+  berth_usage u;
+  berth_error err = {0};
+  assert_true(berth_cgroups_read(&roots, &gone, 4242, &u, &err) < 0);
+  assert_non_null(strstr(err.msg, "/nonexistent/cg"));
+  berth_cgroup_dirs_free(&gone);
+  berth_cgroup_dirs none = {0};
+  assert_true(berth_cgroups_read(&roots, &none, 4242, &u, &err) < 0);
+}
+
 static void usage_json_has_every_contract_field(void **state) {
   (void)state;
   berth_usage u = {.cpus_limit = 0.5, .mem_limit_bytes = 1024, .processes = 1, .threads = 2, .net_rx_bytes = 9};
@@ -113,6 +148,7 @@ int main(void) {
       cmocka_unit_test(v2_layout_reads_the_unified_hierarchy),
       cmocka_unit_test(v2_unlimited_reads_as_zero_limits_and_weight_as_share),
       cmocka_unit_test(missing_process_is_an_error_naming_the_file),
+      cmocka_unit_test(located_dirs_read_like_a_fresh_read),
       cmocka_unit_test(usage_json_has_every_contract_field),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

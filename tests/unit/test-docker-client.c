@@ -29,6 +29,8 @@ typedef struct result {
   int output_before_attached;
   char out[3][4096];
   size_t out_len[3];
+  char order[64]; /* the stream of each output call, as digits */
+  size_t n_order;
 } result;
 
 static int setup(void **state) {
@@ -72,6 +74,7 @@ static void result_cb(int rc, const berth_error *err, void *data) {
 static int output_cb(int stream, const char *buf, size_t len, void *data) {
   result *r = data;
   if (!r->attached) r->output_before_attached++;
+  if (r->n_order < sizeof(r->order) - 1) r->order[r->n_order++] = (char)('0' + stream);
   size_t room = sizeof(r->out[stream]) - 1 - r->out_len[stream];
   if (len > room) len = room;
   memcpy(r->out[stream] + r->out_len[stream], buf, len);
@@ -584,6 +587,36 @@ static void attach_reports_attached_then_output_until_close(void **state) {
   fake_request_free(q);
 }
 
+/* Frames that one read brings are handed on per run of one stream: ten
+ * frames (5 stdout, 2 stderr, 3 stdout) in one piece are three writes of
+ * the sandbox files, in order, not ten. */
+static void attach_frames_of_one_read_are_handed_on_per_stream_run(void **state) {
+  env *e = *state;
+  fake_rule *a = attach_rule(e);
+  char piece[1024];
+  size_t len = 0;
+  const int streams[] = {1, 1, 1, 1, 1, 2, 2, 1, 1, 1};
+  char want[3][256] = {"", "", ""};
+  for (int i = 0; i < 10; i++) {
+    char text[16];
+    int n = snprintf(text, sizeof(text), "line %d\n", i);
+    unsigned char head[8] = {(unsigned char)streams[i], 0, 0, 0, 0, 0, 0, (unsigned char)n};
+    memcpy(piece + len, head, 8);
+    memcpy(piece + len + 8, text, (size_t)n);
+    len += 8 + (size_t)n;
+    strcat(want[streams[i]], text);
+  }
+  fake_rule_piece(a, 0, piece, len);
+  fake_rule_end(a, FAKE_END_CLEAN);
+  result r = {0};
+  berth_docker_container_attach(e->docker, "c1", output_cb, attached_cb, result_cb, &r);
+  run(e, &r);
+  assert_int_equal(r.rc, 0);
+  assert_string_equal(r.out[1], want[1]);
+  assert_string_equal(r.out[2], want[2]);
+  assert_string_equal(r.order, "121");
+}
+
 static void attach_cut_mid_frame_is_an_error(void **state) {
   env *e = *state;
   fake_rule *a = attach_rule(e);
@@ -709,6 +742,7 @@ int main(void) {
       T(pull_cut_in_the_middle_fails),
       T(pull_cancelled_drops_the_stream),
       T(attach_reports_attached_then_output_until_close),
+      T(attach_frames_of_one_read_are_handed_on_per_stream_run),
       T(attach_cut_mid_frame_is_an_error),
       T(attach_refused_is_not_attached),
       T(attach_hangup_before_headers_is_eunavail),
