@@ -85,6 +85,24 @@ def test_command_check_failing_kills_with_reason_and_message(berthd, client, new
     assert h["status"] == "UNHEALTHY" and h["consecutive_failures"] == 2, h
 
 
+def test_hostile_check_output_is_reported_as_clean_text(berthd, client, new_id):
+    """The check's output is the task's bytes: invalid UTF-8, NUL, escape
+    sequences and a flood.  The message is valid JSON text without control
+    characters, bounded, and berthd keeps answering."""
+    cid = new_id("cmd-hostile")
+    evil = (r"printf '\377\376bad\000nul\033[31mred\r\n\t'; "
+            r"head -c 100000 /dev/zero | tr '\0' x; exit 5")
+    launch_checked(client, cid, "sleep 600", {"type": "COMMAND", "command": {"value": evil}})
+    w = killed_by_check(client, cid, "status 5")
+    msg = w["message"]
+    assert not any(ord(ch) < 0x20 or ord(ch) == 0x7f for ch in msg), repr(msg)
+    assert "bad" in msg and len(msg.encode()) < 4096, repr(msg[:300])
+    h = health_of(client, cid)
+    assert h["status"] == "UNHEALTHY", h
+    assert not any(ord(ch) < 0x20 for ch in h["last_message"]), repr(h["last_message"])
+    assert client.get("/health").status == 200
+
+
 def test_command_check_shell_false_runs_argv(berthd, client, new_id):
     """shell false: [value] + arguments are the argv, no shell involved
     (joined into a shell line, `test a b = a b` would be an error)."""
