@@ -354,12 +354,6 @@ static json_t *container_json(container *c) {
   if (res) json_object_set(j, "resources", res);
   if (limits) json_object_set(j, "limits", limits);
   json_t *usage = cz_usage_json(c);
-  /* On the HOST network /proc/<pid>/net/dev is the node's: those counters
-   * are not the container's, so none are reported. */
-  if (usage && c->spec.network == BERTH_NET_HOST) {
-    json_object_del(usage, "net_rx_bytes");
-    json_object_del(usage, "net_tx_bytes");
-  }
   if (usage) json_object_set_new(j, "resource_statistics", usage);
   if (c->termination) json_object_set(j, "termination", c->termination);
   json_t *pull = c->stage == BERTH_STAGE_PULLING ? cz_pull_progress_json(c) : NULL;

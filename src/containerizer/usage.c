@@ -32,7 +32,14 @@ json_t *cz_usage_json(container *c) {
     u->pid = 0;
     return NULL;
   }
-  return berth_usage_json(&usage, cz_now_secs());
+  json_t *j = berth_usage_json(&usage, cz_now_secs());
+  /* On the HOST network /proc/<pid>/net/dev is the node's: those counters
+   * are not the container's, so none are reported. */
+  if (c->spec.network == BERTH_NET_HOST) {
+    json_object_del(j, "net_rx_bytes");
+    json_object_del(j, "net_tx_bytes");
+  }
+  return j;
 }
 
 void cz_usage_free(container *c) {

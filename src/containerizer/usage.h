@@ -12,7 +12,8 @@
 struct container;
 
 /* A new reference to the container's statistics, or NULL when there are
- * none (not running, its process gone). */
+ * none (not running, its process gone).  A HOST-network container has no
+ * net counters: its /proc/<pid>/net/dev is the node's. */
 json_t *cz_usage_json(struct container *c);
 /* Drops everything; on free. */
 void cz_usage_free(struct container *c);
